@@ -1,0 +1,158 @@
+"""The `regbench` command line: list, run, show, bench."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from regbench.errors import RegbenchError, StoreError
+
+AXES = ("tasks", "archs", "regularizers", "matrices")
+
+
+def _csv_list(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+# -- list -----------------------------------------------------------------------------------
+def cmd_list(args: argparse.Namespace) -> int:
+    from regbench import matrix
+    from regbench.registry import ARCHS, REGULARIZERS, TASKS
+
+    axes = [args.axis] if args.axis else list(AXES)
+    out: list[str] = []
+    if "tasks" in axes:
+        out.append("tasks:")
+        for n in TASKS.names():
+            t = TASKS.get(n)
+            out.append(f"  {n:16s} {t.kind:14s} {t.metric:9s} {TASKS.describe(n)}")
+    if "archs" in axes:
+        out.append("archs:")
+        for n in ARCHS.names():
+            a = ARCHS.get(n)
+            params = ", ".join(f"{k}={v}" for k, v in a.params.items())
+            out.append(f"  {n:16s} inputs={'/'.join(sorted(a.inputs)):13s} {ARCHS.describe(n)}"
+                       + (f" [{params}]" if params else ""))
+    if "regularizers" in axes:
+        out.append("regularizers:")
+        for n in REGULARIZERS.names():
+            r = REGULARIZERS.get(n)
+            strengths = ", ".join(f"{s:g}" for s in r.default_strengths)
+            out.append(f"  {n:16s} {r.strength_name}={strengths:12s} {REGULARIZERS.describe(n)}")
+    if "matrices" in axes:
+        out.append("matrices:")
+        for n in matrix.names():
+            m = matrix.get(n)
+            exp = m.expand()
+            out.append(f"  {n:16s} {len(exp.cells):5d} cells, {m.seeds} seeds: {m.description}")
+            if args.axis == "matrices":
+                for s in exp.skipped:
+                    out.append(f"      skips {s.task} x {s.arch} x {s.regularizer}: {s.reason}")
+    print("\n".join(out))
+    return 0
+
+
+# -- run ------------------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    from regbench import matrix
+    from regbench.executors import make_executor, run_cells
+    from regbench.store import Store
+
+    m = matrix.get(args.matrix)
+    exp = m.expand(seeds=args.seeds, tasks=_csv_list(args.tasks),
+                   regularizers=_csv_list(args.regularizers))
+    if not exp.cells:
+        raise RegbenchError(f"matrix {m.name!r} has no cells for the given filters")
+    executor = make_executor(args.executor, jobs=args.jobs, threads=args.threads,
+                             data_dir=str(args.data_dir) if args.data_dir else None)
+    with Store(args.store) as store:
+        summary = run_cells(exp.cells, store, executor, force=args.force,
+                            progress=not args.no_progress)
+    print(f"matrix {m.name}: {summary.line()}; store {args.store}")
+    for line in summary.failures[:10]:
+        print(f"  failed: {line}", file=sys.stderr)
+    return 0
+
+
+# -- show -----------------------------------------------------------------------------------
+def cmd_show(args: argparse.Namespace) -> int:
+    from regbench.cli_format import render
+    from regbench.store import Store
+
+    if not Path(args.store).exists():
+        raise StoreError(f"no store at {args.store}; run `regbench run` first or pass --store")
+    with Store(args.store) as store:
+        df = store.cells_frame() if args.all_columns else store.frame()
+    sys.stdout.write(render(df, args.format))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from regbench import bench
+
+    return bench.main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from regbench.cli_format import FORMATS
+    from regbench.store import DEFAULT_STORE
+
+    parser = argparse.ArgumentParser(
+        prog="regbench", description="Benchmark and reproducibility suite for regularization.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list tasks, archs, regularizers and matrices")
+    p.add_argument("axis", nargs="?", choices=AXES)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run the cells of a matrix that are missing from the store")
+    p.add_argument("--matrix", default="default", help="built-in matrix name or a .toml file")
+    p.add_argument("--store", default=str(DEFAULT_STORE), help="SQLite results store")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per cell (default 1)")
+    p.add_argument("--seeds", type=int, help="number of seeds (overrides the matrix's)")
+    p.add_argument("--tasks", help="comma-separated task names to keep")
+    p.add_argument("--regularizers", help="comma-separated regularizer names to keep")
+    p.add_argument("--force", action="store_true", help="rerun and replace stored cells")
+    p.add_argument("--data-dir", type=Path, help="folder with user data files (bikes: hour.csv)")
+    p.add_argument("--executor", default="local", help="where cells run (default local)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("show", help="print the stored cells, one row per cell")
+    p.add_argument("--store", default=str(DEFAULT_STORE))
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--all-columns", action="store_true",
+                   help="every stored column (parameters, provenance, errors)")
+    p.set_defaults(func=cmd_show)
+
+    try:
+        from regbench import bench
+    except ImportError:
+        bench = None
+    if bench is not None:
+        p = sub.add_parser("bench", help="kernel throughput vs native PyTorch and the copy roofline")
+        bench.add_arguments(p)
+        p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except RegbenchError as exc:
+        print(f"regbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("regbench: interrupted; finished cells are in the store, rerun to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""What an architecture builder receives: the task's shapes and the regularizers' knobs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from regbench.errors import RegbenchError
+from regbench.specs import ArchSpec
+from regbench.tasks.base import Task, TaskData
+
+DropoutFactory = Callable[[float, int], nn.Module]
+
+
+def native_dropout(p: float, index: int) -> nn.Module:
+    return nn.Dropout(p)
+
+
+@dataclass
+class Knobs:
+    """Model-side switches that regularizers turn on; every builder honours the ones it has."""
+
+    dropout: float = 0.0
+    dropout_layer: DropoutFactory = native_dropout  # (p, layer index) -> module
+    batchnorm: bool = False
+    drop_path: float = 0.0
+    drop_path_generator: torch.Generator | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Arch:
+    """Base of every architecture: declares accepted inputs, capabilities and parameters."""
+
+    name: ClassVar[str]
+    inputs: ClassVar[frozenset[str]] = frozenset({"vector"})
+    # "hidden": has hidden layers (dropout, batchnorm apply); "residual": residual blocks
+    capabilities: ClassVar[frozenset[str]] = frozenset({"hidden"})
+    params: ClassVar[dict[str, Any]] = {}
+
+    def check(self, spec: ArchSpec) -> None:
+        bad = [k for k, _ in spec.params if k not in self.params]
+        if bad:
+            raise RegbenchError(
+                f"unknown parameter(s) {bad} for architecture {spec.name!r}; "
+                f"valid choices: {', '.join(sorted(self.params)) or '(none)'}"
+            )
+
+    def skip_reason(self, spec: ArchSpec, task: Task) -> str | None:
+        """Why this architecture cannot run `task`, or None."""
+        if not self.inputs & task.inputs:
+            return (
+                f"{spec.name} needs {'/'.join(sorted(self.inputs))} inputs; "
+                f"{task.name} gives {'/'.join(sorted(task.inputs))}"
+            )
+        return None
+
+    def param(self, spec: ArchSpec, key: str) -> Any:
+        return spec.get(key, self.params[key])
+
+    def build(self, spec: ArchSpec, data: TaskData, knobs: Knobs) -> nn.Module:
+        raise NotImplementedError
+
+
+def hidden_stack(
+    n_in: int, widths: list[int], act: Callable[[], nn.Module], knobs: Knobs
+) -> tuple[list[nn.Module], int]:
+    """Linear -> [BatchNorm] -> activation -> [Dropout] for each width; returns (layers, n_out)."""
+    layers: list[nn.Module] = []
+    for i, w in enumerate(widths):
+        layers.append(nn.Linear(n_in, w, bias=not knobs.batchnorm))
+        if knobs.batchnorm:
+            layers.append(nn.BatchNorm1d(w))
+        layers.append(act())
+        if knobs.dropout > 0:
+            layers.append(knobs.dropout_layer(knobs.dropout, i))
+        n_in = w
+    return layers, n_in
+
+
+@torch.no_grad()
+def init_weights(model: nn.Module, gen: torch.Generator) -> None:
+    """PyTorch's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from `gen`.
+
+    Module constructors draw from the global generator; redrawing every weight from a
+    seeded generator makes the initial weights a function of the seed alone.
+    """
+    for module in model.modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)) and weight is not None:
+            fan_in = weight[0].numel()
+            bound = 1.0 / math.sqrt(fan_in)
+            weight.uniform_(-bound, bound, generator=gen)
+            if module.bias is not None:
+                module.bias.uniform_(-bound, bound, generator=gen)

@@ -1,0 +1,270 @@
+"""Named matrices and TOML matrix files: which cells make up a benchmark run.
+
+A matrix is a list of blocks; a block is tasks x archs x regularizers (each at its
+strengths) x seeds, plus optional protocol overrides. Built-in matrices and TOML
+files share one format:
+
+    name = "mine"
+    seeds = 3
+    [[blocks]]
+    tasks = ["curve", {name = "digits", label_noise = 0.2}]
+    archs = ["mlp", {name = "mlp", width = [16, 64, 256]}]   # a list sweeps the value
+    regularizers = ["none", {name = "l2", strengths = [1e-3, 1e-2]}, "dropout"]
+    strengths = "default"        # for entries without their own: default | full | first
+    protocol = {epochs = 20}     # overrides of the tasks' training protocol
+
+Incompatible combinations (say label smoothing on a regression task) are skipped
+explicitly, and `regbench list matrices` says why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from regbench.errors import MatrixError, UnknownNameError
+from regbench.registry import ARCHS, REGULARIZERS, TASKS
+from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
+
+MATRIX_KEYS = {"name", "description", "seeds", "blocks"}
+BLOCK_KEYS = {"tasks", "archs", "regularizers", "strengths", "protocol"}
+STRENGTH_SETS = ("default", "full", "first")
+
+
+@dataclass(frozen=True)
+class Skip:
+    task: str
+    arch: str
+    regularizer: str
+    reason: str
+
+
+@dataclass
+class Expansion:
+    cells: list[Cell] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+
+
+@dataclass
+class Matrix:
+    name: str
+    description: str
+    seeds: int
+    blocks: list[dict[str, Any]]
+
+    @staticmethod
+    def from_dict(d: dict[str, Any], source: str = "matrix") -> Matrix:
+        _check_keys(d, MATRIX_KEYS, source)
+        for i, block in enumerate(d.get("blocks", [])):
+            _check_keys(block, BLOCK_KEYS, f"{source} block {i}")
+            for key in ("tasks", "archs", "regularizers"):
+                if not block.get(key):
+                    raise MatrixError(f"{source} block {i} has no {key}")
+        if not d.get("blocks"):
+            raise MatrixError(f"{source} has no [[blocks]]")
+        seeds = d.get("seeds", 1)
+        if not isinstance(seeds, int) or seeds < 1:
+            raise MatrixError(f"{source}: seeds must be a positive integer, got {seeds!r}")
+        m = Matrix(d.get("name", source), d.get("description", ""), seeds, d["blocks"])
+        m.expand()  # validate every name and parameter now, not mid-run
+        return m
+
+    @staticmethod
+    def from_toml(path: str | Path) -> Matrix:
+        path = Path(path)
+        try:
+            d = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise MatrixError(f"matrix file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise MatrixError(f"matrix file {path} is not valid TOML: {exc}") from None
+        d.setdefault("name", path.stem)
+        return Matrix.from_dict(d, source=str(path))
+
+    def expand(self, seeds: int | None = None, tasks: list[str] | None = None,
+               regularizers: list[str] | None = None) -> Expansion:
+        """All cells (in a stable order) and the skipped combinations with reasons."""
+        for name in tasks or []:
+            TASKS.get(name)
+        for name in regularizers or []:
+            REGULARIZERS.get(name)
+        n_seeds = self.seeds if seeds is None else seeds
+        if n_seeds < 1:
+            raise MatrixError(f"--seeds must be >= 1, got {n_seeds}")
+        out, seen_skips, seen_cells = Expansion(), set(), set()
+        for block in self.blocks:
+            protocol = freeze(block.get("protocol", {}))
+            for t, a, (r, strengths) in itertools.product(
+                _task_specs(block["tasks"]), _arch_specs(block["archs"]),
+                _reg_specs(block["regularizers"], block.get("strengths", "default")),
+            ):
+                if tasks and t.name not in tasks or regularizers and r.name not in regularizers:
+                    continue
+                task, arch, reg_cls = TASKS.get(t.name)(), ARCHS.get(a.name)(), REGULARIZERS.get(r.name)
+                task.protocol.override(protocol)
+                reason = arch.skip_reason(a, task) or reg_cls.skip_reason(task, arch)
+                if reason:
+                    skip = Skip(t.label(), a.label(), r.label(), reason)
+                    if skip not in seen_skips:
+                        seen_skips.add(skip)
+                        out.skipped.append(skip)
+                    continue
+                for strength in strengths:
+                    spec = RegSpec(r.name, float(strength), r.params)
+                    reg_cls.check(spec)
+                    for seed in range(n_seeds):
+                        cell = Cell(t, a, spec, seed, protocol)
+                        if cell.cell_id not in seen_cells:
+                            seen_cells.add(cell.cell_id)
+                            out.cells.append(cell)
+        return out
+
+
+def _check_keys(d: dict[str, Any], valid: set[str], where: str) -> None:
+    if not isinstance(d, dict):
+        raise MatrixError(f"{where} must be a table, got {d!r}")
+    bad = sorted(set(d) - valid)
+    if bad:
+        raise MatrixError(f"unknown key(s) {bad} in {where}; valid choices: {', '.join(sorted(valid))}")
+
+
+def _entry(entry: str | dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
+    if isinstance(entry, str):
+        return entry, {}
+    if isinstance(entry, dict) and "name" in entry:
+        params = {k: v for k, v in entry.items() if k != "name"}
+        return entry["name"], params
+    raise MatrixError(f"a {kind} entry must be a name or a table with 'name', got {entry!r}")
+
+
+def _sweep(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Cartesian product over list-valued parameters."""
+    keys = list(params)
+    values = [v if isinstance(v, list) else [v] for v in params.values()]
+    return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
+
+
+def _task_specs(entries: list[Any]) -> list[TaskSpec]:
+    specs = []
+    for e in entries:
+        name, params = _entry(e, "task")
+        task = TASKS.get(name)()
+        for p in _sweep(params):
+            spec = TaskSpec(name, freeze(p))
+            task.check(spec)
+            specs.append(spec)
+    return specs
+
+
+def _arch_specs(entries: list[Any]) -> list[ArchSpec]:
+    specs = []
+    for e in entries:
+        name, params = _entry(e, "architecture")
+        arch = ARCHS.get(name)()
+        for p in _sweep(params):
+            spec = ArchSpec(name, freeze(p))
+            arch.check(spec)
+            specs.append(spec)
+    return specs
+
+
+def _reg_specs(entries: list[Any], default_set: str) -> list[tuple[RegSpec, tuple[float, ...]]]:
+    out = []
+    for e in entries:
+        name, params = _entry(e, "regularizer")
+        cls = REGULARIZERS.get(name)
+        chosen = params.pop("strengths", default_set)
+        if isinstance(chosen, str):
+            if chosen not in STRENGTH_SETS:
+                raise UnknownNameError("strength set", chosen, STRENGTH_SETS)
+            strengths = {"default": cls.default_strengths, "full": cls.full_strengths,
+                         "first": cls.default_strengths[:1]}[chosen]
+        else:
+            strengths = tuple(float(s) for s in (chosen if isinstance(chosen, list) else [chosen]))
+        spec = RegSpec(name, 0.0, freeze(params))
+        for s in strengths:
+            cls.check(RegSpec(name, s, spec.params))
+        out.append((spec, strengths))
+    return out
+
+
+ALL_REGULARIZERS = [
+    "none", "l1", "l2", "weight_decay", "adamw", "dropout", "batchnorm", "early_stopping",
+    "augment", "more_data", "stochastic_depth", "label_smoothing",
+]
+DEFAULT_TASKS = ["curve", "periodic", "digits", "breast_cancer", "diabetes"]
+
+BUILTIN: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "description": "every regularizer once on two small tasks, 2 seeds (under a minute)",
+        "seeds": 2,
+        "blocks": [
+            {"tasks": ["curve", {"name": "digits", "n_train": 300}],
+             "archs": [{"name": "mlp", "width": 32, "depth": 2}],
+             "regularizers": [r for r in ALL_REGULARIZERS if r != "stochastic_depth"],
+             "strengths": "first", "protocol": {"epochs": 8}},
+            {"tasks": [{"name": "digits", "n_train": 300}],
+             "archs": [{"name": "resmlp", "width": 32, "depth": 2}],
+             "regularizers": ["none", "stochastic_depth"],
+             "strengths": "first", "protocol": {"epochs": 8}},
+        ],
+    },
+    "default": {
+        "description": "all tasks but bikes, every regularizer at its 2 default strengths, 5 seeds",
+        "seeds": 5,
+        "blocks": [
+            {"tasks": DEFAULT_TASKS, "archs": ["mlp"], "regularizers": ALL_REGULARIZERS},
+            {"tasks": ["periodic", "digits"], "archs": ["resmlp"],
+             "regularizers": ["none", "stochastic_depth"]},
+        ],
+    },
+    "full": {
+        "description": "every strength of seed 004's sweeps, all tasks but bikes, 10 seeds (hours)",
+        "seeds": 10,
+        "blocks": [
+            {"tasks": DEFAULT_TASKS, "archs": ["mlp", "resmlp"],
+             "regularizers": ALL_REGULARIZERS, "strengths": "full"},
+            {"tasks": ["curve"], "archs": ["wide", {"name": "linear", "poly": [4, 19]}],
+             "regularizers": ["none", "l2", "dropout"], "strengths": "full"},
+            {"tasks": ["digits"], "archs": ["cnn"],
+             "regularizers": ["none", "l2", "dropout", "batchnorm", "augment"],
+             "strengths": "full"},
+        ],
+    },
+    "double-descent": {
+        "description": "test error vs width of a 1-hidden-layer MLP on 20%-noisy digits (seed 001)",
+        "seeds": 3,
+        "blocks": [
+            {"tasks": [{"name": "digits", "label_noise": 0.2, "n_train": 500}],
+             "archs": [{"name": "mlp", "depth": 1,
+                        "width": [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]}],
+             "regularizers": ["none", {"name": "weight_decay", "strengths": [1e-3]}],
+             "protocol": {"epochs": 100}},
+        ],
+    },
+    "seeds": {
+        "description": "seed-to-seed spread: three cells on periodic, 20 seeds each",
+        "seeds": 20,
+        "blocks": [
+            {"tasks": ["periodic"], "archs": ["mlp"],
+             "regularizers": ["none", {"name": "l2", "strengths": [1e-3]},
+                              {"name": "dropout", "strengths": [0.1]}]},
+        ],
+    },
+}
+
+
+def names() -> list[str]:
+    return list(BUILTIN)
+
+
+def get(name_or_path: str) -> Matrix:
+    """A built-in matrix by name, or a matrix from a .toml file."""
+    if name_or_path.endswith(".toml") or Path(name_or_path).is_file():
+        return Matrix.from_toml(name_or_path)
+    if name_or_path not in BUILTIN:
+        raise UnknownNameError("matrix (or a .toml file)", name_or_path, BUILTIN)
+    return Matrix.from_dict({"name": name_or_path, **BUILTIN[name_or_path]}, source=name_or_path)

@@ -1,0 +1,55 @@
+"""Dropout between hidden layers, with a native or a fused-kernel backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import nn
+
+from regbench import seeding
+from regbench.archs.base import DropoutFactory, Knobs, native_dropout
+from regbench.errors import UnknownNameError
+from regbench.registry import register_regularizer
+from regbench.regularizers.base import Regularizer
+from regbench.specs import Cell, RegSpec
+
+# seed 004's sweep: p in {0, 0.1, ..., 1.0}
+P_SWEEP = tuple(round(0.1 * i, 1) for i in range(1, 11))
+
+
+def _fused(cell: Cell) -> DropoutFactory:
+    from regbench.nn import FusedDropout  # the kernels are only imported when asked for
+
+    def make(p: float, index: int) -> nn.Module:
+        return FusedDropout(p, seed=seeding.derive("dropout", cell.seed, cell.cell_id, index))
+
+    return make
+
+
+BACKENDS: dict[str, Callable[[Cell], DropoutFactory]] = {
+    "native": lambda cell: native_dropout,  # nn.Dropout, seeded through torch's generator
+    "fused": _fused,  # regbench.nn.FusedDropout: Philox keyed by a seed from seeding.py
+}
+
+
+@register_regularizer("dropout")
+class Dropout(Regularizer):
+    """Dropout with probability p after every hidden activation; `backend` native|fused."""
+
+    strength_name = "p"
+    strength_range = (0.0, 1.0)
+    default_strengths = (0.1, 0.5)
+    full_strengths = P_SWEEP
+    needs_capability = "hidden"
+    params = {"backend": "native"}
+
+    @classmethod
+    def check(cls, spec: RegSpec) -> None:
+        super().check(spec)
+        backend = spec.get("backend", "native")
+        if backend not in BACKENDS:
+            raise UnknownNameError("dropout backend", backend, BACKENDS)
+
+    def configure_model(self, knobs: Knobs) -> None:
+        knobs.dropout = self.strength
+        knobs.dropout_layer = BACKENDS[self.param("backend")](self.cell)

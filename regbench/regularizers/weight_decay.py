@@ -1,0 +1,34 @@
+"""Weight decay inside the optimizer: coupled (SGD/Adam) and decoupled (AdamW)."""
+
+from __future__ import annotations
+
+from regbench.registry import register_regularizer
+from regbench.regularizers.base import OptimConfig, Regularizer
+from regbench.regularizers.norm_penalty import LAMBDAS
+
+
+@register_regularizer("weight_decay")
+class WeightDecay(Regularizer):
+    """Coupled weight decay `weight_decay=lambda` in the task's SGD/Adam, weights only."""
+
+    default_strengths = (1e-4, 1e-2)
+    full_strengths = LAMBDAS
+
+    def configure_optimizer(self, cfg: OptimConfig, adam_lr: float) -> None:
+        cfg.weight_decay = self.strength
+
+
+@register_regularizer("adamw")
+class AdamW(Regularizer):
+    """Decoupled weight decay: AdamW(lr=protocol adam_lr, weight_decay=lambda), weights only.
+
+    Note that this swaps the optimizer for SGD-trained tasks; strength 0 is plain Adam.
+    """
+
+    default_strengths = (1e-2, 1e-1)
+    full_strengths = LAMBDAS
+
+    def configure_optimizer(self, cfg: OptimConfig, adam_lr: float) -> None:
+        if cfg.name != "adam":
+            cfg.lr = adam_lr
+        cfg.name, cfg.weight_decay, cfg.momentum = "adamw", self.strength, 0.0

@@ -1,0 +1,229 @@
+"""The SQLite results store: WAL mode, a schema version, one transaction per cell.
+
+A run killed at any moment (even SIGKILL) loses no committed cell and leaves no
+partial row: a cell's row, curves and artifacts are written in one transaction.
+`cell_id` is the primary key, so a cell can never have two rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from regbench.errors import StoreError
+from regbench.specs import CellResult
+
+SCHEMA_VERSION = 1
+APPLICATION = "regbench"
+DEFAULT_STORE = Path(".regbench") / "results.sqlite"
+
+# The public schema of `regbench show` (later work and users rely on these columns).
+PUBLIC_COLUMNS = [
+    "cell_id", "suite_version", "task", "arch", "regularizer", "strength", "seed", "status",
+    "epochs", "best_epoch", "train_loss", "test_loss", "gap_loss", "train_metric",
+    "test_metric", "gap_metric", "metric_name", "wall_s", "samples_per_s", "torch_version",
+    "device", "threads", "git_commit",
+]
+
+CELL_COLUMNS: dict[str, str] = {
+    "cell_id": "TEXT PRIMARY KEY",
+    "suite_version": "TEXT NOT NULL",
+    "task": "TEXT NOT NULL", "task_params": "TEXT NOT NULL",
+    "arch": "TEXT NOT NULL", "arch_params": "TEXT NOT NULL",
+    "regularizer": "TEXT NOT NULL", "strength": "REAL NOT NULL", "reg_params": "TEXT NOT NULL",
+    "seed": "INTEGER NOT NULL", "protocol": "TEXT NOT NULL",
+    "status": "TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed'))",
+    "error": "TEXT", "diverged_step": "INTEGER",
+    "epochs": "INTEGER", "best_epoch": "INTEGER", "n_train": "INTEGER",
+    "train_loss": "REAL", "val_loss": "REAL", "test_loss": "REAL", "gap_loss": "REAL",
+    "train_metric": "REAL", "val_metric": "REAL", "test_metric": "REAL", "gap_metric": "REAL",
+    "metric_name": "TEXT", "higher_is_better": "INTEGER",
+    "train_s": "REAL", "wall_s": "REAL", "samples_per_s": "REAL",
+    "torch_version": "TEXT", "device": "TEXT", "threads": "INTEGER", "cpu_model": "TEXT",
+    "git_commit": "TEXT", "python_version": "TEXT", "hostname": "TEXT",
+    "regbench_version": "TEXT", "started_at": "TEXT", "finished_at": "TEXT",
+    "cell_json": "TEXT NOT NULL",
+}
+
+BENCH_COLUMNS: dict[str, str] = {
+    "run_id": "TEXT NOT NULL", "op": "TEXT NOT NULL", "impl": "TEXT NOT NULL",
+    "baseline": "TEXT", "backend": "TEXT", "dtype": "TEXT", "numel": "INTEGER",
+    "threads": "INTEGER", "device": "TEXT", "median_s": "REAL", "iqr_s": "REAL",
+    "gbps": "REAL", "ratio_vs_native": "REAL", "ratio_vs_copy": "REAL",
+    "machine": "TEXT", "suite_version": "TEXT", "git_commit": "TEXT", "created_at": "TEXT",
+}
+
+_DDL = [
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS cells ("
+    + ", ".join(f"{k} {v}" for k, v in CELL_COLUMNS.items()) + ")",
+    "CREATE TABLE IF NOT EXISTS curves (cell_id TEXT NOT NULL REFERENCES cells(cell_id) "
+    "ON DELETE CASCADE, epoch INTEGER NOT NULL, train_loss REAL, val_loss REAL, "
+    "val_metric REAL, test_loss REAL, PRIMARY KEY (cell_id, epoch))",
+    "CREATE TABLE IF NOT EXISTS artifacts (cell_id TEXT NOT NULL REFERENCES cells(cell_id) "
+    "ON DELETE CASCADE, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (cell_id, name))",
+    "CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+    + ", ".join(f"{k} {v}" for k, v in BENCH_COLUMNS.items()) + ")",
+    "CREATE INDEX IF NOT EXISTS cells_axes ON cells (suite_version, task, regularizer)",
+]
+
+
+def _inspect(path: Path) -> None:
+    """Refuse, without writing anything, a file that is not a regbench store of our schema."""
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not tables:
+                return  # an empty SQLite file: fine to initialise
+            if "meta" not in tables:
+                raise StoreError(f"{path} is an SQLite file but not a regbench store "
+                                 f"(tables: {', '.join(sorted(tables))}); left untouched")
+            meta = dict(con.execute("SELECT key, value FROM meta"))
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path} is not a regbench store ({exc}); left untouched") from None
+    if meta.get("application") != APPLICATION:
+        raise StoreError(f"{path} is not a regbench store (no application marker); left untouched")
+    version = int(meta.get("schema_version", "0"))
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{path} has store schema version {version}, newer than this regbench "
+                         f"understands ({SCHEMA_VERSION}); upgrade regbench. Left untouched")
+    if version < SCHEMA_VERSION:
+        raise StoreError(f"{path} has old store schema version {version}; this regbench writes "
+                         f"version {SCHEMA_VERSION} and has no migration for it. Left untouched")
+
+
+class Store:
+    """A results store at `path` (created with its parent folder if missing)."""
+
+    def __init__(self, path: str | Path = DEFAULT_STORE):
+        self.path = Path(path)
+        if self.path.is_dir():
+            raise StoreError(f"store path {self.path} is a directory; give a file path")
+        if self.path.exists() and self.path.stat().st_size > 0:
+            _inspect(self.path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.con.execute("PRAGMA journal_mode=WAL")
+        self.con.execute("PRAGMA synchronous=NORMAL")
+        self.con.execute("PRAGMA foreign_keys=ON")
+        with self.transaction():
+            for ddl in _DDL:
+                self.con.execute(ddl)
+            self.con.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?)", (APPLICATION,))
+            self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                             (str(SCHEMA_VERSION),))
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def transaction(self) -> _Transaction:
+        return _Transaction(self.con)
+
+    # -- cells ------------------------------------------------------------------------
+    def done_ids(self) -> set[str]:
+        return {r[0] for r in self.con.execute("SELECT cell_id FROM cells")}
+
+    def add(self, result: CellResult, replace: bool = False) -> bool:
+        """Commit one cell (row, curves, artifacts) atomically; False if already stored."""
+        row = {k: v for k, v in result.row().items() if k in CELL_COLUMNS}
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self.transaction():
+            if replace:
+                self.con.execute("DELETE FROM cells WHERE cell_id = ?", (row["cell_id"],))
+            cur = self.con.execute(f"INSERT OR IGNORE INTO cells ({cols}) VALUES ({marks})",
+                                   [_sql(v) for v in row.values()])
+            if cur.rowcount == 0:
+                return False
+            self.con.executemany(
+                "INSERT INTO curves VALUES (?, ?, ?, ?, ?, ?)",
+                [(row["cell_id"], c["epoch"], c.get("train_loss"), c.get("val_loss"),
+                  c.get("val_metric"), c.get("test_loss")) for c in result.curves])
+            self.con.executemany(
+                "INSERT INTO artifacts VALUES (?, ?, ?)",
+                [(row["cell_id"], k, json.dumps(v)) for k, v in result.artifacts.items()])
+        return True
+
+    def frame(self, columns: list[str] | None = None) -> pd.DataFrame:
+        """All cells as a tidy frame, one row per cell, sorted for stable output."""
+        cols = columns or PUBLIC_COLUMNS
+        df = pd.read_sql_query(f"SELECT {', '.join(cols)} FROM cells", self.con)
+        keys = [c for c in ("task", "arch", "regularizer", "strength", "seed", "cell_id")
+                if c in df.columns]
+        return df.sort_values(keys, kind="stable").reset_index(drop=True)
+
+    def cells_frame(self) -> pd.DataFrame:
+        """Every stored column (parameters, provenance, errors) of every cell."""
+        return self.frame(list(CELL_COLUMNS))
+
+    def curves(self, cell_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        df = pd.read_sql_query("SELECT * FROM curves ORDER BY cell_id, epoch", self.con)
+        if cell_ids is not None:
+            df = df[df.cell_id.isin(set(cell_ids))]
+        return df.reset_index(drop=True)
+
+    def artifacts(self, name: str) -> dict[str, Any]:
+        """{cell_id: value} of one artifact kind (predictions, params_before, ...)."""
+        rows = self.con.execute("SELECT cell_id, value FROM artifacts WHERE name = ?", (name,))
+        return {cid: json.loads(v) for cid, v in rows}
+
+    # -- kernel benchmarks ------------------------------------------------------------------
+    def add_bench(self, rows: Iterable[dict[str, Any]]) -> int:
+        """Append benchmark rows (keys from BENCH_COLUMNS) in one transaction."""
+        from regbench.provenance import git_commit, now
+        from regbench.specs import SUITE_VERSION
+
+        rows = list(rows)
+        for r in rows:
+            unknown = set(r) - set(BENCH_COLUMNS)
+            if unknown:
+                raise StoreError(f"unknown bench column(s) {sorted(unknown)}; "
+                                 f"valid choices: {', '.join(BENCH_COLUMNS)}")
+        defaults = {"suite_version": SUITE_VERSION, "git_commit": git_commit(), "created_at": now()}
+        cols = list(BENCH_COLUMNS)
+        with self.transaction():
+            self.con.executemany(
+                f"INSERT INTO bench ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                [[_sql({**defaults, **r}.get(c)) for c in cols] for r in rows])
+        return len(rows)
+
+    def bench_frame(self) -> pd.DataFrame:
+        df = pd.read_sql_query("SELECT * FROM bench ORDER BY id", self.con)
+        return df
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+
+    def __init__(self, con: sqlite3.Connection):
+        self.con = con
+
+    def __enter__(self) -> None:
+        self.con.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _sql(value: Any) -> Any:
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, float) and value != value:  # NaN is stored as NULL
+        return None
+    return value

@@ -1,0 +1,217 @@
+"""Run one cell: a deterministic training loop, eval-mode metrics, the gap, timings.
+
+Every random stream comes from `seeding.py`; torch's global generator (used by
+nn.Dropout) is seeded per cell inside `fork_rng`, so the caller's state is untouched.
+A NaN/inf loss ends the cell as `diverged` with its step; any exception ends it as
+`failed` with the error text. Neither stops a run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import functools
+import math
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from regbench import seeding
+from regbench.archs.base import Knobs, init_weights
+from regbench.optim import make_optimizer
+from regbench.provenance import now, provenance
+from regbench.registry import ARCHS, REGULARIZERS, TASKS
+from regbench.regularizers.base import OptimConfig, decay_params
+from regbench.specs import Cell, CellResult, TaskSpec
+from regbench.tasks.base import METRICS, TaskData
+
+SNAPSHOT_SIZE = 2048  # parameter values kept before/after training for the density figures
+EVAL_CHUNK = 8192
+
+
+@functools.lru_cache(maxsize=16)
+def load_data(spec: TaskSpec, seed: int, data_dir: str | None) -> TaskData:
+    """The seeded split of a task, cached per process (cells share it across regularizers)."""
+    return TASKS.get(spec.name)().load(spec, seed, Path(data_dir) if data_dir else None)
+
+
+@contextlib.contextmanager
+def num_threads(n: int) -> Iterator[None]:
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class Diverged(Exception):
+    def __init__(self, step: int, epoch: int, value: float):
+        super().__init__(f"non-finite loss {value} at step {step} (epoch {epoch})")
+        self.step, self.epoch = step, epoch
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: TaskData
+             ) -> tuple[float, float]:
+    """(plain loss, metric) in eval mode; the loss is unsmoothed CE or MSE (standardized y)."""
+    model.eval()
+    out = torch.cat([model(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
+    if data.kind == "classification":
+        loss = F.cross_entropy(out, y).item()
+        metric = (out.argmax(1) == y).double().mean().item()
+    else:
+        loss = F.mse_loss(out, y).item()
+        metric = math.sqrt(loss) * data.y_scale
+    return loss, metric
+
+
+def _snapshot(model: nn.Module) -> list[float]:
+    flat = torch.cat([p.detach().flatten() for p in model.parameters()])
+    idx = torch.linspace(0, len(flat) - 1, min(SNAPSHOT_SIZE, len(flat))).long()
+    return flat[idx].tolist()
+
+
+def _batches(perm: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Minibatches of `perm`; a trailing batch of one sample joins the previous one
+    (batchnorm cannot train on a single sample)."""
+    parts = list(torch.split(perm, batch_size))
+    if len(parts) > 1 and len(parts[-1]) == 1:
+        parts[-2:] = [torch.cat(parts[-2:])]
+    return parts
+
+
+def weight_stats(model: nn.Module) -> dict[str, float]:
+    weights, _ = decay_params(model)
+    if not weights:
+        return {"n": 0}
+    flat = torch.cat([w.detach().flatten() for w in weights]).double()
+    return {
+        "n": int(flat.numel()),
+        "l1": flat.abs().sum().item(),
+        "l2": flat.norm().item(),
+        "frac_abs_lt_1e-3": (flat.abs() < 1e-3).double().mean().item(),
+        "frac_abs_lt_1e-2": (flat.abs() < 1e-2).double().mean().item(),
+    }
+
+
+def run_cell(cell: Cell, data_dir: str | None = None, threads: int = 1) -> CellResult:
+    """Train and evaluate one cell; never raises for a problem inside the cell."""
+    started = now()
+    prov = provenance(threads)
+    try:
+        with torch.random.fork_rng(devices=[]), num_threads(threads):
+            torch.manual_seed(seeding.derive("torch", cell.seed, cell.cell_id))
+            result = _train(cell, data_dir)
+    except Exception as exc:  # noqa: BLE001 - a failing cell is a result, not a crash
+        tb = traceback.format_exc(limit=-3)
+        result = CellResult(cell, "failed", error=f"{type(exc).__name__}: {exc}\n{tb}")
+    result.provenance = {**prov, "started_at": started, "finished_at": now()}
+    return result
+
+
+def _train(cell: Cell, data_dir: str | None) -> CellResult:
+    t_cell = time.perf_counter()
+    task = TASKS.get(cell.task.name)()
+    arch = ARCHS.get(cell.arch.name)()
+    reg = REGULARIZERS.get(cell.reg.name)(cell.reg, cell)
+    proto = task.protocol.override(cell.protocol)
+    data = load_data(cell.task, cell.seed, data_dir)
+
+    knobs = Knobs()
+    reg.configure_model(knobs)
+    model = arch.build(cell.arch, data, knobs)
+    init_weights(model, seeding.generator("init", cell.seed, cell.task.label(), cell.arch.label()))
+    artifacts: dict[str, Any] = {}
+    if task.one_dim:
+        artifacts["params_before"] = _snapshot(model)
+
+    cfg = OptimConfig(proto.optimizer, proto.lr, proto.momentum)
+    reg.configure_optimizer(cfg, proto.adam_lr)
+    opt = make_optimizer(model, cfg)
+
+    n = max(1, math.ceil(reg.train_fraction() * len(data.x_train)))
+    x_tr, y_tr = data.x_train[:n], data.y_train[:n]
+    if data.kind == "classification":
+        criterion: nn.Module = nn.CrossEntropyLoss(**reg.loss_kwargs())
+    else:
+        criterion = nn.MSELoss()
+    batch_size = proto.batch_size or n
+    order = seeding.generator("order", cell.seed, cell.task.label())
+    patience = reg.patience()
+
+    curves: list[dict[str, float]] = []
+    best_loss, best_epoch, best_state = math.inf, 0, None
+    step, epoch = 0, 0
+    t_train = time.perf_counter()
+    try:
+        for epoch in range(1, proto.epochs + 1):
+            model.train()
+            running = torch.zeros((), dtype=torch.float64)
+            for idx in _batches(torch.randperm(n, generator=order), batch_size):
+                xb = reg.augment(x_tr[idx], data)
+                loss = criterion(model(xb), y_tr[idx])
+                penalty = reg.penalty(model)
+                total = loss if penalty is None else loss + penalty
+                step += 1
+                value = total.item()
+                if not math.isfinite(value):
+                    raise Diverged(step, epoch, value)
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                opt.step()
+                running += loss.detach() * len(idx)
+            val_loss, val_metric = evaluate(model, data.x_val, data.y_val, data)
+            test_loss, _ = evaluate(model, data.x_test, data.y_test, data)
+            if not math.isfinite(val_loss):
+                raise Diverged(step, epoch, val_loss)
+            curves.append({"epoch": epoch, "train_loss": running.item() / n,
+                           "val_loss": val_loss, "val_metric": val_metric,
+                           "test_loss": test_loss})
+            if val_loss < best_loss:
+                best_loss, best_epoch = val_loss, epoch
+                if patience is not None:
+                    best_state = copy.deepcopy(model.state_dict())
+            elif patience is not None and epoch - best_epoch >= patience:
+                break
+    except Diverged as d:
+        return CellResult(cell, "diverged", curves=curves, error=str(d), metrics={
+            "epochs": d.epoch, "best_epoch": best_epoch or None, "diverged_step": d.step,
+            "metric_name": data.metric, "higher_is_better": METRICS[data.metric],
+            "n_train": n, "wall_s": time.perf_counter() - t_cell})
+    train_s = time.perf_counter() - t_train
+    if best_state is not None:
+        model.load_state_dict(best_state)
+
+    train_loss, train_metric = evaluate(model, x_tr, y_tr, data)
+    val_loss, val_metric = evaluate(model, data.x_val, data.y_val, data)
+    test_loss, test_metric = evaluate(model, data.x_test, data.y_test, data)
+    higher = METRICS[data.metric]
+    artifacts["weight_stats"] = weight_stats(model)
+    if task.one_dim:
+        artifacts["params_after"] = _snapshot(model)
+        with torch.no_grad():
+            pred = model(data.x_test).flatten().tolist()
+        raw = lambda x: (x.flatten().numpy() * data.x_scale[0] + data.x_center[0]).tolist()  # noqa: E731
+        artifacts["predictions"] = {
+            "x": raw(data.x_test), "y": data.y_test.flatten().tolist(), "pred": pred,
+            "x_train": raw(x_tr), "y_train": y_tr.flatten().tolist(),
+            "units": "targets standardized on the train split",
+        }
+    metrics = {
+        "epochs": epoch, "best_epoch": best_epoch, "diverged_step": None,
+        "train_loss": train_loss, "val_loss": val_loss, "test_loss": test_loss,
+        "gap_loss": test_loss - train_loss,
+        "train_metric": train_metric, "val_metric": val_metric, "test_metric": test_metric,
+        "gap_metric": (train_metric - test_metric) if higher else (test_metric - train_metric),
+        "metric_name": data.metric, "higher_is_better": higher, "n_train": n,
+        "train_s": train_s, "wall_s": time.perf_counter() - t_cell,
+        "samples_per_s": n * epoch / train_s if train_s > 0 else None,
+    }
+    return CellResult(cell, "ok", metrics=metrics, curves=curves, artifacts=artifacts)
