@@ -1,0 +1,139 @@
+"""Lazy JIT build of the C++ kernels and the choice of backend (avx512 | avx2 | scalar | reference).
+
+The extension is compiled on first use with `torch.utils.cpp_extension.load` into a cache dir
+(`$REGBENCH_EXTENSIONS_DIR`, else `$TORCH_EXTENSIONS_DIR/regbench`, else
+`~/.cache/regbench/torch_extensions`). If it cannot be built (no compiler, no ninja), every op
+falls back to the plain-torch reference and one warning says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+BACKENDS = ("avx512", "avx2", "scalar", "reference")
+ISA = {"scalar": 0, "avx2": 1, "avx512": 2}
+ENV_BACKEND = "REGBENCH_KERNEL_BACKEND"
+
+_CSRC = Path(__file__).resolve().parent / "csrc"
+_lock = threading.Lock()
+_ext: ModuleType | None = None
+_tried = False
+_build_error: str | None = None
+_forced: str | None = None
+
+
+def _cache_dir() -> Path:
+    env = os.environ.get("REGBENCH_EXTENSIONS_DIR")
+    if env:
+        return Path(env)
+    torch_env = os.environ.get("TORCH_EXTENSIONS_DIR")
+    if torch_env:
+        return Path(torch_env) / "regbench"
+    return Path.home() / ".cache" / "regbench" / "torch_extensions"
+
+
+def _sources() -> list[Path]:
+    return sorted(_CSRC.glob("*.cpp"))
+
+
+def load_extension() -> ModuleType | None:
+    """Build (once, cached on disk) and import the C++ extension; None if that fails."""
+    global _ext, _tried, _build_error
+    if _tried:
+        return _ext
+    with _lock:
+        if _tried:
+            return _ext
+        try:
+            import torch.utils.cpp_extension as cpp
+
+            srcs = _sources()
+            digest = hashlib.sha256(b"".join(p.read_bytes() for p in srcs)).hexdigest()[:12]
+            name = f"regbench_kernels_{digest}"
+            build_dir = _cache_dir() / name
+            build_dir.mkdir(parents=True, exist_ok=True)
+            _ext = cpp.load(
+                name=name,
+                sources=[str(p) for p in srcs],
+                extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off", "-fno-math-errno"],
+                extra_ldflags=["-fopenmp"],
+                build_directory=str(build_dir),
+                verbose=False,
+            )
+        except Exception as exc:  # noqa: BLE001 - any build failure means "use the reference"
+            _ext = None
+            _build_error = f"{type(exc).__name__}: {exc}".strip()[:2000]
+            warnings.warn(
+                "regbench: the C++ kernels could not be built; using the plain-torch reference "
+                f"(slow). Cause: {_build_error.splitlines()[0] if _build_error else '?'}",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        _tried = True
+        return _ext
+
+
+def build_error() -> str | None:
+    """The error of the failed build, if the C++ kernels could not be built."""
+    load_extension()
+    return _build_error
+
+
+def available_backends() -> list[str]:
+    """Backends this machine can run, fastest first ("reference" is always there)."""
+    ext = load_extension()
+    out: list[str] = []
+    if ext is not None:
+        if ext.cpu_has_avx512():
+            out.append("avx512")
+        if ext.cpu_has_avx2():
+            out.append("avx2")
+        out.append("scalar")
+    out.append("reference")
+    return out
+
+
+def _check_name(name: str) -> str:
+    if name not in BACKENDS:
+        raise ValueError(f"unknown kernel backend {name!r}; valid choices: {', '.join(BACKENDS)}")
+    if name not in available_backends():
+        raise ValueError(
+            f"kernel backend {name!r} is not available here; available: "
+            f"{', '.join(available_backends())}"
+        )
+    return name
+
+
+def backend() -> str:
+    """The backend the ops run now: forced, else $REGBENCH_KERNEL_BACKEND, else the fastest."""
+    if _forced is not None:
+        return _forced
+    env = os.environ.get(ENV_BACKEND)
+    if env:
+        return _check_name(env)
+    return available_backends()[0]
+
+
+def set_backend(name: str | None) -> None:
+    """Force a backend for every later call (None: automatic choice again)."""
+    global _forced
+    _forced = None if name is None else _check_name(name)
+
+
+@contextlib.contextmanager
+def use_backend(name: str | None) -> Iterator[None]:
+    """Context manager that forces a backend inside the block."""
+    global _forced
+    old = _forced
+    set_backend(name)
+    try:
+        yield
+    finally:
+        _forced = old

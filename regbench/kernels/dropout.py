@@ -1,0 +1,205 @@
+"""Fused counter-based dropout ops (`regbench::dropout`, `regbench::dropout_st`,
+`regbench::bias_dropout_add`): schema, CPU impl, fake impl and autograd.
+
+The mask is a pure function of (seed, offset, element index); backward regenerates it, so
+nothing of size numel is saved for backward. See `reference.py` for the exact contract.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from regbench.kernels import _backend
+from regbench.kernels import reference as ref
+
+__all__ = ["bias_dropout_add", "dropout"]
+
+
+def _run(
+    x: Tensor, bias: Tensor | None, residual: Tensor | None, p: float, seed: int, offset: int
+) -> Tensor:
+    ref.check_args(x, p, seed, offset)
+    name = _backend.backend()
+    if name == "reference" or x.device.type != "cpu":
+        return ref._apply(x, bias, residual, p, seed, offset)
+    ext = _backend.load_extension()
+    assert ext is not None
+    return ext.dropout_fwd(
+        x, bias, residual, ref.threshold(p), ref.scale(p), seed, offset, _backend.ISA[name]
+    )
+
+
+def _fake_like(x: Tensor) -> Tensor:
+    return torch.empty(x.shape, dtype=x.dtype, device=x.device)
+
+
+# --- regbench::dropout(x, p, seed: int, offset: int) ----------------------------------------
+
+
+@torch.library.custom_op("regbench::dropout", mutates_args=())
+def dropout_op(x: Tensor, p: float, seed: int, offset: int) -> Tensor:
+    """y = cast(float32(x) * s) where kept else 0; always a new contiguous tensor."""
+    return _run(x, None, None, p, seed, offset)
+
+
+@dropout_op.register_fake
+def _dropout_fake(x: Tensor, p: float, seed: int, offset: int) -> Tensor:
+    return _fake_like(x)
+
+
+def _dropout_setup(ctx, inputs, output) -> None:  # noqa: ANN001
+    _, ctx.p, ctx.seed, ctx.offset = inputs
+
+
+def _dropout_backward(ctx, grad: Tensor):  # noqa: ANN001, ANN201
+    return dropout_op(grad, ctx.p, ctx.seed, ctx.offset), None, None, None
+
+
+dropout_op.register_autograd(_dropout_backward, setup_context=_dropout_setup)
+
+
+# --- regbench::dropout_st(x, p, seed: Tensor, offset: Tensor) -------------------------------
+# Same op with (seed, offset) as int64 scalar tensors, so a module can keep them as buffers and
+# advance the offset in place without graph breaks under torch.compile.
+
+
+def _scalar(t: Tensor, name: str) -> int:
+    if t.dtype != torch.int64 or t.numel() != 1:
+        raise TypeError(f"dropout {name} tensor must be a one-element int64 tensor, got {t!r}")
+    return int(t.item())
+
+
+@torch.library.custom_op("regbench::dropout_st", mutates_args=())
+def dropout_st_op(x: Tensor, p: float, seed: Tensor, offset: Tensor) -> Tensor:
+    """`regbench::dropout` with (seed, offset) read from int64 scalar tensors."""
+    return _run(x, None, None, p, _scalar(seed, "seed"), _scalar(offset, "offset"))
+
+
+@dropout_st_op.register_fake
+def _dropout_st_fake(x: Tensor, p: float, seed: Tensor, offset: Tensor) -> Tensor:
+    return _fake_like(x)
+
+
+def _dropout_st_setup(ctx, inputs, output) -> None:  # noqa: ANN001
+    _, ctx.p, seed, offset = inputs
+    ctx.save_for_backward(seed, offset)
+
+
+def _dropout_st_backward(ctx, grad: Tensor):  # noqa: ANN001, ANN201
+    seed, offset = ctx.saved_tensors
+    return dropout_st_op(grad, ctx.p, seed, offset), None, None, None
+
+
+dropout_st_op.register_autograd(_dropout_st_backward, setup_context=_dropout_st_setup)
+
+
+# --- regbench::bias_dropout_add(x, bias?, residual?, p, seed, offset) -----------------------
+
+
+@torch.library.custom_op("regbench::bias_dropout_add", mutates_args=())
+def bias_dropout_add_op(
+    x: Tensor,
+    bias: Optional[Tensor],  # noqa: UP045 - torch.library schema inference
+    residual: Optional[Tensor],  # noqa: UP045
+    p: float,
+    seed: int,
+    offset: int,
+) -> Tensor:
+    """residual + dropout(x + bias) in one pass (fp32 compute, one final cast)."""
+    return _run(x, bias, residual, p, seed, offset)
+
+
+@bias_dropout_add_op.register_fake
+def _bda_fake(
+    x: Tensor,
+    bias: Optional[Tensor],  # noqa: UP045
+    residual: Optional[Tensor],  # noqa: UP045
+    p: float,
+    seed: int,
+    offset: int,
+) -> Tensor:
+    return _fake_like(x)
+
+
+def _bda_setup(ctx, inputs, output) -> None:  # noqa: ANN001
+    x, bias, residual, ctx.p, ctx.seed, ctx.offset = inputs
+    ctx.has_bias = bias is not None
+    ctx.res_shape = None if residual is None else residual.shape
+
+
+def _bda_backward(ctx, grad: Tensor):  # noqa: ANN001, ANN201
+    dh = dropout_op(grad, ctx.p, ctx.seed, ctx.offset)
+    dbias = dh.reshape(-1, dh.shape[-1]).sum(0) if ctx.has_bias else None
+    dres = grad.sum_to_size(ctx.res_shape) if ctx.res_shape is not None else None
+    return dh, dbias, dres, None, None, None
+
+
+bias_dropout_add_op.register_autograd(_bda_backward, setup_context=_bda_setup)
+
+
+# --- public functions -------------------------------------------------------------------------
+
+
+def _check_x_p(x: Tensor, p: float) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"dropout expects a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"dropout expects a floating-point tensor, got dtype {x.dtype}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise TypeError(f"dropout probability p must be a float, got {p!r}")
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability p must be in [0, 1], got {p!r}")
+
+
+def dropout(
+    x: Tensor, p: float, seed: int | Tensor, offset: int | Tensor = 0, training: bool = True
+) -> Tensor:
+    """Counter-based dropout: mask from Philox4x32-10 keyed by `seed` at counter `offset`.
+
+    Returns `x` itself when `training` is False or `p == 0`. The call consumes
+    `ceil(x.numel() / 4)` counters; advance `offset` by that between calls. `seed` and `offset`
+    may be ints or one-element int64 tensors (e.g. module buffers).
+    """
+    _check_x_p(x, p)
+    if not training or p == 0:
+        return x
+    if isinstance(seed, Tensor) or isinstance(offset, Tensor):
+        seed_t = seed if isinstance(seed, Tensor) else torch.tensor(seed, dtype=torch.int64)
+        off_t = offset if isinstance(offset, Tensor) else torch.tensor(offset, dtype=torch.int64)
+        return dropout_st_op(x, float(p), seed_t, off_t)
+    ref.check_seed_offset(seed, offset, x.numel())
+    return dropout_op(x, float(p), seed, offset)
+
+
+def bias_dropout_add(
+    x: Tensor,
+    bias: Tensor | None,
+    residual: Tensor | None,
+    p: float,
+    seed: int,
+    offset: int = 0,
+    training: bool = True,
+) -> Tensor:
+    """`residual + dropout(x + bias)` in one pass; bias (shape [x.shape[-1]]) and residual
+    (broadcastable to x) may be None. With `training=False` it is `residual + x + bias`."""
+    _check_x_p(x, p)
+    ref.check_seed_offset(seed, offset, x.numel())
+    if bias is not None:
+        if x.dim() == 0 or bias.dim() != 1 or bias.shape[0] != x.shape[-1]:
+            raise ValueError(
+                f"bias must have shape [x.shape[-1]] = [{x.shape[-1] if x.dim() else '?'}], "
+                f"got {tuple(bias.shape)}"
+            )
+        if bias.dtype != x.dtype:
+            raise TypeError(f"bias dtype {bias.dtype} must match x dtype {x.dtype}")
+    if residual is not None:
+        if residual.dtype != x.dtype:
+            raise TypeError(f"residual dtype {residual.dtype} must match x dtype {x.dtype}")
+        if torch.broadcast_shapes(residual.shape, x.shape) != x.shape:
+            raise ValueError(
+                f"residual shape {tuple(residual.shape)} does not broadcast to {tuple(x.shape)}"
+            )
+    return bias_dropout_add_op(x, bias, residual, float(p) if training else 0.0, seed, offset)
