@@ -205,11 +205,11 @@ BUILTIN: dict[str, dict[str, Any]] = {
             {"tasks": ["curve", {"name": "digits", "n_train": 300}],
              "archs": [{"name": "mlp", "width": 32, "depth": 2}],
              "regularizers": [r for r in ALL_REGULARIZERS if r != "stochastic_depth"],
-             "strengths": "first", "protocol": {"epochs": 8}},
+             "strengths": "first", "protocol": {"epochs": 20}},
             {"tasks": [{"name": "digits", "n_train": 300}],
              "archs": [{"name": "resmlp", "width": 32, "depth": 2}],
              "regularizers": ["none", "stochastic_depth"],
-             "strengths": "first", "protocol": {"epochs": 8}},
+             "strengths": "first", "protocol": {"epochs": 20}},
         ],
     },
     "default": {

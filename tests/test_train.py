@@ -1,0 +1,141 @@
+import math
+
+import pytest
+import torch
+
+from regbench.registry import ARCHS, REGULARIZERS, TASKS
+from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
+from regbench.train import run_cell
+
+
+def combos():
+    for t in TASKS.names():
+        task = TASKS.get(t)()
+        for a in ARCHS.names():
+            arch = ARCHS.get(a)()
+            if arch.skip_reason(ArchSpec(a), task):
+                continue
+            for r in REGULARIZERS.names():
+                reg = REGULARIZERS.get(r)
+                if reg.skip_reason(task, arch) is None:
+                    yield t, a, r
+
+
+COMBOS = list(combos())
+
+
+def one_epoch(task, arch, reg, strength=None, seed=0, **proto):
+    s = REGULARIZERS.get(reg).default_strengths[0] if strength is None else strength
+    arch_spec = ArchSpec(arch, freeze({"width": 32}) if arch == "wide" else ())
+    return Cell(TaskSpec(task), arch_spec, RegSpec(reg, s), seed,
+                freeze({"epochs": 1, **proto}))
+
+
+def test_combo_count():
+    assert len(COMBOS) > 150  # every task x compatible arch x regularizer
+
+
+@pytest.mark.parametrize("task,arch,reg", COMBOS, ids=["-".join(c) for c in COMBOS])
+def test_every_combination_runs_one_epoch(task, arch, reg, bikes_dir):
+    r = run_cell(one_epoch(task, arch, reg), data_dir=str(bikes_dir))
+    assert r.status == "ok", r.error
+    m = r.metrics
+    assert m["epochs"] == 1 and len(r.curves) == 1
+    for k in ("train_loss", "test_loss", "train_metric", "test_metric"):
+        assert math.isfinite(m[k])
+    assert m["gap_loss"] == pytest.approx(m["test_loss"] - m["train_loss"])
+    sign = 1 if m["higher_is_better"] else -1
+    assert m["gap_metric"] == pytest.approx(sign * (m["train_metric"] - m["test_metric"]))
+    assert m["metric_name"] in ("accuracy", "rmse")
+    assert r.provenance["threads"] == 1 and r.provenance["torch_version"] == torch.__version__
+
+
+@pytest.mark.parametrize("reg,strength", [("dropout", 0.5), ("augment", 0.3), ("none", 0.0),
+                                          ("stochastic_depth", 0.3), ("batchnorm", 1.0)])
+def test_same_cell_twice_is_bitwise_identical(reg, strength):
+    arch = "resmlp" if reg == "stochastic_depth" else "mlp"
+    cell = Cell(TaskSpec("digits"), ArchSpec(arch), RegSpec(reg, strength), 3,
+                freeze({"epochs": 3}))
+    a, b = run_cell(cell), run_cell(cell)
+    keys = ["train_loss", "test_loss", "val_loss", "train_metric", "test_metric", "best_epoch"]
+    assert [a.metrics[k] for k in keys] == [b.metrics[k] for k in keys]  # exact equality
+    assert a.curves == b.curves
+
+
+def test_global_rng_is_left_alone():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    run_cell(one_epoch("digits", "mlp", "dropout", 0.5))
+    assert torch.equal(before, torch.get_rng_state())
+
+
+def test_paired_cells_share_data_and_init():
+    """Cells that differ only in the regularizer start from the same weights and data."""
+    from regbench import seeding
+
+    a = run_cell(one_epoch("curve", "mlp", "none", epochs=1))
+    b = run_cell(one_epoch("curve", "mlp", "l2", 1e-3, epochs=1))
+    assert a.artifacts["params_before"] == b.artifacts["params_before"]
+    assert a.artifacts["predictions"]["y"] == b.artifacts["predictions"]["y"]
+    assert seeding.derive("init", 0, "curve", "mlp") == seeding.derive("init", 0, "curve", "mlp")
+
+
+def test_l2_penalty_matches_sgd_weight_decay():
+    """(lambda/2)||w||^2 in the loss and SGD(weight_decay=lambda) give the same trajectory.
+
+    The two differ only in float32 rounding order (grad + lambda*w summed by autograd vs
+    inside SGD), so after 5 epochs x 10 steps we allow a relative difference of 1e-4.
+    """
+    proto = {"epochs": 5, "optimizer": "sgd", "lr": 0.05, "momentum": 0.0}
+    penalty = run_cell(one_epoch("periodic", "mlp", "l2", 1e-2, **proto))
+    decay = run_cell(one_epoch("periodic", "mlp", "weight_decay", 1e-2, **proto))
+    plain = run_cell(one_epoch("periodic", "mlp", "none", 0.0, **proto))
+    for k in ("train_loss", "test_loss"):
+        assert penalty.metrics[k] == pytest.approx(decay.metrics[k], rel=1e-4)
+    assert penalty.metrics["train_loss"] != plain.metrics["train_loss"]
+    for cp, cd in zip(penalty.curves, decay.curves):
+        assert cp["val_loss"] == pytest.approx(cd["val_loss"], rel=1e-4)
+
+
+def test_early_stopping_restores_best_epoch():
+    cell = Cell(TaskSpec("diabetes"), ArchSpec("mlp"), RegSpec("early_stopping", 3.0), 0,
+                freeze({"epochs": 200, "lr": 1e-2}))
+    r = run_cell(cell)
+    assert r.status == "ok"
+    m = r.metrics
+    val = [c["val_loss"] for c in r.curves]
+    assert m["epochs"] < 200  # it stopped
+    assert m["epochs"] - m["best_epoch"] == 3
+    assert m["best_epoch"] == 1 + val.index(min(val))
+    assert m["val_loss"] == min(val)  # the weights of the best epoch were restored
+
+
+def test_divergence_is_a_status_not_a_crash():
+    cell = Cell(TaskSpec("diabetes"), ArchSpec("mlp"), RegSpec("none"), 0,
+                freeze({"epochs": 5, "optimizer": "sgd", "lr": 1e6}))
+    r = run_cell(cell)
+    assert r.status == "diverged"
+    assert r.metrics["diverged_step"] >= 1
+    assert "non-finite loss" in r.error
+
+
+def test_exception_is_a_failed_cell(monkeypatch):
+    from regbench.archs import mlp
+
+    def boom(*a, **k):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(mlp.MLP, "build", boom)
+    r = run_cell(one_epoch("digits", "mlp", "none"))
+    assert r.status == "failed" and "kaboom" in r.error
+
+
+def test_more_data_uses_nested_fraction():
+    r = run_cell(one_epoch("digits", "mlp", "more_data", 0.25))
+    full = run_cell(one_epoch("digits", "mlp", "none", 0.0))
+    assert r.metrics["n_train"] == math.ceil(0.25 * full.metrics["n_train"])
+
+
+def test_label_smoothing_changes_training_not_metric_definition():
+    r = run_cell(one_epoch("digits", "mlp", "label_smoothing", 0.2, epochs=2))
+    assert r.status == "ok" and 0 <= r.metrics["train_metric"] <= 1
