@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:
         bench = None
     if bench is not None:
-        p = sub.add_parser("bench", help="kernel throughput vs native PyTorch and the copy roofline")
+        p = sub.add_parser("bench", help="kernel throughput vs native PyTorch and copy")
         bench.add_arguments(p)
         p.set_defaults(func=cmd_bench)
     return parser

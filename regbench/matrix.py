@@ -20,10 +20,11 @@ explicitly, and `regbench list matrices` says why.
 from __future__ import annotations
 
 import itertools
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from regbench.errors import MatrixError, UnknownNameError
 from regbench.registry import ARCHS, REGULARIZERS, TASKS
@@ -103,7 +104,8 @@ class Matrix:
             ):
                 if tasks and t.name not in tasks or regularizers and r.name not in regularizers:
                     continue
-                task, arch, reg_cls = TASKS.get(t.name)(), ARCHS.get(a.name)(), REGULARIZERS.get(r.name)
+                task, arch = TASKS.get(t.name)(), ARCHS.get(a.name)()
+                reg_cls = REGULARIZERS.get(r.name)
                 task.protocol.override(protocol)
                 reason = arch.skip_reason(a, task) or reg_cls.skip_reason(task, arch)
                 if reason:
@@ -128,7 +130,8 @@ def _check_keys(d: dict[str, Any], valid: set[str], where: str) -> None:
         raise MatrixError(f"{where} must be a table, got {d!r}")
     bad = sorted(set(d) - valid)
     if bad:
-        raise MatrixError(f"unknown key(s) {bad} in {where}; valid choices: {', '.join(sorted(valid))}")
+        raise MatrixError(
+            f"unknown key(s) {bad} in {where}; valid choices: {', '.join(sorted(valid))}")
 
 
 def _entry(entry: str | dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:

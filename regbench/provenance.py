@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 
-
 @functools.cache
 def git_commit() -> str | None:
     """HEAD of the checkout regbench runs from (with '+dirty' if it has changes), or None."""
@@ -22,7 +21,8 @@ def git_commit() -> str | None:
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                               text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain",
+                                "--untracked-files=no"],
                                capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

@@ -78,7 +78,8 @@ def _inspect(path: Path) -> None:
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            query = "SELECT name FROM sqlite_master WHERE type='table'"
+            tables = {r[0] for r in con.execute(query)}
             if not tables:
                 return  # an empty SQLite file: fine to initialise
             if "meta" not in tables:

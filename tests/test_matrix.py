@@ -53,7 +53,8 @@ seeds = 2
 [[blocks]]
 tasks = ["curve", {name = "digits", label_noise = 0.2}]
 archs = [{name = "mlp", width = [8, 16]}]
-regularizers = ["none", {name = "l2", strengths = [1e-3, 1e-2]}, {name = "dropout", backend = "native"}]
+regularizers = ["none", {name = "l2", strengths = [1e-3, 1e-2]},
+                {name = "dropout", backend = "native"}]
 protocol = {epochs = 2}
 """)
     m = matrix.get(str(p))
@@ -69,7 +70,8 @@ protocol = {epochs = 2}
     ("seeds = 1\n[[blocks]]\ntasks=['curve']\narchs=['mlp']\nregularizers=['none']\ncolour=1",
      "unknown key.*colour.*valid choices"),
     ("seeds = 1\n[[blocks]]\ntasks=['curve']\narchs=['mlpp']\nregularizers=['none']", "mlpp"),
-    ("seeds = 1\n[[blocks]]\ntasks=['curve']\narchs=['mlp']\nregularizers=[{name='l2', strengths=[-1]}]",
+    ("seeds = 1\n[[blocks]]\ntasks=['curve']\narchs=['mlp']\n"
+     "regularizers=[{name='l2', strengths=[-1]}]",
      "-1"),
     ("seeds = 1\n[[blocks]]\ntasks=['curve']\narchs=[{name='mlp', widht=3}]\nregularizers=['none']",
      "widht"),

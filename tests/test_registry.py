@@ -40,4 +40,5 @@ def test_regularizer_strength_sets_are_valid(name):
 
 def test_seed_004_sweeps():
     assert REGULARIZERS.get("l2").full_strengths == (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
-    assert REGULARIZERS.get("dropout").full_strengths == tuple(round(0.1 * i, 1) for i in range(1, 11))
+    p_sweep = tuple(round(0.1 * i, 1) for i in range(1, 11))
+    assert REGULARIZERS.get("dropout").full_strengths == p_sweep
