@@ -222,6 +222,8 @@ BUILTIN: dict[str, dict[str, Any]] = {
             {"tasks": DEFAULT_TASKS, "archs": ["mlp"], "regularizers": ALL_REGULARIZERS},
             {"tasks": ["periodic", "digits"], "archs": ["resmlp"],
              "regularizers": ["none", "stochastic_depth"]},
+            {"tasks": ["digits"], "archs": ["cnn"],
+             "regularizers": ["none", "l2", "dropout", "batchnorm", "augment"]},
         ],
     },
     "full": {

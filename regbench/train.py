@@ -58,11 +58,14 @@ class Diverged(Exception):
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: TaskData
-             ) -> tuple[float, float]:
-    """(plain loss, metric) in eval mode; the loss is unsmoothed CE or MSE (standardized y)."""
+def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Eval-mode outputs (dropout off, batchnorm running statistics), in chunks."""
     model.eval()
-    out = torch.cat([model(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
+    return torch.cat([model(x[i : i + EVAL_CHUNK]) for i in range(0, len(x), EVAL_CHUNK)])
+
+
+def score(out: torch.Tensor, y: torch.Tensor, data: TaskData) -> tuple[float, float]:
+    """(plain loss, metric): unsmoothed CE and accuracy, or MSE (standardized y) and rmse."""
     if data.kind == "classification":
         loss = F.cross_entropy(out, y).item()
         metric = (out.argmax(1) == y).double().mean().item()
@@ -70,6 +73,12 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: TaskData
         loss = F.mse_loss(out, y).item()
         metric = math.sqrt(loss) * data.y_scale
     return loss, metric
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: TaskData
+             ) -> tuple[float, float]:
+    """(plain loss, metric) of `model` on (x, y) in eval mode."""
+    return score(predict(model, x), y, data)
 
 
 def _snapshot(model: nn.Module) -> list[float]:
@@ -146,6 +155,8 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
     order = seeding.generator("order", cell.seed, cell.task.label())
     patience = reg.patience()
 
+    x_heldout = torch.cat([data.x_val, data.x_test])  # one eval forward per epoch for both
+    n_val = len(data.x_val)
     curves: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
     step, epoch = 0, 0
@@ -153,25 +164,28 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
     try:
         for epoch in range(1, proto.epochs + 1):
             model.train()
-            running = torch.zeros((), dtype=torch.float64)
+            running = 0.0
             for idx in _batches(torch.randperm(n, generator=order), batch_size):
                 xb = reg.augment(x_tr[idx], data)
                 loss = criterion(model(xb), y_tr[idx])
                 penalty = reg.penalty(model)
                 total = loss if penalty is None else loss + penalty
                 step += 1
-                value = total.item()
+                value = loss.item()
+                running += value * len(idx)
+                if penalty is not None:
+                    value += penalty.item()
                 if not math.isfinite(value):
                     raise Diverged(step, epoch, value)
                 opt.zero_grad(set_to_none=True)
                 total.backward()
                 opt.step()
-                running += loss.detach() * len(idx)
-            val_loss, val_metric = evaluate(model, data.x_val, data.y_val, data)
-            test_loss, _ = evaluate(model, data.x_test, data.y_test, data)
+            out = predict(model, x_heldout)
+            val_loss, val_metric = score(out[:n_val], data.y_val, data)
+            test_loss, _ = score(out[n_val:], data.y_test, data)
             if not math.isfinite(val_loss):
                 raise Diverged(step, epoch, val_loss)
-            curves.append({"epoch": epoch, "train_loss": running.item() / n,
+            curves.append({"epoch": epoch, "train_loss": running / n,
                            "val_loss": val_loss, "val_metric": val_metric,
                            "test_loss": test_loss})
             if val_loss < best_loss:
