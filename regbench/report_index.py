@@ -1,0 +1,162 @@
+"""The report's index, `README.md`: what was run, provenance, every table, every figure.
+
+Everything in it is derived from the store (the provenance dates are the cells' own start
+and end times), so the same store gives the same file.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from regbench.figures import Figure
+from regbench.report_tables import DisplayTable, to_markdown
+
+
+@dataclass
+class RunInfo:
+    """What the index says about the run: the matrix, its cells and how many are stored."""
+
+    matrix: str
+    description: str
+    command: str
+    n_matrix: int
+    skipped: list[str] = field(default_factory=list)
+
+
+def _values(series: pd.Series) -> str:
+    vals = [str(v) for v in dict.fromkeys(series.dropna())]
+    return ", ".join(vals) if vals else "not recorded"
+
+
+def counts_line(cells: pd.DataFrame) -> str:
+    c = cells.status.value_counts()
+    return (f"{int(c.get('ok', 0))} ok, {int(c.get('diverged', 0))} diverged, "
+            f"{int(c.get('failed', 0))} failed")
+
+
+def task_note(summary: pd.DataFrame, task: str) -> str:
+    """One data-driven sentence under a task table."""
+    s = summary[summary.task == task]
+    metric = s.metric_name.iloc[0]
+    parts = []
+    best = s[s.best]
+    if not best.empty:
+        b = best.iloc[0]
+        parts.append(f"Best test {metric}: {b.regularizer}={b.strength:g} on {b.arch} "
+                     f"({b.test_metric_mean:.3f})")
+    d = s[s.delta_gap_vs_none.notna()]
+    if not d.empty:
+        r = d.loc[d.delta_gap_vs_none.idxmin()]
+        p = "n/a" if not math.isfinite(r.p_value_holm) else f"{r.p_value_holm:.3g}"
+        parts.append(f"closed the gap most: {r.regularizer}={r.strength:g} "
+                     f"(Δ gap {r.delta_gap_vs_none:+.3f} vs none, Holm p = {p})")
+        sig = d[d.p_value_holm < 0.05]
+        parts.append(f"{len(sig)} of {len(d)} differences from none significant at 0.05 "
+                     "after Holm")
+    bad = int(s.n_diverged.sum() + s.n_failed.sum())
+    if bad:
+        parts.append(f"{int(s.n_diverged.sum())} diverged and {int(s.n_failed.sum())} failed "
+                     "cells are counted in the last column and left out of the means")
+    return "; ".join(parts) + "."
+
+
+def ranking_note(rank: pd.DataFrame) -> str:
+    if rank.empty:
+        return "No ok cells to rank."
+    top = rank.iloc[0]
+    iqm = rank.loc[rank.iqm_norm_gap.idxmin()]
+    test = rank.loc[rank.mean_rank_test.idxmin()]
+    return (f"Smallest gap by mean rank: {top.regularizer} ({top.mean_rank_gap:.2f} over "
+            f"{top.n_settings} settings); lowest IQM normalized gap: {iqm.regularizer} "
+            f"({iqm.iqm_norm_gap:.3f}); best test metric by mean rank: {test.regularizer} "
+            f"({test.mean_rank_test:.2f}). A small gap can also mean underfitting: read it "
+            "with the test-metric rank. Regularizers that run in fewer settings "
+            "(label_smoothing: classification only; stochastic_depth: residual nets) are "
+            "ranked among fewer competitors.")
+
+
+def provenance_lines(cells: pd.DataFrame) -> list[str]:
+    started = cells.started_at.dropna()
+    finished = cells.finished_at.dropna()
+    when = (f"{started.min()} to {finished.max()}" if len(started) and len(finished)
+            else "not recorded")
+    return [
+        "| | |", "|:---|:---|",
+        f"| suite version | {_values(cells.suite_version)} |",
+        f"| regbench | {_values(cells.regbench_version)} |",
+        f"| git commit | {_values(cells.git_commit)} |",
+        f"| torch | {_values(cells.torch_version)} |",
+        f"| python | {_values(cells.python_version)} |",
+        f"| device | {_values(cells.device)} |",
+        f"| CPU | {_values(cells.cpu_model)} |",
+        f"| threads per cell | {_values(cells.threads)} |",
+        f"| cells ran | {when} |",
+    ]
+
+
+def problem_lines(cells: pd.DataFrame, limit: int = 20) -> list[str]:
+    bad = cells[cells.status != "ok"]
+    lines = []
+    for r in bad.head(limit).itertuples(index=False):
+        err = (r.error or "").strip().splitlines()
+        lines.append(f"- `{r.status}` {r.task_label} / {r.arch_label} / {r.reg_label}="
+                     f"{r.strength:g} / seed {r.seed}: {err[0] if err else 'no message'}")
+    if len(bad) > limit:
+        lines.append(f"- ... and {len(bad) - limit} more (see `regbench show --all-columns`)")
+    return lines
+
+
+def render(info: RunInfo, cells: pd.DataFrame, task_tables: list[tuple[DisplayTable, str]],
+           ranking: tuple[DisplayTable, str] | None, extra_tables: list[tuple[DisplayTable, str]],
+           figures: list[Figure], files: list[str], out_dir: Path) -> str:
+    """The Markdown text of README.md (tables as (table, note) pairs)."""
+    seeds = sorted(int(s) for s in cells.seed.unique())
+    settings = cells[["task_label", "arch_label"]].drop_duplicates()
+    missing = info.n_matrix - len(cells)
+    lines = [
+        f"# regbench report: matrix `{info.matrix}`", "",
+        f"Made by `{info.command}`. {info.description}", "",
+        "## What was run", "",
+        f"- Cells: {info.n_matrix} in the matrix, {len(cells)} in this report "
+        f"({counts_line(cells)})" + (f"; **{missing} missing from the store**" if missing else "")
+        + ".",
+        f"- Seeds: {', '.join(map(str, seeds))} ({len(seeds)} per cell; cells are paired across "
+        "regularizers by task, architecture and seed: same split, init and data order).",
+        "- Settings (task / architecture): "
+        + "; ".join(f"{t} / {a}" for t, a in settings.itertuples(index=False)) + ".",
+        f"- Regularizers: {', '.join(dict.fromkeys(cells.reg_label))}.",
+    ]
+    if info.skipped:
+        lines.append("- Skipped combinations: " + "; ".join(info.skipped) + ".")
+    lines += ["", "## Provenance", "", *provenance_lines(cells), ""]
+    problems = problem_lines(cells)
+    if problems:
+        lines += ["### Cells that did not finish ok", "", *problems, ""]
+    if ranking is not None:
+        table, note = ranking
+        lines += ["## Ranking across tasks", "", to_markdown(table), f"*{table.caption}*", "",
+                  note, ""]
+    lines += ["## Per-task results", ""]
+    for table, note in task_tables:
+        lines += [f"### {table.title}", "", to_markdown(table), f"*{table.caption}*", "", note,
+                  ""]
+    for table, note in extra_tables:
+        lines += [f"## {table.title}", "", to_markdown(table), f"*{table.caption}*", "", note, ""]
+    if figures:
+        lines += ["## Figures", ""]
+        for fig in figures:
+            shown = next((p for p in fig.files if p.suffix == ".png"), fig.files[0])
+            rel = shown.relative_to(out_dir).as_posix()
+            others = [p.relative_to(out_dir).as_posix() for p in fig.files if p != shown]
+            lines += [f"### {fig.title}", ""]
+            lines.append(f"![{fig.title}]({rel})" if shown.suffix == ".png"
+                         else f"[{fig.title}]({rel})")
+            lines += ["", fig.note + (" Also: " + ", ".join(f"[{o}]({o})" for o in others)
+                                      if others else ""), ""]
+    if files:
+        lines += ["## Files", "", *[f"- {f}" for f in files], ""]
+    return "\n".join(lines).rstrip() + "\n"
