@@ -85,6 +85,8 @@ def _dropout_st_fake(x: Tensor, p: float, seed: Tensor, offset: Tensor) -> Tenso
 
 def _dropout_st_setup(ctx, inputs, output) -> None:  # noqa: ANN001
     _, ctx.p, seed, offset = inputs
+    # Saved as is: mutating them in place before backward is an error in eager mode (and
+    # silently wrong under torch.compile), so callers advance offsets by rebinding.
     ctx.save_for_backward(seed, offset)
 
 
@@ -161,7 +163,8 @@ def dropout(
 
     Returns `x` itself when `training` is False or `p == 0`. The call consumes
     `ceil(x.numel() / 4)` counters; advance `offset` by that between calls. `seed` and `offset`
-    may be ints or one-element int64 tensors (e.g. module buffers).
+    may be ints or one-element int64 tensors (e.g. module buffers); tensors are saved for
+    backward, so advance them by rebinding (`off = off + n`), not in place.
     """
     _check_x_p(x, p)
     if not training or p == 0:

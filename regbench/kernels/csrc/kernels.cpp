@@ -166,37 +166,53 @@ RB_T512 static inline void mulhilo512(__m512i a, __m512i m, __m512i& hi, __m512i
   hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
 }
 
-RB_T512 static inline void philox512(__m512i& c0, __m512i& c1, __m512i& c2, __m512i& c3,
-                                     uint32_t k0, uint32_t k1) {
-  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(kM0));
-  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(kM1));
+// Philox on 16 counters held as two vectors of 8 64-bit lanes (value in the low 32 bits; the
+// high half may hold garbage, _mm512_mul_epu32 reads only the low half). a[w], b[w]: word w.
+RB_T512 static inline void philox512(__m512i a[4], __m512i b[4], uint32_t k0, uint32_t k1) {
+  const __m512i m0 = _mm512_set1_epi64(kM0);
+  const __m512i m1 = _mm512_set1_epi64(kM1);
 #pragma GCC unroll 10
   for (int r = 0; r < 10; ++r) {
-    __m512i hi0, lo0, hi1, lo1;
-    mulhilo512(c0, m0, hi0, lo0);
-    mulhilo512(c2, m1, hi1, lo1);
     const __m512i key0 = _mm512_set1_epi32(static_cast<int>(k0));
     const __m512i key1 = _mm512_set1_epi32(static_cast<int>(k1));
-    c0 = _mm512_ternarylogic_epi32(hi1, c1, key0, 0x96);
-    c1 = lo1;
-    c2 = _mm512_ternarylogic_epi32(hi0, c3, key1, 0x96);
-    c3 = lo0;
+    const __m512i pa0 = _mm512_mul_epu32(a[0], m0);
+    const __m512i pa1 = _mm512_mul_epu32(a[2], m1);
+    const __m512i pb0 = _mm512_mul_epu32(b[0], m0);
+    const __m512i pb1 = _mm512_mul_epu32(b[2], m1);
+    a[0] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pa1, 32), a[1], key0, 0x96);
+    a[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pa0, 32), a[3], key1, 0x96);
+    a[1] = pa1;
+    a[3] = pa0;
+    b[0] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pb1, 32), b[1], key0, 0x96);
+    b[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pb0, 32), b[3], key1, 0x96);
+    b[1] = pb1;
+    b[3] = pb0;
     k0 += kW0;
     k1 += kW1;
   }
 }
 
+// Low 32 bits of the 8 lanes of a, then of b -> 16 x u32.
+RB_T512 static inline __m512i pack_lo512(__m512i a, __m512i b) {
+  const __m512i idx =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  return _mm512_permutex2var_epi32(a, idx, b);
+}
+
 // Random words of counters n0 .. n0+15, in element order: out[q] holds elements 16q .. 16q+15.
-// Lane 4k+q gets counter n0 + 4q + k, so the in-lane 4x4 transpose lands in order.
+// Lane 4k+q (after packing) gets counter n0 + 4q + k, so the in-lane 4x4 transpose below
+// lands the words in element order.
 RB_T512 static inline void words512(uint64_t n0, uint32_t k0, uint32_t k1, __m512i out[4]) {
-  const __m512i perm =
-      _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-  const __m512i lo = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int>(n0)), perm);
-  const __mmask16 carry = _mm512_cmplt_epu32_mask(lo, perm);
-  __m512i c1 = _mm512_set1_epi32(static_cast<int>(n0 >> 32));
-  c1 = _mm512_mask_add_epi32(c1, carry, c1, _mm512_set1_epi32(1));
-  __m512i c0 = lo, c2 = _mm512_setzero_si512(), c3 = _mm512_setzero_si512();
-  philox512(c0, c1, c2, c3, k0, k1);
+  const __m512i base = _mm512_set1_epi64(static_cast<long long>(n0));
+  const __m512i na = _mm512_add_epi64(base, _mm512_set_epi64(13, 9, 5, 1, 12, 8, 4, 0));
+  const __m512i nb = _mm512_add_epi64(base, _mm512_set_epi64(15, 11, 7, 3, 14, 10, 6, 2));
+  __m512i a[4] = {na, _mm512_srli_epi64(na, 32), _mm512_setzero_si512(), _mm512_setzero_si512()};
+  __m512i b[4] = {nb, _mm512_srli_epi64(nb, 32), _mm512_setzero_si512(), _mm512_setzero_si512()};
+  philox512(a, b, k0, k1);
+  const __m512i c0 = pack_lo512(a[0], b[0]);
+  const __m512i c1 = pack_lo512(a[1], b[1]);
+  const __m512i c2 = pack_lo512(a[2], b[2]);
+  const __m512i c3 = pack_lo512(a[3], b[3]);
   const __m512i t0 = _mm512_unpacklo_epi32(c0, c1);
   const __m512i t1 = _mm512_unpackhi_epi32(c0, c1);
   const __m512i t2 = _mm512_unpacklo_epi32(c2, c3);
@@ -386,10 +402,14 @@ RB_T256 static inline void drop_batch256(const T* x, const T* b, const T* r, T* 
 }
 
 RB_T512 static void philox_block512(uint32_t in[4][16], uint32_t k0, uint32_t k1) {
-  __m512i v[4];
-  for (int w = 0; w < 4; ++w) v[w] = _mm512_loadu_si512(in[w]);
-  philox512(v[0], v[1], v[2], v[3], k0, k1);
-  for (int w = 0; w < 4; ++w) _mm512_storeu_si512(in[w], v[w]);
+  __m512i a[4], b[4];
+  for (int w = 0; w < 4; ++w) {
+    a[w] = _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in[w])));
+    b[w] = _mm512_cvtepu32_epi64(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in[w] + 8)));
+  }
+  philox512(a, b, k0, k1);
+  for (int w = 0; w < 4; ++w) _mm512_storeu_si512(in[w], pack_lo512(a[w], b[w]));
 }
 
 RB_T256 static void philox_block256(uint32_t in[4][8], uint32_t k0, uint32_t k1) {
@@ -497,7 +517,8 @@ void drop_dispatch(const T* x, const T* bias, const T* res, T* y, const DropPara
 // y = [residual +] dropout(x [+ bias]) under the contract. thresh/scale come from the host.
 torch::Tensor dropout_fwd(const torch::Tensor& x_in, const std::optional<torch::Tensor>& bias_in,
                           const std::optional<torch::Tensor>& res_in, int64_t thresh,
-                          double scale, int64_t seed, int64_t offset, int64_t isa) {
+                          double scale, int64_t seed, int64_t offset, int64_t isa,
+                          const std::optional<torch::Tensor>& out) {
   check_isa(isa);
   TORCH_CHECK(x_in.device().is_cpu(), "regbench dropout: expected a CPU tensor");
   TORCH_CHECK(thresh >= 0 && thresh <= (int64_t{1} << 24), "regbench dropout: bad threshold ",
@@ -505,7 +526,15 @@ torch::Tensor dropout_fwd(const torch::Tensor& x_in, const std::optional<torch::
   TORCH_CHECK(seed >= 0, "regbench dropout: seed must be non-negative, got ", seed);
   TORCH_CHECK(offset >= 0, "regbench dropout: offset must be non-negative, got ", offset);
   const auto x = x_in.contiguous();
-  auto y = torch::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
+  torch::Tensor y;
+  if (out.has_value() && out->defined()) {
+    TORCH_CHECK(out->is_contiguous() && out->sizes() == x.sizes() &&
+                    out->scalar_type() == x.scalar_type() && out->device().is_cpu(),
+                "regbench dropout: out must be a contiguous CPU tensor like x");
+    y = *out;
+  } else {
+    y = torch::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
+  }
   const int64_t n = x.numel();
   if (n == 0) return y;
   const bool has_bias = bias_in.has_value() && bias_in->defined();
@@ -800,7 +829,9 @@ torch::Tensor l2_multi(std::vector<torch::Tensor> grads, const std::vector<torch
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cpu_has_avx512", &cpu_has_avx512);
   m.def("cpu_has_avx2", &cpu_has_avx2);
-  m.def("dropout_fwd", &dropout_fwd, "fused [bias +] dropout [+ residual]");
+  m.def("dropout_fwd", &dropout_fwd, "fused [bias +] dropout [+ residual]", py::arg("x"),
+        py::arg("bias"), py::arg("residual"), py::arg("thresh"), py::arg("scale"),
+        py::arg("seed"), py::arg("offset"), py::arg("isa"), py::arg("out") = py::none());
   m.def("philox_raw", &philox_raw, "Philox4x32-10 on raw counters (tests)");
   m.def("l2_multi", &l2_multi, "fused L2 / elastic net over tensor lists");
 }

@@ -1,0 +1,209 @@
+"""Fused dropout / bias_dropout_add: every backend bitwise equal to the reference."""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import pytest
+import torch
+
+from regbench import kernels as K
+from regbench.kernels import reference as R
+from regbench.kernels.dropout import bias_dropout_add_op, dropout_op, dropout_st_op
+
+NATIVE = [b for b in ("avx512", "avx2", "scalar") if b in K.available_backends()]
+DTYPES = [torch.float32, torch.bfloat16, torch.float16, torch.float64]
+SHAPES = [(0,), (1,), (3,), (4,), (5,), (1023,), (2**20 + 3,)]
+PS = [1e-7, 0.1, 0.5, 0.9, 1.0]
+SEED = (3 << 32) | 12345
+
+
+@functools.cache
+def _x(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    g = torch.Generator().manual_seed(sum(shape) + 1)
+    return torch.randn(shape, generator=g, dtype=torch.float64).to(dtype)
+
+
+@functools.cache
+def _ref(shape, dtype, p, seed, offset) -> torch.Tensor:
+    return R.dropout(_x(shape, dtype), p, seed, offset)
+
+
+def _run(name: str, *args, **kw) -> torch.Tensor:
+    with K.use_backend(name):
+        return K.dropout(*args, **kw)
+
+
+@pytest.mark.parametrize("name", NATIVE)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize("p", PS)
+def test_fp32_every_shape_and_p(name, shape, p) -> None:
+    x = _x(shape, torch.float32)
+    assert torch.equal(_run(name, x, p, SEED, 2**32 - 1), _ref(shape, torch.float32, p, SEED,
+                                                            2**32 - 1))
+
+
+@pytest.mark.parametrize("name", NATIVE)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("shape", [(5,), (1023,), (3, 77)], ids=str)
+@pytest.mark.parametrize("offset", [0, 2**31 + 7, 2**32 - 1, 2**40 + 3])
+def test_dtypes_and_offsets(name, dtype, shape, offset) -> None:
+    x = _x(shape, dtype)
+    y = _run(name, x, 0.3, SEED, offset)
+    assert y.dtype == dtype and y.shape == x.shape
+    assert torch.equal(y, _ref(shape, dtype, 0.3, SEED, offset))
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_non_contiguous_and_broadcast(name) -> None:
+    base = _x((33, 64), torch.float32)
+    for x in (base.t(), base[:, ::3], torch.randn(1, 37).expand(5, 37)):
+        assert not x.is_contiguous()
+        y = _run(name, x, 0.4, 9, 100)
+        assert torch.equal(y, R.dropout(x, 0.4, 9, 100))
+        assert torch.equal(y, _run(name, x.contiguous(), 0.4, 9, 100))
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_threads_do_not_change_bits(name) -> None:
+    x = _x((2**20 + 3,), torch.float32)
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        y1 = _run(name, x, 0.5, SEED, 2**31 + 1)
+        torch.set_num_threads(2)
+        y2 = _run(name, x, 0.5, SEED, 2**31 + 1)
+    finally:
+        torch.set_num_threads(old)
+    assert torch.equal(y1, y2)
+
+
+def test_mask_independent_of_dtype_and_continues_with_offset() -> None:
+    x = torch.ones(64)
+    keep32 = K.dropout(x, 0.5, 1, 10) != 0
+    keep16 = K.dropout(x.half(), 0.5, 1, 10) != 0
+    assert torch.equal(keep32, keep16)
+    # elements 8.. of a call at offset 10 are elements 0.. of a call at offset 12
+    assert torch.equal(keep32[8:], K.dropout(x[8:], 0.5, 1, 12) != 0)
+    assert not torch.equal(keep32, K.dropout(x, 0.5, 2, 10) != 0)
+
+
+def test_identity_when_not_training_or_p_zero() -> None:
+    x = torch.randn(10)
+    assert K.dropout(x, 0.5, 1, 0, training=False) is x
+    assert K.dropout(x, 0.0, 1, 0) is x
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_keep_fraction_and_mean(p) -> None:
+    n = 2**20
+    y = K.dropout(torch.ones(n), p, 77, 0)
+    kept = int((y != 0).sum())
+    sd = math.sqrt(n * p * (1 - p))
+    assert abs(kept - n * (1 - p)) < 6 * sd
+    assert abs(float(y.double().mean()) - 1.0) < 6 * math.sqrt(p / ((1 - p) * n))
+
+
+def test_p_one_gives_zeros() -> None:
+    x = torch.tensor([1.0, float("inf"), float("nan"), -2.0])
+    assert torch.equal(K.dropout(x, 1.0, 1, 0), torch.zeros(4))
+
+
+@pytest.mark.parametrize(
+    "kwargs,exc,match",
+    [
+        (dict(p=-0.1), ValueError, "-0.1"),
+        (dict(p=1.5), ValueError, "1.5"),
+        (dict(p=float("nan")), ValueError, "nan"),
+        (dict(seed=-3), ValueError, "-3"),
+        (dict(offset=-8), ValueError, "-8"),
+        (dict(x=torch.arange(4)), TypeError, "torch.int64"),
+    ],
+)
+def test_bad_inputs_name_the_value(kwargs, exc, match) -> None:
+    args = dict(x=torch.randn(4), p=0.5, seed=1, offset=0) | kwargs
+    with pytest.raises(exc, match=match):
+        K.dropout(**args)
+
+
+def test_backward_regenerates_mask_and_saves_nothing_large() -> None:
+    x = torch.randn(1000, requires_grad=True)
+    saved: list[int] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t.numel())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = K.dropout(x, 0.3, 5, 6)
+        y2 = K.dropout(x, 0.3, torch.tensor(5), torch.tensor(6))
+    assert sum(saved) <= 2  # only the two int64 scalars of the tensor-(seed, offset) variant
+    dy = torch.randn(1000)
+    (gx,) = torch.autograd.grad(y, x, dy)
+    assert torch.equal(gx, R.dropout(dy, 0.3, 5, 6))
+    assert torch.equal(y, y2)
+
+
+def test_gradcheck_fp64() -> None:
+    x = torch.randn(6, 7, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(7, dtype=torch.float64, requires_grad=True)
+    r = torch.randn(6, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: K.dropout(t, 0.3, 11, 5), (x,))
+    assert torch.autograd.gradcheck(lambda t, u, v: K.bias_dropout_add(t, u, v, 0.3, 11, 5),
+                                    (x, b, r))
+
+
+def test_opcheck() -> None:
+    x = torch.randn(5, 7, requires_grad=True)
+    b = torch.randn(7, requires_grad=True)
+    r = torch.randn(5, 7, requires_grad=True)
+    torch.library.opcheck(dropout_op, (x, 0.5, 3, 7))
+    torch.library.opcheck(dropout_st_op, (x, 0.5, torch.tensor(3), torch.tensor(7)))
+    torch.library.opcheck(bias_dropout_add_op, (x, b, r, 0.5, 3, 7))
+    torch.library.opcheck(bias_dropout_add_op, (x, None, None, 0.5, 3, 7))
+
+
+@pytest.mark.parametrize("name", NATIVE)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("hdim", [1, 37, 1000])
+def test_bias_dropout_add_matches_reference(name, dtype, hdim) -> None:
+    x = _x((5, hdim), dtype)
+    b = _x((hdim,), dtype)
+    r = _x((5, hdim), dtype).flip(0)
+    for bias, res in ((b, r), (b, None), (None, r), (None, None)):
+        want = R.bias_dropout_add(x, bias, res, 0.2, SEED, 2**32 - 3)
+        with K.use_backend(name):
+            got = K.bias_dropout_add(x, bias, res, 0.2, SEED, 2**32 - 3)
+        assert torch.equal(got, want)
+
+
+def test_bias_dropout_add_backward_and_broadcast_residual() -> None:
+    x = torch.randn(4, 9, requires_grad=True)
+    b = torch.randn(9, requires_grad=True)
+    r = torch.randn(1, 9, requires_grad=True)
+    y = K.bias_dropout_add(x, b, r, 0.5, 2, 3)
+    assert torch.equal(y, R.bias_dropout_add(x, b, r, 0.5, 2, 3))
+    dy = torch.randn(4, 9)
+    gx, gb, gr = torch.autograd.grad(y, (x, b, r), dy)
+    dh = R.dropout(dy, 0.5, 2, 3)
+    assert torch.equal(gx, dh)
+    assert torch.equal(gb, dh.sum(0))
+    assert torch.equal(gr, dy.sum(0, keepdim=True))
+    with pytest.raises(ValueError, match=r"\(8,\)"):
+        K.bias_dropout_add(x, torch.randn(8), None, 0.5, 2, 3)
+
+
+def test_torch_compile_fullgraph() -> None:
+    def f(x, b, r):
+        return K.dropout(x, 0.5, 3, 10), K.bias_dropout_add(x, b, r, 0.3, 5, 1)
+
+    x = torch.randn(8, 7, requires_grad=True)
+    b = torch.randn(7, requires_grad=True)
+    r = torch.randn(8, 7)
+    cf = torch.compile(f, fullgraph=True)
+    y1, z1 = cf(x, b, r)
+    (g1,) = torch.autograd.grad((y1.sum() + z1.sum()), (x,))
+    y2, z2 = f(x, b, r)
+    (g2,) = torch.autograd.grad((y2.sum() + z2.sum()), (x,))
+    assert torch.equal(y1, y2) and torch.equal(z1, z2) and torch.equal(g1, g2)
