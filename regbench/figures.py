@@ -137,13 +137,13 @@ def _predictions(ax: plt.Axes, sub: pd.DataFrame, predictions: dict, strengths: 
             continue
         p = predictions[rows.cell_id.iloc[0]]
         if not shown:
-            ax.scatter(p["x"], p["y"], s=6, color="0.75", label="test data", zorder=1)
-            ax.scatter(p["x_train"], p["y_train"], s=10, color="black", label="train data",
-                       zorder=2)
+            ax.scatter(p["x"], p["y"], s=5, color="0.8", label="test data", zorder=1)
+            ax.scatter(p["x_train"], p["y_train"], s=6, color="0.35", alpha=0.6,
+                       label="train data", zorder=2)
             shown = True
         order = np.argsort(p["x"], kind="stable")
         ax.plot(np.asarray(p["x"])[order], np.asarray(p["pred"])[order], color=colors[s],
-                label=f"{sym}={s:g}", zorder=3)
+                label=f"{sym}={s:g}", zorder=3, linewidth=1.8)
     ax.set(xlabel="x", ylabel="y (standardized)", title=f"predictions (seed {seed})")
     ax.legend(fontsize=8)
 
@@ -214,7 +214,7 @@ def gap_vs_strength(summary: pd.DataFrame, out_dir: Path, formats: list[str]) ->
                         ax.set_xlim(x[0] * 0.5, x[0] * 1.5) if x[0] else ax.set_xlim(-1, 1)
                 bad = int(g[g.regularizer == reg][["n_diverged", "n_failed"]].to_numpy().sum())
                 ax.set_title(reg + (f" ({bad} diverged/failed)" if bad else ""), fontsize=10)
-                ax.set_xlabel("strength")
+                ax.set_xlabel(_strength_name(reg))
             for ax in axes.flat[len(regs):]:
                 ax.set_visible(False)
             for ax in axes[:, 0]:
@@ -226,6 +226,15 @@ def gap_vs_strength(summary: pd.DataFrame, out_dir: Path, formats: list[str]) ->
             files = save(fig, out_dir, name, formats)
         figs.append(Figure(name, f"{task} / {arch}: gap vs strength", _gap_note(g), files))
     return figs
+
+
+def _strength_name(reg: str) -> str:
+    from regbench.registry import REGULARIZERS
+
+    try:
+        return f"strength ({REGULARIZERS.get(reg.split('[')[0]).strength_name})"
+    except Exception:  # noqa: BLE001 - a label from an older suite: plain axis name
+        return "strength"
 
 
 def _gap_note(g: pd.DataFrame) -> str:

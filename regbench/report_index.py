@@ -153,8 +153,8 @@ def render(info: RunInfo, cells: pd.DataFrame, task_tables: list[tuple[DisplayTa
             rel = shown.relative_to(out_dir).as_posix()
             others = [p.relative_to(out_dir).as_posix() for p in fig.files if p != shown]
             lines += [f"### {fig.title}", ""]
-            lines.append(f"![{fig.title}]({rel})" if shown.suffix == ".png"
-                         else f"[{fig.title}]({rel})")
+            alt = fig.title.replace("[", "(").replace("]", ")")
+            lines.append(f"![{alt}]({rel})" if shown.suffix == ".png" else f"[{alt}]({rel})")
             lines += ["", fig.note + (" Also: " + ", ".join(f"[{o}]({o})" for o in others)
                                       if others else ""), ""]
     if files:

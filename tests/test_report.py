@@ -1,0 +1,204 @@
+"""`python -m regbench.report`: end to end on smoke, byte-identical rerun, valid figures,
+LaTeX structure (and compilation where a TeX engine exists), clear errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from regbench import figures, latex, report
+from regbench import report_stats as rs
+from regbench.store import Store
+
+SUMMARY_COLUMNS = [
+    "task", "arch", "regularizer", "strength", "n_seeds", "train_metric_mean",
+    "test_metric_mean", "gap_metric_mean", "gap_metric_ci_low", "gap_metric_ci_high",
+    "gap_loss_mean", "gap_loss_ci_low", "gap_loss_ci_high", "delta_gap_vs_none",
+    "p_value_holm", "n_diverged", "n_failed",
+]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One end-to-end run of the smoke matrix in a subprocess (runs the cells, then reports)."""
+    root = tmp_path_factory.mktemp("report")
+    store, out = root / "store.sqlite", root / "r1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "regbench.report", "--matrix", "smoke", "--store", str(store),
+         "--out", str(out), "--jobs", "2", "--no-progress"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "46 run now (46 ok" in proc.stdout
+    return {"root": root, "store": store, "out": out}
+
+
+def _files(folder: Path, patterns: tuple[str, ...]) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes()
+            for pat in patterns for p in sorted(folder.glob(pat))}
+
+
+def test_end_to_end_writes_every_part(smoke) -> None:
+    out = smoke["out"]
+    for name in ("README.md", "summary.csv", "ranking.csv", "tables.tex", "tables/ranking.md",
+                 "tables/ranking.tex", "tables/task_curve.tex", "figures/learning_curve.png",
+                 "figures/learning_curve.pdf"):
+        assert (out / name).is_file(), name
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(SUMMARY_COLUMNS) <= set(summary.columns)
+    assert summary.n_seeds.sum() + summary.n_diverged.sum() + summary.n_failed.sum() == 46
+    assert (summary[summary.regularizer == "none"].delta_gap_vs_none.isna()).all()
+    readme = (out / "README.md").read_text()
+    assert "46 ok, 0 diverged, 0 failed" in readme and "## Provenance" in readme
+    for table in sorted((out / "tables").glob("*.md")):  # every table inline in the index
+        body = table.read_text().split("\n\n")[1]
+        assert body in readme, table.name
+
+
+def test_byte_identical_rerun(smoke, capsys: pytest.CaptureFixture[str]) -> None:
+    out2 = smoke["root"] / "r2"
+    rc = report.main(["--matrix", "smoke", "--store", str(smoke["store"]), "--out", str(out2),
+                      "--no-run"])
+    assert rc == 0, capsys.readouterr().err
+    patterns = ("*.md", "*.csv", "*.tex", "tables/*")
+    first, second = _files(smoke["out"], patterns), _files(out2, patterns)
+    assert first.keys() == second.keys() and len(first) >= 8
+    for name in first:
+        assert first[name] == second[name], f"{name} differs between two renders"
+
+
+def test_every_figure_exists_and_is_a_valid_image(smoke) -> None:
+    out = smoke["out"]
+    readme = (out / "README.md").read_text()
+    embedded = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", readme)
+    assert len(embedded) >= 5
+    names = {Path(e).stem for e in embedded}
+    assert {"learning_curve", "seed004_curve_mlp_depth_2_width_32_l2",
+            "seed004_curve_mlp_depth_2_width_32_dropout"} <= names
+    assert any(n.startswith("gap_") for n in names)
+    for rel in embedded:
+        png = out / rel
+        with Image.open(png) as im:
+            im.verify()
+        with Image.open(png) as im:
+            assert im.format == "PNG" and min(im.size) > 100
+        pdf = png.with_suffix(".pdf")
+        assert pdf.read_bytes().startswith(b"%PDF"), pdf
+
+
+def test_latex_has_booktabs_and_escapes(smoke) -> None:
+    out = smoke["out"]
+    tex_files = sorted((out / "tables").glob("*.tex"))
+    assert tex_files
+    for f in tex_files:
+        text = f.read_text()
+        for rule in (r"\toprule", r"\midrule", r"\bottomrule"):
+            assert text.count(rule) == 1, (f.name, rule)
+        assert re.search(r"(?<!\\)_", text) is None, f"unescaped underscore in {f.name}"
+        assert "%" not in text.replace(r"\%", "")
+    assert r"weight\_decay" in (out / "tables" / "task_curve.tex").read_text()
+    wrapper = (out / "tables.tex").read_text()
+    assert wrapper.startswith("%") and r"\usepackage{booktabs}" in wrapper
+    assert wrapper.rstrip().endswith(r"\end{document}")
+    for f in tex_files:
+        assert r"\input{tables/" + f.name + "}" in wrapper
+
+
+@pytest.mark.skipif(latex.engine() is None, reason="no TeX engine on this machine")
+def test_tables_tex_compiles(smoke, tmp_path: Path) -> None:
+    import shutil
+
+    work = tmp_path / "tex"
+    shutil.copytree(smoke["out"], work, ignore=shutil.ignore_patterns("figures"))
+    proc = latex.compile_tex(work / "tables.tex")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert (work / "tables.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_no_run_on_missing_or_empty_store_is_a_clear_message(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.sqlite"
+    rc = report.main(["--matrix", "smoke", "--store", str(missing), "--out",
+                      str(tmp_path / "r"), "--no-run"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "no results store" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1 and not missing.exists()
+    empty = tmp_path / "empty.sqlite"
+    Store(empty).close()
+    rc = report.main(["--matrix", "smoke", "--store", str(empty), "--out", str(tmp_path / "r"),
+                      "--no-run"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "none of the 46 cells" in err and "without --no-run" in err
+    assert not (tmp_path / "r" / "README.md").exists()
+
+
+def test_bad_format_is_a_clear_message(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    rc = report.main(["--matrix", "smoke", "--store", str(tmp_path / "s.sqlite"),
+                      "--formats", "md,docx", "--no-run"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "docx" in err and "valid choices: md, tex, csv" in err
+
+
+def test_no_run_reports_missing_cells(smoke, tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """A partly stored matrix renders what is there and says how many cells are missing."""
+    part = tmp_path / "part.sqlite"
+    with Store(smoke["store"]) as src, Store(part) as dst:
+        keep = src.cells_frame().cell_id.head(30).tolist()
+        src.con.execute(f"ATTACH DATABASE '{part}' AS dst")
+        for table in ("cells", "curves", "artifacts"):
+            marks = ",".join("?" * len(keep))
+            dst.con.execute(f"DELETE FROM {table}")
+            src.con.execute(f"INSERT INTO dst.{table} SELECT * FROM {table} "
+                            f"WHERE cell_id IN ({marks})", keep)
+        src.con.execute("DETACH DATABASE dst")
+    rc = report.main(["--matrix", "smoke", "--store", str(part), "--out", str(tmp_path / "r"),
+                      "--no-run", "--figure-formats", "png", "--formats", "md"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    assert "16 of 46 cells are missing" in captured.out
+    assert "16 missing from the store" in (tmp_path / "r" / "README.md").read_text()
+
+
+def test_double_descent_and_kernel_figures(tmp_path: Path) -> None:
+    """The figures that need other matrices / benchmark rows, from hand-made frames."""
+    rows = []
+    for reg in ("none", "weight_decay"):
+        for width in (2, 8, 32, 128):
+            for seed in range(3):
+                rows.append({"cell_id": f"{reg}{width}{seed}", "status": "ok", "task": "digits",
+                             "task_params": "{}", "arch": "mlp", "reg_params": "{}",
+                             "arch_params": json.dumps({"depth": 1, "width": width}),
+                             "regularizer": reg, "strength": 0.0, "seed": seed,
+                             "protocol": "{}", "higher_is_better": 1, "metric_name": "accuracy",
+                             "train_metric": min(1.0, 0.5 + width / 100),
+                             "test_metric": 0.6 + 0.01 * seed - (0.1 if width == 32 else 0)})
+    dd = figures.double_descent(rs.prepare(pd.DataFrame(rows)), tmp_path, ["png"])
+    assert dd and "peaks at width 32" in dd[0].note
+    bench = pd.DataFrame([
+        {"id": i, "op": "dropout", "impl": impl, "baseline": "native", "backend": "cpp",
+         "dtype": "float32", "numel": n, "threads": 1, "device": "cpu",
+         "median_s": 1e-4 * n / 1e6, "iqr_s": 1e-6, "gbps": g * np.log10(n),
+         "ratio_vs_native": r if impl == "fused" else None,
+         "ratio_vs_copy": r / 2 if impl == "fused" else None,
+         "machine": json.dumps({"cpu_model": "Test CPU", "threads": 1})}
+        for i, (impl, g, r, n) in enumerate(
+            (impl, g, r, n) for impl, g, r in (("fused", 8.0, 0.5), ("native", 3.0, 1.0))
+            for n in (2**16, 2**20, 2**24))])
+    kt = figures.kernel_throughput(bench, tmp_path, ["png", "pdf"])
+    assert kt and "ratio vs native 0.5" in kt[0].note
+    for fig in dd + kt:
+        for f in fig.files:
+            if f.suffix == ".png":
+                with Image.open(f) as im:
+                    im.verify()
+            else:
+                assert f.read_bytes().startswith(b"%PDF")
