@@ -145,6 +145,13 @@ bias_dropout_add_op.register_autograd(_bda_backward, setup_context=_bda_setup)
 # --- public functions -------------------------------------------------------------------------
 
 
+def _eager_no_grad(*ts: Tensor | None) -> bool:
+    """True when the op can skip the dispatcher: eager mode and no autograd graph to record."""
+    if torch.compiler.is_compiling():
+        return False
+    return not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in ts))
+
+
 def _check_x_p(x: Tensor, p: float) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"dropout expects a torch.Tensor, got {type(x).__name__}")
@@ -172,8 +179,12 @@ def dropout(
     if isinstance(seed, Tensor) or isinstance(offset, Tensor):
         seed_t = seed if isinstance(seed, Tensor) else torch.tensor(seed, dtype=torch.int64)
         off_t = offset if isinstance(offset, Tensor) else torch.tensor(offset, dtype=torch.int64)
+        if _eager_no_grad(x):
+            return _run(x, None, None, float(p), _scalar(seed_t, "seed"), _scalar(off_t, "offset"))
         return dropout_st_op(x, float(p), seed_t, off_t)
     ref.check_seed_offset(seed, offset, x.numel())
+    if _eager_no_grad(x):  # same bits, without the custom-op dispatch overhead
+        return _run(x, None, None, float(p), seed, offset)
     return dropout_op(x, float(p), seed, offset)
 
 
@@ -205,4 +216,7 @@ def bias_dropout_add(
             raise ValueError(
                 f"residual shape {tuple(residual.shape)} does not broadcast to {tuple(x.shape)}"
             )
-    return bias_dropout_add_op(x, bias, residual, float(p) if training else 0.0, seed, offset)
+    p = float(p) if training else 0.0
+    if _eager_no_grad(x, bias, residual):
+        return _run(x, bias, residual, p, seed, offset)
+    return bias_dropout_add_op(x, bias, residual, p, seed, offset)

@@ -21,9 +21,7 @@ from regbench.kernels import reference as ref
 __all__ = ["elastic_net_", "l2_", "l2_flat_"]
 
 
-@torch.library.custom_op("regbench::l2_", mutates_args=("grads",))
-def l2_op(grads: list[Tensor], params: list[Tensor], lam: float, l1: float) -> Tensor:
-    """grads[i] += lam * params[i] (+ l1 * sign); returns the float64 penalty (0-dim)."""
+def _l2_impl(grads: list[Tensor], params: list[Tensor], lam: float, l1: float) -> Tensor:
     name = _backend.backend()
     if name == "reference" or any(p.device.type != "cpu" for p in params):
         with torch.no_grad():
@@ -31,6 +29,19 @@ def l2_op(grads: list[Tensor], params: list[Tensor], lam: float, l1: float) -> T
     ext = _backend.load_extension()
     assert ext is not None
     return ext.l2_multi(list(grads), list(params), float(lam), float(l1), _backend.ISA[name])
+
+
+@torch.library.custom_op("regbench::l2_", mutates_args=("grads",))
+def l2_op(grads: list[Tensor], params: list[Tensor], lam: float, l1: float) -> Tensor:
+    """grads[i] += lam * params[i] (+ l1 * sign); returns the float64 penalty (0-dim)."""
+    return _l2_impl(grads, params, lam, l1)
+
+
+def _call(grads: list[Tensor], params: list[Tensor], lam: float, l1: float) -> Tensor:
+    with torch.no_grad():
+        if torch.compiler.is_compiling():
+            return l2_op(grads, params, lam, l1)
+        return _l2_impl(grads, params, lam, l1)  # eager: same bits, no dispatch overhead
 
 
 @l2_op.register_fake
@@ -69,8 +80,7 @@ def elastic_net_(params: Iterable[Tensor], lam: float, l1: float) -> Tensor:
             p.grad = torch.zeros_like(p)
         _check_pair(p.grad, p, i)
         grads.append(p.grad)
-    with torch.no_grad():
-        return l2_op(grads, [p.detach() for p in params], lam, l1)
+    return _call(grads, [p.detach() for p in params], lam, l1)
 
 
 def l2_(params: Iterable[Tensor], lam: float) -> Tensor:
@@ -84,5 +94,4 @@ def l2_flat_(param: Tensor, grad: Tensor, lam: float, l1: float = 0.0) -> Tensor
     lam = _check_coef("lam", lam)
     l1 = _check_coef("l1", l1)
     _check_pair(grad, param, 0)
-    with torch.no_grad():
-        return l2_op([grad], [param.detach()], lam, l1)
+    return _call([grad], [param.detach()], lam, l1)
