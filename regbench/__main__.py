@@ -66,7 +66,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not exp.cells:
         raise RegbenchError(f"matrix {m.name!r} has no cells for the given filters")
     executor = make_executor(args.executor, jobs=args.jobs, threads=args.threads,
-                             data_dir=str(args.data_dir) if args.data_dir else None)
+                             data_dir=str(args.data_dir) if args.data_dir else None,
+                             scheduler=args.scheduler, workers=args.workers)
     with Store(args.store) as store:
         summary = run_cells(exp.cells, store, executor, force=args.force,
                             progress=not args.no_progress)
@@ -117,7 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--regularizers", help="comma-separated regularizer names to keep")
     p.add_argument("--force", action="store_true", help="rerun and replace stored cells")
     p.add_argument("--data-dir", type=Path, help="folder with user data files (bikes: hour.csv)")
-    p.add_argument("--executor", default="local", help="where cells run (default local)")
+    p.add_argument("--executor", default="local", help="where cells run: local or dask")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="with --executor dask: a running Dask scheduler, e.g. tcp://HOST:8786")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="with --executor dask: start a local cluster of N worker processes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 

@@ -1,4 +1,4 @@
-"""Where cells run: in this process, in a local process pool, or (later) on Dask.
+"""Where cells run: in this process, in a local process pool, or on Dask (dask_executor.py).
 
 The driver is the only writer to the store: executors hand back results as they
 complete, and the driver commits each one at once in its own transaction.
@@ -24,7 +24,11 @@ from regbench.train import run_cell
 class LocalExecutor:
     """Runs cells in this process (jobs=1) or in a pool of `jobs` spawned processes."""
 
-    def __init__(self, jobs: int = 1, threads: int = 1, data_dir: str | None = None, **_: object):
+    def __init__(self, jobs: int = 1, threads: int = 1, data_dir: str | None = None,
+                 scheduler: str | None = None, workers: int | None = None, **_: object):
+        if scheduler or workers is not None:
+            raise RegbenchError("--scheduler and --workers only apply to --executor dask "
+                                "(the local executor takes --jobs)")
         if jobs < 1:
             raise RegbenchError(f"--jobs must be >= 1, got {jobs}")
         if threads < 1:
@@ -49,7 +53,17 @@ class LocalExecutor:
 
 
 
-EXECUTORS: dict[str, Callable[..., object]] = {"local": LocalExecutor}
+def _dask_executor(**kwargs: object) -> object:
+    """Lazy: `distributed` is an optional extra (pip install -e '.[dist]')."""
+    try:
+        from regbench.dask_executor import make_dask_executor
+    except ImportError as exc:  # pragma: no cover - the module itself imports only regbench
+        raise RegbenchError(f"--executor dask is unavailable ({exc}); "
+                            "pip install -e '.[dist]'") from None
+    return make_dask_executor(**kwargs)
+
+
+EXECUTORS: dict[str, Callable[..., object]] = {"local": LocalExecutor, "dask": _dask_executor}
 
 
 def make_executor(name: str, **kwargs: object):

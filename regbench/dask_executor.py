@@ -1,0 +1,279 @@
+"""Run cells on a Dask distributed cluster: `regbench run --executor dask`.
+
+`--scheduler tcp://HOST:8786` connects to a running cluster (started by hand, by a
+job script or by dask-jobqueue); `--workers N` starts a `LocalCluster` of N
+single-threaded worker processes on 127.0.0.1 for this run.
+
+The driver stays the only writer to the store: workers return `CellResult`s and
+`map` yields each one as it lands (`distributed.as_completed`), so `run_cells`
+commits it at once and the progress bar is live.
+
+Failure handling:
+- A worker that dies mid-cell (SIGKILL, OOM, lost node): the scheduler reschedules
+  its task on another worker by itself (up to `distributed.scheduler.allowed-failures`,
+  default 3, deaths per task). If a task still ends as `KilledWorker`, the driver
+  resubmits it under a fresh key up to `resubmits` more times; a cell that keeps
+  killing workers is skipped and, after every other cell is committed, `map` raises
+  a `RegbenchError` naming it (no row is stored, so the next run retries it).
+  `retries=` is not used: `run_cell` never raises for a problem inside a cell, so a
+  task exception is an environment problem (e.g. a version mismatch) that a retry
+  cannot fix.
+- The store's primary key (`cell_id`) plus INSERT OR IGNORE make a second row for a
+  cell impossible, whatever happens.
+- Workers must run one task at a time (`--nthreads 1`): `run_cell` seeds torch's
+  process-global generator and sets the process-wide torch thread count, so two cells
+  sharing a process would make each other non-reproducible. Cell threads come from
+  `--threads` and are recorded in every row.
+- Versions: every worker present when the run starts is asked for regbench's
+  SUITE_VERSION, `regbench.__version__`, `torch.__version__` and its thread count,
+  and the run is refused if any differs from the driver. Workers that join later
+  are checked by the task itself before it runs a cell; a mismatch stops the run
+  with the same message (committed cells stay; fix the worker and rerun).
+
+This module imports `distributed` only when an executor is created, so
+`check_store_suite_version` can be used without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from regbench.errors import RegbenchError
+from regbench.specs import Cell, CellResult
+
+if TYPE_CHECKING:
+    from distributed import Client, LocalCluster
+
+    from regbench.store import Store
+
+CONNECT_TIMEOUT_S = 10.0  # give up on an unreachable --scheduler after this many seconds
+RESUBMITS = 1  # extra submissions of a cell whose task ended as KilledWorker
+INSTALL_HINT = "pip install -e '.[dist]'"
+
+
+def _require_distributed() -> None:
+    try:
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise RegbenchError(f"--executor dask needs Dask distributed ({exc}); "
+                            f"install it with: {INSTALL_HINT}") from None
+
+
+def make_dask_executor(**kwargs: Any) -> DaskExecutor:
+    """The `EXECUTORS["dask"]` factory: a clear error if distributed is not installed."""
+    _require_distributed()
+    return DaskExecutor(**kwargs)
+
+
+# -- versions --------------------------------------------------------------------------------
+VERSION_KEYS = ("suite_version", "regbench", "torch")
+
+
+def local_versions() -> dict[str, str]:
+    """What must agree between the driver and every worker (read at call time)."""
+    import torch
+
+    import regbench
+    from regbench import specs
+
+    return {"suite_version": specs.SUITE_VERSION, "regbench": regbench.__version__,
+            "torch": torch.__version__}
+
+
+def _worker_report(dask_worker: Any = None) -> dict[str, Any]:
+    """Run on a worker (via `Client.run` or inside a task): its versions and thread count."""
+    if dask_worker is None:
+        from distributed import get_worker
+
+        dask_worker = get_worker()
+    import socket
+
+    return {**local_versions(), "nthreads": dask_worker.state.nthreads,
+            "host": socket.gethostname()}
+
+
+def version_problem(address: str, report: dict[str, Any], expected: dict[str, str]
+                    ) -> str | None:
+    """A one-line reason to refuse the worker at `address`, or None if it matches."""
+    diffs = [f"{k} {report.get(k)!r} (driver {expected[k]!r})" for k in VERSION_KEYS
+             if report.get(k) != expected[k]]
+    if diffs:
+        return (f"worker {address} on {report.get('host')} differs from the driver: "
+                f"{', '.join(diffs)}; install the same regbench and torch on every worker")
+    if report.get("nthreads") != 1:
+        return (f"worker {address} on {report.get('host')} runs {report.get('nthreads')} "
+                f"tasks at once; start workers with one thread each (`dask worker ... "
+                f"--nthreads 1`, use --nworkers for more processes): cells seed torch's "
+                f"process-wide generator and thread count")
+    return None
+
+
+class WorkerVersionError(RegbenchError):
+    """Raised inside a task on a worker that does not match the driver."""
+
+
+def _run_on_worker(cell: Cell, data_dir: str | None, threads: int,
+                   expected: dict[str, str]) -> CellResult:
+    """The task: check this worker against the driver, then run the cell."""
+    from distributed import get_worker
+
+    from regbench.train import run_cell
+
+    worker = get_worker()
+    problem = version_problem(worker.address, _worker_report(worker), expected)
+    if problem:
+        raise WorkerVersionError(problem)
+    return run_cell(cell, data_dir, threads)
+
+
+# -- the suite-version guard for a store (used for every executor) ----------------------------
+def check_store_suite_version(store: Store, cells: Iterable[Cell]) -> None:
+    """Refuse to add cells to a store that holds cells of another suite version."""
+    wanted = {c.suite_version for c in cells}
+    try:
+        held = dict(store.con.execute(
+            "SELECT suite_version, COUNT(*) FROM cells GROUP BY suite_version"))
+    except sqlite3.Error as exc:
+        raise RegbenchError(f"cannot read suite versions of store {store.path}: {exc}") from None
+    other = {v: n for v, n in held.items() if v not in wanted}
+    if other:
+        have = ", ".join(f"{n} cells of suite version {v!r}" for v, n in sorted(other.items()))
+        raise RegbenchError(
+            f"store {store.path} holds {have}, but this run is suite version "
+            f"{', '.join(repr(v) for v in sorted(wanted))}; one store never mixes suite "
+            f"versions: pass a new --store (or move the old one away)")
+
+
+# -- the executor -------------------------------------------------------------------------------
+class DaskExecutor:
+    """Runs cells on a Dask cluster; `map(cells)` yields results in completion order."""
+
+    def __init__(self, scheduler: str | None = None, workers: int | None = None,
+                 threads: int = 1, data_dir: str | None = None,
+                 connect_timeout: float = CONNECT_TIMEOUT_S, resubmits: int = RESUBMITS,
+                 **_: object):
+        if scheduler and workers:
+            raise RegbenchError("--executor dask takes either --scheduler ADDRESS or "
+                                "--workers N, not both")
+        if not scheduler and workers is None:
+            raise RegbenchError("--executor dask needs --scheduler tcp://HOST:8786 (a running "
+                                "Dask cluster) or --workers N (a local cluster of N processes)")
+        if workers is not None and workers < 1:
+            raise RegbenchError(f"--workers must be >= 1, got {workers}")
+        if threads < 1:
+            raise RegbenchError(f"--threads must be >= 1, got {threads}")
+        if connect_timeout <= 0:
+            raise RegbenchError(f"connect timeout must be > 0 s, got {connect_timeout}")
+        self.scheduler, self.workers = scheduler, workers
+        self.threads, self.data_dir = threads, data_dir
+        self.connect_timeout, self.resubmits = connect_timeout, resubmits
+        self.client: Client | None = None
+        self.cluster: LocalCluster | None = None
+
+    # -- connection -------------------------------------------------------------------
+    def connect(self) -> Client:
+        """Start the local cluster or connect to the scheduler, then check the workers."""
+        if self.client is not None:
+            return self.client
+        _require_distributed()
+        from distributed import Client, LocalCluster
+
+        if self.scheduler:
+            try:
+                self.client = Client(self.scheduler, timeout=self.connect_timeout,
+                                     set_as_default=False)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise RegbenchError(
+                    f"cannot reach the Dask scheduler at {self.scheduler} within "
+                    f"{self.connect_timeout:g} s ({type(exc).__name__}: {exc}); is it running "
+                    f"and is the address right (tcp://HOST:8786)?") from None
+        else:
+            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                        processes=True, host="127.0.0.1",
+                                        dashboard_address=None)
+            self.client = Client(self.cluster, set_as_default=False)
+        try:
+            self.check_workers()
+        except BaseException:
+            self.close()
+            raise
+        return self.client
+
+    def check_workers(self) -> None:
+        """Refuse the run if any connected worker differs from the driver."""
+        assert self.client is not None
+        expected = local_versions()
+        reports = self.client.run(_worker_report)
+        problems = [p for addr, rep in sorted(reports.items())
+                    if (p := version_problem(addr, rep, expected))]
+        if problems:
+            raise RegbenchError("refusing to run on this cluster:\n  " + "\n  ".join(problems))
+
+    def close(self) -> None:
+        """Disconnect (and stop the local cluster if this executor started it)."""
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+    def __enter__(self) -> DaskExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- running ----------------------------------------------------------------------
+    def map(self, cells: list[Cell]) -> Iterator[CellResult]:
+        """Yield results in completion order; the connection is closed when done."""
+        from distributed import KilledWorker, as_completed
+
+        client = self.connect()
+        expected = local_versions()
+        attempts: dict[str, int] = {}
+
+        def submit(cell: Cell) -> Any:
+            n = attempts[cell.cell_id] = attempts.get(cell.cell_id, -1) + 1
+            return client.submit(_run_on_worker, cell, self.data_dir, self.threads, expected,
+                                 key=f"cell-{cell.cell_id}-{n}", pure=False)
+
+        live: dict[str, tuple[Any, Cell]] = {}  # key -> (future, cell) not yet yielded
+        for cell in cells:
+            fut = submit(cell)
+            live[fut.key] = (fut, cell)
+        lost: list[str] = []
+        pending = as_completed([f for f, _ in live.values()], loop=client.loop)
+        try:
+            for fut in pending:
+                _, cell = live.pop(fut.key)
+                try:
+                    result = fut.result()
+                except KilledWorker as exc:
+                    if attempts[cell.cell_id] < self.resubmits:
+                        new = submit(cell)
+                        live[new.key] = (new, cell)
+                        pending.add(new)
+                    else:
+                        lost.append(f"{cell.describe()} ({exc})")
+                    continue
+                except WorkerVersionError as exc:
+                    raise RegbenchError(f"refusing to run on this cluster: {exc}") from None
+                except (Exception, asyncio.CancelledError) as exc:
+                    raise RegbenchError(
+                        f"Dask lost the task of {cell.describe()} ({type(exc).__name__}: "
+                        f"{exc}); committed cells are in the store, rerun to resume") from exc
+                finally:
+                    fut.release()
+                yield result
+        finally:
+            if live and self.client is not None:
+                self.client.cancel([f for f, _ in live.values()])
+            self.close()
+        if lost:
+            raise RegbenchError(
+                f"{len(lost)} cell(s) killed their workers repeatedly and were not stored "
+                f"(rerun to retry them): " + "; ".join(lost[:5]))
