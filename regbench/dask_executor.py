@@ -172,6 +172,7 @@ class DaskExecutor:
         self.connect_timeout, self.resubmits = connect_timeout, resubmits
         self.client: Client | None = None
         self.cluster: LocalCluster | None = None
+        self.resubmitted: list[str] = []  # cell ids resubmitted after KilledWorker (last map)
 
     # -- connection -------------------------------------------------------------------
     def connect(self) -> Client:
@@ -235,6 +236,7 @@ class DaskExecutor:
         client = self.connect()
         expected = local_versions()
         attempts: dict[str, int] = {}
+        self.resubmitted = []
 
         def submit(cell: Cell) -> Any:
             n = attempts[cell.cell_id] = attempts.get(cell.cell_id, -1) + 1
@@ -254,6 +256,7 @@ class DaskExecutor:
                     result = fut.result()
                 except KilledWorker as exc:
                     if attempts[cell.cell_id] < self.resubmits:
+                        self.resubmitted.append(cell.cell_id)
                         new = submit(cell)
                         live[new.key] = (new, cell)
                         pending.add(new)
