@@ -224,6 +224,9 @@ BUILTIN: dict[str, dict[str, Any]] = {
              "regularizers": ["none", "stochastic_depth"]},
             {"tasks": ["digits"], "archs": ["cnn"],
              "regularizers": ["none", "l2", "dropout", "batchnorm", "augment"]},
+            # the same dropout cells with our fused kernel: gaps should agree, speeds differ
+            {"tasks": ["periodic", "digits"], "archs": ["mlp"],
+             "regularizers": [{"name": "dropout", "backend": "fused"}]},
         ],
     },
     "full": {

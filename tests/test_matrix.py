@@ -23,6 +23,8 @@ def test_default_matrix_shape():
     assert {c.task.name for c in exp.cells} == set(matrix.DEFAULT_TASKS)
     assert {c.seed for c in exp.cells} == set(range(5))
     assert "bikes" not in {c.task.name for c in exp.cells}
+    backends = {c.reg.get("backend") for c in exp.cells if c.reg.name == "dropout"}
+    assert backends == {None, "fused"}  # one task runs dropout with both backends
 
 
 def test_skips_say_why():
