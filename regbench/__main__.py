@@ -1,4 +1,4 @@
-"""The `regbench` command line: list, run, show, bench."""
+"""The `regbench` command line: list, run, show, claims, bench."""
 
 from __future__ import annotations
 
@@ -90,6 +90,32 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- claims ---------------------------------------------------------------------------------
+def cmd_claims(args: argparse.Namespace) -> int:
+    import time
+
+    from regbench import claims
+    from regbench.cli_format import render
+    from regbench.store import Store
+
+    only = _csv_list(args.only)
+    claims.select(only)  # unknown names fail before the store is touched
+    if args.seeds is not None and args.seeds < 1:
+        raise RegbenchError(f"--seeds must be >= 1, got {args.seeds}")
+    t0 = time.perf_counter()
+    with Store(args.store) as store:
+        df = claims.run_claims(store, only, args.seeds, jobs=args.jobs,
+                               data_dir=str(args.data_dir) if args.data_dir else None,
+                               fast=args.fast, progress=not args.no_progress,
+                               log=lambda line: print(line, file=sys.stderr))
+    if args.format == "table":
+        sys.stdout.write(claims.render_table(df))
+        print(f"wall time {time.perf_counter() - t0:.1f} s; store {args.store}")
+    else:
+        sys.stdout.write(render(df, args.format))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from regbench import bench
 
@@ -132,6 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-columns", action="store_true",
                    help="every stored column (parameters, provenance, errors)")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("claims", help="check the seed documents' claims as experiments")
+    p.add_argument("--only", help="comma-separated claim names (default: all)")
+    p.add_argument("--seeds", type=int, help="seeds per claim (default: each claim's own)")
+    p.add_argument("--store", default=str(DEFAULT_STORE), help="SQLite results store")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--data-dir", type=Path, help="folder with hour.csv for the bikes claim")
+    p.add_argument("--fast", action="store_true", help="only the fast claims (slow: skipped)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_claims)
 
     try:
         from regbench import bench
