@@ -64,9 +64,20 @@ def save(fig: plt.Figure, out_dir: Path, name: str, formats: list[str]) -> list[
         meta = {"CreationDate": None} if fmt == "pdf" else {"Software": None} if fmt == "png" \
             else None
         fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata=meta)
+        if fmt == "png":
+            _palette_png(path)
         paths.append(path)
     plt.close(fig)
     return paths
+
+
+def _palette_png(path: Path) -> None:
+    """Re-save a PNG with a 256-colour palette (a third of the size; plots have few colours)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, dither=Image.Dither.NONE)
+    small.save(path, optimize=True)
 
 
 def _shades(cmap: str, n: int) -> list[tuple[float, float, float]]:
@@ -90,7 +101,7 @@ def seed004(cells: pd.DataFrame, curves: pd.DataFrame, predictions: dict, before
             sub = pd.concat([none, r])
             strengths = sorted(sub.strength.unique())
             seed = int(sub.seed.min())
-            colors = dict(zip(strengths, [(0.55, 0.55, 0.55)] * (0 in strengths)
+            colors = dict(zip(strengths, [(0.2, 0.2, 0.2)] * (0 in strengths)
                               + _shades(cmap, len(strengths) - (0 in strengths))))
             with _style():
                 fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
@@ -119,7 +130,8 @@ def _loss_traces(ax: plt.Axes, sub: pd.DataFrame, curves: pd.DataFrame, strength
         c = curves[curves.cell_id.isin(ids)].groupby("epoch")["train_loss"].mean()
         if c.empty:
             continue
-        ax.plot(c.index, c.to_numpy(), color=colors[s], label=f"{sym}={s:g}")
+        ax.plot(c.index, c.to_numpy(), color=colors[s], label=f"{sym}={s:g}",
+                linestyle="--" if s == 0 else "-")
         final[s] = float(c.iloc[-1])
     ax.set_yscale("log")
     ax.set(xlabel="epoch", ylabel="training loss (MSE, mean over seeds)",
@@ -137,13 +149,13 @@ def _predictions(ax: plt.Axes, sub: pd.DataFrame, predictions: dict, strengths: 
             continue
         p = predictions[rows.cell_id.iloc[0]]
         if not shown:
-            ax.scatter(p["x"], p["y"], s=5, color="0.8", label="test data", zorder=1)
-            ax.scatter(p["x_train"], p["y_train"], s=6, color="0.35", alpha=0.6,
+            ax.scatter(p["x"], p["y"], s=5, color="0.85", label="test data", zorder=1)
+            ax.scatter(p["x_train"], p["y_train"], s=7, color="0.45", alpha=0.8,
                        label="train data", zorder=2)
             shown = True
         order = np.argsort(p["x"], kind="stable")
         ax.plot(np.asarray(p["x"])[order], np.asarray(p["pred"])[order], color=colors[s],
-                label=f"{sym}={s:g}", zorder=3, linewidth=1.8)
+                label=f"{sym}={s:g}", zorder=3, linewidth=1.8, linestyle="--" if s == 0 else "-")
     ax.set(xlabel="x", ylabel="y (standardized)", title=f"predictions (seed {seed})")
     ax.legend(fontsize=8)
 
@@ -342,40 +354,59 @@ def latest_bench(bench: pd.DataFrame) -> pd.DataFrame:
 
 
 def kernel_throughput(bench: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Figure]:
-    """GB/s vs size per implementation, and our ratios vs native and vs copy, per op."""
+    """Per op: bandwidth (or time) vs size per implementation with the `copy_` roofline, and
+    the time ratios ours/native and ours/copy (< 1 = ours faster) of the fused rows."""
     b = latest_bench(bench)
     if b.empty:
         return []
-    ops = list(dict.fromkeys(b.op))
+    copy = b[b.op == "copy"]
+    ops = [o for o in dict.fromkeys(b.op) if o != "copy"] or ["copy"]
     with _style():
-        fig, axes = plt.subplots(2, len(ops), figsize=(5 * len(ops), 7), squeeze=False)
-        for j, op in enumerate(ops):
+        fig, axes = plt.subplots(len(ops), 2, figsize=(12, 3.3 * len(ops)), squeeze=False)
+        for i, op in enumerate(ops):
             o = b[b.op == op]
-            sns.lineplot(data=o, x="numel", y="gbps", hue="impl", style="device", marker="o",
-                         ax=axes[0, j], errorbar=None)
-            axes[0, j].set(xscale="log", title=f"{op}: bandwidth", ylabel="GB/s")
-            r = o[o.ratio_vs_native.notna() | o.ratio_vs_copy.notna()]
+            left, right = axes[i]
+            y, ylabel = (("gbps", "GB/s") if o.gbps.notna().any()
+                         else ("median_us", "median time (us)"))
+            o = o.assign(median_us=o.median_s * 1e6, threads=o.threads.astype(str))
+            sns.lineplot(data=o, x="numel", y=y, hue="impl", style="threads", marker="o",
+                         ax=left, errorbar=None)
+            if y == "gbps" and not copy.empty and op != "copy":
+                for t, c in copy.groupby("threads", sort=True):
+                    left.plot(c.numel, c.gbps, ":", color="black", linewidth=1.2,
+                              label=f"copy_ roofline ({t} thr)")
+            left.set(xscale="log", yscale="log", title=f"{op}", ylabel=ylabel, xlabel="numel")
+            left.legend(fontsize=6, ncol=2)
+            ours = o[o.baseline.notna()] if o.baseline.notna().any() else o
             for col, ls in (("ratio_vs_native", "-"), ("ratio_vs_copy", "--")):
-                rr = r[r[col].notna()]
-                for (impl, dev), s in rr.groupby(["impl", "device"], sort=True):
-                    axes[1, j].plot(s.numel, s[col], ls, marker="o", ms=3,
-                                    label=f"{impl} ({dev}) {col.replace('ratio_', '')}")
-            axes[1, j].axhline(1.0, color="0.4", linewidth=1)
-            axes[1, j].set(xscale="log", xlabel="numel", ylabel="ratio (ours / reference)",
-                           title=f"{op}: vs native (solid), vs copy (dashed)")
-            if axes[1, j].lines[:-1]:
-                axes[1, j].legend(fontsize=7)
-        fig.suptitle("Kernel throughput — " + _machine_line(b))
+                rr = ours[ours[col].notna()]
+                keys = ["impl", "baseline", "threads"] if col == "ratio_vs_native" \
+                    else ["impl", "threads"]
+                for key, r in rr.groupby(keys, sort=True, dropna=False):
+                    r = r.drop_duplicates("numel")
+                    what = f"vs {key[1]}" if col == "ratio_vs_native" else "vs copy_"
+                    right.plot(r.numel, r[col], ls, marker="o", ms=3,
+                               label=f"{key[0]} {what} ({key[-1]} thr)")
+            right.axhline(1.0, color="0.4", linewidth=1)
+            right.set(xscale="log", yscale="log", xlabel="numel",
+                      ylabel="time ratio (ours / ref)",
+                      title=f"{op}: < 1 = ours faster; solid vs native, dashed vs copy_")
+            if right.get_legend_handles_labels()[0]:
+                right.legend(fontsize=6)
         fig.tight_layout()
+        fig.suptitle("Kernel throughput (latest run) — " + _machine_line(b), y=1.005)
         files = save(fig, out_dir, "kernel_throughput", formats)
     notes = []
     for op in ops:
         o = b[(b.op == op) & b.ratio_vs_native.notna()]
         if not o.empty:
-            notes.append(f"{op}: ratio vs native {o.ratio_vs_native.min():.3g}–"
-                         f"{o.ratio_vs_native.max():.3g}, vs copy "
-                         f"{o.ratio_vs_copy.min():.3g}–{o.ratio_vs_copy.max():.3g}")
-    note = "; ".join(notes) + "." if notes else "No ratios recorded."
+            notes.append(f"{op}: ours/native time {o.ratio_vs_native.min():.3g}–"
+                         f"{o.ratio_vs_native.max():.3g}"
+                         + (f", ours/copy_ {o.ratio_vs_copy.min():.3g}–"
+                            f"{o.ratio_vs_copy.max():.3g}" if o.ratio_vs_copy.notna().any()
+                            else ""))
+    note = ("Time ratios (< 1 = ours faster) — " + "; ".join(notes) + "."
+            if notes else "No ratios recorded.")
     return [Figure("kernel_throughput", "Kernel throughput vs native and copy", note, files)]
 
 

@@ -121,11 +121,9 @@ def run(args: argparse.Namespace) -> int:
                   f"{len(cells)} stored")
         dd_ids = {c.cell_id for c in matrix.get(DOUBLE_DESCENT).expand().cells}
         dd_cells = all_cells[all_cells.cell_id.isin(dd_ids)].reset_index(drop=True)
-        one_dim = set(store.artifacts("predictions"))
-        one_dim_ids = [c for c in cells.cell_id if c in one_dim]
         artifacts = {name: {k: v for k, v in store.artifacts(name).items() if k in ids}
                      for name in ("predictions", "params_before", "params_after")}
-        curves = store.curves(one_dim_ids)
+        curves = store.curves(list(artifacts["predictions"]))
         bench = store.bench_frame()
     info = index.RunInfo(
         matrix=m.name, description=m.description, n_matrix=len(ids),
@@ -168,6 +166,8 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
     task_pairs = [both(rt.task_table, summary, t) for t in dict.fromkeys(summary.task)]
     rank_pair = both(rt.ranking_table, rank) if not rank.empty else None
     bench_rows = figs.latest_bench(bench) if bench is not None else pd.DataFrame()
+    if not bench_rows.empty:  # the table: our implementations against their references
+        bench_rows = bench_rows[bench_rows.baseline.notna()]
     bench_pair = both(rt.bench_table, bench_rows) if not bench_rows.empty else None
     all_pairs = ([rank_pair] if rank_pair else []) + task_pairs + ([bench_pair] if bench_pair
                                                                   else [])

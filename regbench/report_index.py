@@ -6,14 +6,13 @@ and end times), so the same store gives the same file.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from regbench.figures import Figure
-from regbench.report_tables import DisplayTable, to_markdown
+from regbench.report_tables import MD, DisplayTable, pvalue, to_markdown
 
 
 @dataclass
@@ -51,9 +50,10 @@ def task_note(summary: pd.DataFrame, task: str) -> str:
     d = s[s.delta_gap_vs_none.notna()]
     if not d.empty:
         r = d.loc[d.delta_gap_vs_none.idxmin()]
-        p = "n/a" if not math.isfinite(r.p_value_holm) else f"{r.p_value_holm:.3g}"
+        p = pvalue(r.p_value_holm, MD)
+        p = "n/a" if p == MD.na else p if p.startswith("<") else "= " + p
         parts.append(f"closed the gap most: {r.regularizer}={r.strength:g} "
-                     f"(Δ gap {r.delta_gap_vs_none:+.3f} vs none, Holm p = {p})")
+                     f"(Δ gap {r.delta_gap_vs_none:+.3f} vs none, Holm p {p})")
         sig = d[d.p_value_holm < 0.05]
         parts.append(f"{len(sig)} of {len(d)} differences from none significant at 0.05 "
                      "after Holm")

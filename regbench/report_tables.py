@@ -129,8 +129,9 @@ def bench_table(bench: pd.DataFrame, style: Style) -> DisplayTable:
                      _fmt(r.median_s, 1e6, 2), _fmt(r.gbps, 1, 2),
                      _fmt(r.ratio_vs_native, 1, 3), _fmt(r.ratio_vs_copy, 1, 3)])
     frame = pd.DataFrame(rows, columns=cols)
-    caption = ("Kernel throughput (latest benchmark run in the store): median time, "
-               "bandwidth, and ratios ours/native and ours/copy measured in the same run.")
+    caption = ("Kernels against their references (latest measurement per configuration): "
+               "median time, bandwidth, and time ratios ours/native and ours/copy_ measured "
+               "in the same run (< 1 = ours faster).")
     return DisplayTable(name="bench", title="Kernel benchmarks", caption=caption, frame=frame,
                         bold=pd.DataFrame(False, index=frame.index, columns=cols),
                         name_columns=cols[:5])

@@ -194,7 +194,7 @@ def test_double_descent_and_kernel_figures(tmp_path: Path) -> None:
             (impl, g, r, n) for impl, g, r in (("fused", 8.0, 0.5), ("native", 3.0, 1.0))
             for n in (2**16, 2**20, 2**24))])
     kt = figures.kernel_throughput(bench, tmp_path, ["png", "pdf"])
-    assert kt and "ratio vs native 0.5" in kt[0].note
+    assert kt and "ours/native time 0.5" in kt[0].note
     for fig in dd + kt:
         for f in fig.files:
             if f.suffix == ".png":
