@@ -121,6 +121,13 @@ def backend() -> str:
     return available_backends()[0]
 
 
+def reference_forced() -> bool:
+    """True when the reference backend is forced (set_backend / $REGBENCH_KERNEL_BACKEND)."""
+    if _forced is not None:
+        return _forced == "reference"
+    return os.environ.get(ENV_BACKEND) == "reference"
+
+
 def set_backend(name: str | None) -> None:
     """Force a backend for every later call (None: automatic choice again)."""
     global _forced
@@ -137,3 +144,32 @@ def use_backend(name: str | None) -> Iterator[None]:
         yield
     finally:
         _forced = old
+
+
+_triton_mod: ModuleType | None = None
+_triton_tried = False
+
+
+def triton_kernels() -> ModuleType | None:
+    """`regbench.kernels.triton` (imports Triton), or None with one warning when Triton is not
+    installed. Only called when a CUDA tensor reaches an op: CPU-only use never imports Triton."""
+    global _triton_mod, _triton_tried
+    if _triton_tried:
+        return _triton_mod
+    with _lock:
+        if not _triton_tried:
+            try:
+                import triton  # noqa: F401
+            except ImportError:
+                warnings.warn(
+                    "regbench: Triton is not installed; CUDA tensors use the plain-torch "
+                    "reference kernels (slow). Install with `pip install regbench[triton]`.",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+            else:
+                import regbench.kernels.triton as mod
+
+                _triton_mod = mod
+            _triton_tried = True
+    return _triton_mod

@@ -22,6 +22,8 @@ def _run(
     x: Tensor, bias: Tensor | None, residual: Tensor | None, p: float, seed: int, offset: int
 ) -> Tensor:
     ref.check_args(x, p, seed, offset)
+    if x.device.type == "cuda":
+        return _run_cuda(x, bias, residual, p, seed, offset)
     name = _backend.backend()
     if name == "reference" or x.device.type != "cpu":
         return ref._apply(x, bias, residual, p, seed, offset)
@@ -30,6 +32,17 @@ def _run(
     return ext.dropout_fwd(
         x, bias, residual, ref.threshold(p), ref.scale(p), seed, offset, _backend.ISA[name]
     )
+
+
+def _run_cuda(
+    x: Tensor, bias: Tensor | None, residual: Tensor | None, p: float, seed: int, offset: int
+) -> Tensor:
+    """CUDA: the Triton kernel (imported on first use), else the reference on the device."""
+    ref.check_args(x, p, seed, offset)
+    tk = _backend.triton_kernels()
+    if tk is None or _backend.reference_forced():
+        return ref._apply(x, bias, residual, p, seed, offset)
+    return tk.bias_dropout_add(x, bias, residual, p, seed, offset)
 
 
 def _fake_like(x: Tensor) -> Tensor:
@@ -59,6 +72,11 @@ def _dropout_backward(ctx, grad: Tensor):  # noqa: ANN001, ANN201
 
 
 dropout_op.register_autograd(_dropout_backward, setup_context=_dropout_setup)
+
+
+@dropout_op.register_kernel("cuda")
+def _dropout_cuda(x: Tensor, p: float, seed: int, offset: int) -> Tensor:
+    return _run_cuda(x, None, None, p, seed, offset)
 
 
 # --- regbench::dropout_st(x, p, seed: Tensor, offset: Tensor) -------------------------------
@@ -96,6 +114,11 @@ def _dropout_st_backward(ctx, grad: Tensor):  # noqa: ANN001, ANN201
 
 
 dropout_st_op.register_autograd(_dropout_st_backward, setup_context=_dropout_st_setup)
+
+
+@dropout_st_op.register_kernel("cuda")
+def _dropout_st_cuda(x: Tensor, p: float, seed: Tensor, offset: Tensor) -> Tensor:
+    return _run_cuda(x, None, None, p, _scalar(seed, "seed"), _scalar(offset, "offset"))
 
 
 # --- regbench::bias_dropout_add(x, bias?, residual?, p, seed, offset) -----------------------
@@ -140,6 +163,18 @@ def _bda_backward(ctx, grad: Tensor):  # noqa: ANN001, ANN201
 
 
 bias_dropout_add_op.register_autograd(_bda_backward, setup_context=_bda_setup)
+
+
+@bias_dropout_add_op.register_kernel("cuda")
+def _bda_cuda(
+    x: Tensor,
+    bias: Optional[Tensor],  # noqa: UP045
+    residual: Optional[Tensor],  # noqa: UP045
+    p: float,
+    seed: int,
+    offset: int,
+) -> Tensor:
+    return _run_cuda(x, bias, residual, p, seed, offset)
 
 
 # --- public functions -------------------------------------------------------------------------

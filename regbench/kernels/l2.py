@@ -21,7 +21,18 @@ from regbench.kernels import reference as ref
 __all__ = ["elastic_net_", "l2_", "l2_flat_"]
 
 
+def _l2_cuda(grads: list[Tensor], params: list[Tensor], lam: float, l1: float) -> Tensor:
+    """CUDA: the Triton kernel (one launch per dtype), else the reference on the device."""
+    tk = _backend.triton_kernels()
+    if tk is None or _backend.reference_forced():
+        return ref.l2_update_(grads, params, lam, l1).to(params[0].device)
+    return tk.elastic_net_multi_(grads, params, lam, l1)
+
+
 def _l2_impl(grads: list[Tensor], params: list[Tensor], lam: float, l1: float) -> Tensor:
+    if params and params[0].device.type == "cuda":
+        with torch.no_grad():
+            return _l2_cuda(grads, params, lam, l1)
     name = _backend.backend()
     if name == "reference" or any(p.device.type != "cpu" for p in params):
         with torch.no_grad():
@@ -44,9 +55,17 @@ def _call(grads: list[Tensor], params: list[Tensor], lam: float, l1: float) -> T
         return _l2_impl(grads, params, lam, l1)  # eager: same bits, no dispatch overhead
 
 
+@l2_op.register_kernel("cuda")
+def _l2_op_cuda(grads: list[Tensor], params: list[Tensor], lam: float, l1: float) -> Tensor:
+    with torch.no_grad():
+        return _l2_cuda(grads, params, lam, l1)
+
+
 @l2_op.register_fake
 def _l2_fake(grads: list[Tensor], params: list[Tensor], lam: float, l1: float) -> Tensor:
-    return torch.empty((), dtype=torch.float64)
+    # The penalty lives on the parameters' device (CPU for an empty list): no host sync on CUDA.
+    dev = params[0].device if params else torch.device("cpu")
+    return torch.empty((), dtype=torch.float64, device=dev)
 
 
 def _check_coef(name: str, v: float) -> float:

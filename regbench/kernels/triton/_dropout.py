@@ -1,0 +1,157 @@
+"""Triton counter-based dropout / bias_dropout_add (DESIGN.md contract, bitwise = reference).
+
+One kernel serves forward, backward (the same op applied to dy: the mask is regenerated from
+(seed, offset), nothing of size numel is saved) and bias_dropout_add (constexpr flags).
+
+Program `pid` owns counters `pid*C .. pid*C + C-1` of the call, i.e. the [C, 4] tile of
+elements j = 4*c + w. Philox4x32-10 runs once per counter (words r0..r3 for w = 0..3):
+counter (n & 0xffffffff, n >> 32, 0, 0) with n = offset + c, key (seed lo, seed hi). The rounds
+are `tl.randint4x`'s (verified bitwise against the reference in tests), inlined so the same
+source also runs in the interpreter next to compiled kernels.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+from torch import Tensor
+
+from regbench.kernels import reference as ref
+from regbench.kernels.triton._launch import Kernel
+
+__all__ = ["BLOCK", "NUM_WARPS", "bias_dropout_add", "dropout", "dropout_backward"]
+
+# Not tuned (no GPU was available when this was written): 4096 elements (1024 Philox counters)
+# per program, 8 warps -> 16 elements per thread, 16-byte vector loads for fp32.
+BLOCK = 4096
+NUM_WARPS = 8
+
+_M0 = tl.constexpr(0xD2511F53)
+_M1 = tl.constexpr(0xCD9E8D57)
+_W0 = tl.constexpr(0x9E3779B9)
+_W1 = tl.constexpr(0xBB67AE85)
+
+
+def _dropout_kernel(
+    x_ptr, b_ptr, r_ptr, y_ptr, c_ptr,  # c_ptr: float64 scale (only read when FP64)
+    n, ncol, seed, offset, t, s,
+    HAS_BIAS: tl.constexpr, HAS_RES: tl.constexpr, FP64: tl.constexpr, BF16: tl.constexpr,
+    C: tl.constexpr,
+):
+    pid = tl.program_id(0).to(tl.int64)
+    c = pid * C + tl.arange(0, C).to(tl.int64)
+    ctr = offset.to(tl.int64) + c
+    # Philox4x32-10, counter (lo, hi, 0, 0), key (seed lo, seed hi): as tl.randint4x.
+    c0 = ctr.to(tl.uint32)
+    c1 = (ctr >> 32).to(tl.uint32)
+    c2 = c0 * 0
+    c3 = c0 * 0
+    seed64 = seed.to(tl.uint64)
+    k0 = seed64.to(tl.uint32)
+    k1 = (seed64 >> 32).to(tl.uint32)
+    for _ in tl.static_range(10):
+        _c0, _c2 = c0, c2
+        c0 = tl.umulhi(_M1, _c2) ^ c1 ^ k0
+        c2 = tl.umulhi(_M0, _c0) ^ c3 ^ k1
+        c1 = tl.mul(_M1, _c2, sanitize_overflow=False)
+        c3 = tl.mul(_M0, _c0, sanitize_overflow=False)
+        k0 = tl.add(k0, _W0, sanitize_overflow=False)
+        k1 = tl.add(k1, _W1, sanitize_overflow=False)
+    w = tl.arange(0, 4)[None, :]
+    r = tl.where(w == 0, c0[:, None], tl.where(w == 1, c1[:, None],
+                 tl.where(w == 2, c2[:, None], c3[:, None])))
+    keep = (r >> 8).to(tl.int32) >= t
+    j = c[:, None] * 4 + w
+    m = j < n
+    if FP64:
+        scale = tl.load(c_ptr)
+        h = tl.load(x_ptr + j, mask=m, other=0.0).to(tl.float64)
+        if HAS_BIAS:
+            h = h + tl.load(b_ptr + j % ncol, mask=m, other=0.0).to(tl.float64)
+        d = tl.where(keep, h * scale, 0.0)
+        if HAS_RES:
+            d = d + tl.load(r_ptr + j, mask=m, other=0.0).to(tl.float64)
+    else:
+        h = tl.load(x_ptr + j, mask=m, other=0.0).to(tl.float32)
+        if HAS_BIAS:
+            h = h + tl.load(b_ptr + j % ncol, mask=m, other=0.0).to(tl.float32)
+        d = tl.where(keep, h * s, 0.0)
+        if HAS_RES:
+            d = d + tl.load(r_ptr + j, mask=m, other=0.0).to(tl.float32)
+    if BF16:  # RTNE by hand: the interpreter truncates fp32 -> bf16
+        bits = d.to(tl.uint32, bitcast=True)
+        bits = (bits + (0x7FFF + ((bits >> 16) & 1))) >> 16
+        bits = tl.where(d != d, 0x7FFF, bits)  # NaN -> 0x7FFF: torch CPU, cvt.rn
+        out = bits.to(tl.uint16).to(tl.bfloat16, bitcast=True)
+    else:
+        out = d.to(y_ptr.dtype.element_ty)
+    tl.store(y_ptr + j, out, mask=m)
+
+
+_KERNEL = Kernel(_dropout_kernel, do_not_specialize=("n", "ncol", "seed", "offset", "t"))
+
+
+def _check_device(*ts: Tensor | None) -> torch.device:
+    dev = ts[0].device  # type: ignore[union-attr]
+    for t in ts:
+        if t is not None and t.device != dev:
+            raise ValueError(f"all tensors must be on one device, got {dev} and {t.device}")
+    return dev
+
+
+def _fused(
+    x: Tensor, bias: Tensor | None, residual: Tensor | None, p: float, seed: int, offset: int,
+    block: int | None = None,
+) -> Tensor:
+    ref.check_args(x, p, seed, offset)
+    dev = _check_device(x, bias, residual)
+    block = BLOCK if block is None else int(block)
+    if block < 4 or block & (block - 1):
+        raise ValueError(f"block must be a power of two >= 4, got {block}")
+    xc = x.contiguous()
+    y = torch.empty(x.shape, dtype=x.dtype, device=dev)
+    n = x.numel()
+    if n == 0:
+        return y
+    b = None if bias is None else bias.contiguous()
+    if b is not None and (b.dim() != 1 or x.dim() == 0 or b.shape[0] != x.shape[-1]):
+        raise ValueError(f"bias must have shape [x.shape[-1]], got {tuple(b.shape)}")
+    res = None
+    if residual is not None:
+        res = residual if residual.shape == x.shape else residual.expand(x.shape)
+        res = res.contiguous()
+    fp64 = x.dtype == torch.float64
+    s = ref.scale(p)
+    coef = torch.tensor([s], dtype=torch.float64, device=dev) if fp64 else xc
+    c = block // 4
+    grid = (triton.cdiv(ref.counters_used(n), c),)
+    _KERNEL.launch(
+        dev, grid,
+        xc, xc if b is None else b, xc if res is None else res, y, coef,
+        n, 1 if b is None else b.shape[0], int(seed), int(offset), ref.threshold(p), s,
+        HAS_BIAS=b is not None, HAS_RES=res is not None, FP64=fp64,
+        BF16=x.dtype == torch.bfloat16, C=c,
+        num_warps=NUM_WARPS if c >= 256 else 4,
+    )
+    return y
+
+
+def dropout(x: Tensor, p: float, seed: int, offset: int = 0, *, block: int | None = None) -> Tensor:
+    """y = cast(float32(x) * s) where kept, else 0 (always a new contiguous tensor)."""
+    return _fused(x, None, None, p, seed, offset, block)
+
+
+def dropout_backward(
+    grad: Tensor, p: float, seed: int, offset: int = 0, *, block: int | None = None
+) -> Tensor:
+    """dx = cast(float32(dy) * s) where kept, else 0: the mask regenerated from (seed, offset)."""
+    return _fused(grad, None, None, p, seed, offset, block)
+
+
+def bias_dropout_add(
+    x: Tensor, bias: Tensor | None, residual: Tensor | None, p: float, seed: int,
+    offset: int = 0, *, block: int | None = None,
+) -> Tensor:
+    """residual + dropout(x + bias) in one pass (fp32 compute, fp64 for fp64, one final cast)."""
+    return _fused(x, bias, residual, p, seed, offset, block)

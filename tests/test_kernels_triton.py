@@ -1,0 +1,307 @@
+"""Triton kernels (regbench.kernels.triton): bitwise equal to the reference and to the C++ kernels.
+
+Without a GPU the entry points run the same kernel source in the Triton interpreter on CPU
+tensors (no TRITON_INTERPRET needed: `_launch.Kernel` picks the interpreted variant for CPU
+tensors), so these checks cover the CUDA code's bits. Sizes are small: the interpreter is slow.
+The `cuda` tests at the end need a GPU and skip cleanly without one.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+pytest.importorskip("triton")
+
+from regbench import kernels as K  # noqa: E402
+from regbench.kernels import reference as R  # noqa: E402
+from regbench.kernels import triton as KT  # noqa: E402
+from regbench.kernels.dropout import (  # noqa: E402
+    _run_cuda,
+    bias_dropout_add_op,
+    dropout_op,
+    dropout_st_op,
+)
+from regbench.kernels.l2 import l2_op  # noqa: E402
+from regbench.kernels.triton import _dropout as KTD  # noqa: E402
+
+NATIVE = next((b for b in ("avx512", "avx2", "scalar") if b in K.available_backends()), None)
+DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64]
+PS = [0.0, 0.1, 0.5, 1.0]
+SEED = (5 << 32) | 987654321  # key word 1 != 0
+# 2**32 - 20: the counter's low word wraps inside the call; 2**40 + 3: high word set.
+OFFSETS = [0, 2**32 - 20, 2**40 + 3]
+SHAPES = [(1,), (3, 67), (5, 64)]  # with block=64: 1, 4 and 5 programs, ragged last block
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+# Penalty tolerance: the Triton kernel sums squares as a tree per program and then the partials
+# (torch.sum), the CPU in its fixed lane/block order; both in float64, so only rounding differs.
+PEN_RTOL = 1e-12
+
+
+@functools.cache
+def _x(shape: tuple[int, ...], dtype: torch.dtype, salt: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(sum(shape) * 7 + salt)
+    return torch.randn(shape, generator=g, dtype=torch.float64).mul(3).to(dtype)
+
+
+def _cpp(fn, *args):  # noqa: ANN001, ANN202
+    if NATIVE is None:
+        pytest.skip("C++ kernels not built")
+    with K.use_backend(NATIVE):
+        return fn(*args)
+
+
+# --- Philox ---------------------------------------------------------------------------------
+
+
+def test_tl_randint4x_is_the_contract_philox() -> None:
+    """`tl.randint4x(seed, int64 offsets)` == reference words, seeds and offsets >= 2**32 included
+    (run under TRITON_INTERPRET=1 in a subprocess: tl.randint4x is a @triton.jit helper)."""
+    code = textwrap.dedent("""
+        import torch, triton, triton.language as tl
+        from regbench.kernels import reference as R
+
+        @triton.jit
+        def k(out_ptr, seed, offset, n_ctr, C: tl.constexpr):
+            c = tl.program_id(0).to(tl.int64) * C + tl.arange(0, C)
+            r0, r1, r2, r3 = tl.randint4x(seed, offset.to(tl.int64) + c)
+            m = c < n_ctr
+            for w, r in ((0, r0), (1, r1), (2, r2), (3, r3)):
+                tl.store(out_ptr + c * 4 + w, r.to(tl.int32, bitcast=True), mask=m)
+
+        cases = [(0, 0), (1234, 2**32 - 5), (2**40 + 7, 2**33 + 5), (2**63 - 1, 2**62)]
+        for seed, off in cases:
+            out = torch.empty(40, dtype=torch.int32)
+            k[(3,)](out, seed, off, 10, C=4)
+            assert torch.equal(out.long() & 0xFFFFFFFF, R.random_words(40, seed, off)), (seed, off)
+        print("OK")
+    """)
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-2000:]
+
+
+# --- dropout --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("p", PS)
+def test_dropout_matches_reference_and_cpp(dtype, p) -> None:
+    for shape in SHAPES:
+        x = _x(shape, dtype)
+        for off in OFFSETS:
+            y = KT.dropout(x, p, SEED, off, block=64)
+            assert y.dtype == dtype and y.shape == x.shape
+            assert torch.equal(y, R._apply(x, None, None, p, SEED, off)), (shape, off)
+            assert torch.equal(y, _cpp(K.dropout, x, p, SEED, off)), (shape, off)
+
+
+def test_dropout_default_block_and_extremes() -> None:
+    x = _x((3 * KTD.BLOCK + 5,), torch.float32)  # 4 programs at the default BLOCK
+    for seed, off in [(0, 0), (2**63 - 1, 2**62), (2**32, 2**32 - 1)]:
+        y = KT.dropout(x, 0.3, seed, off)
+        assert torch.equal(y, R._apply(x, None, None, 0.3, seed, off))
+    y = KT.dropout(torch.empty(0), 0.5, 1, 2)
+    assert y.shape == (0,)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_dropout_non_contiguous_and_special_values() -> None:
+    base = _x((9, 70), torch.float32)
+    x = base.t()
+    assert torch.equal(KT.dropout(x, 0.4, 9, 100, block=128), R.dropout(x, 0.4, 9, 100))
+    v = torch.tensor([float("nan"), float("inf"), -float("inf"), -0.0, 3e38, 1e-45] * 11)
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        xv = v.to(dtype)
+        got = KT.dropout(xv, 0.3, 3, 4, block=16)
+        want = R._apply(xv, None, None, 0.3, 3, 4)
+        # bits of every non-NaN (+-0, +-inf, overflow, subnormal); NaN stays NaN, but its
+        # payload is not in the contract (torch's own fp32 -> bf16 gives 0xFFFF or 0x7FC0)
+        nan = want.isnan()
+        assert torch.equal(got.isnan(), nan), dtype
+        assert torch.equal(got[~nan].view(torch.uint8), want[~nan].view(torch.uint8)), dtype
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
+def test_dropout_backward_regenerates_mask(dtype) -> None:
+    x = _x((5, 64), torch.float32).to(dtype).requires_grad_()
+    dy = _x((5, 64), dtype, salt=1)
+    with K.use_backend(NATIVE or "reference"):
+        (dx,) = torch.autograd.grad(K.dropout(x, 0.5, SEED, 2**32 - 3), x, dy)
+    got = KT.dropout_backward(dy, 0.5, SEED, 2**32 - 3, block=64)
+    assert torch.equal(got, dx)
+    assert torch.equal(got, R._apply(dy, None, None, 0.5, SEED, 2**32 - 3))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_bias_dropout_add(dtype) -> None:
+    x = _x((5, 67), dtype)
+    b = _x((67,), dtype, salt=2)
+    res = _x((5, 67), dtype, salt=3)
+    for p in (0.0, 0.5, 1.0):
+        for bias in (None, b):
+            for r in (None, res, res[0]):  # absent, full, broadcast over rows
+                y = KT.bias_dropout_add(x, bias, r, p, SEED, 2**32 - 30, block=64)
+                assert torch.equal(y, R._apply(x, bias, r, p, SEED, 2**32 - 30))
+                want = _cpp(K.bias_dropout_add, x, bias, r, p, SEED, 2**32 - 30)
+                assert torch.equal(y, want), (p, bias is None, r is None)
+
+
+def test_registered_cuda_path_runs_triton() -> None:
+    """The CUDA impl of the ops (`_run_cuda`) on CPU tensors: the Triton kernel, interpreted."""
+    x = _x((3, 67), torch.bfloat16)
+    b = _x((67,), torch.bfloat16, salt=1)
+    got = _run_cuda(x, b, x, 0.25, SEED, 2**33)
+    assert torch.equal(got, R._apply(x, b, x, 0.25, SEED, 2**33))
+
+
+def test_cpu_use_needs_no_triton() -> None:
+    """CPU ops never load regbench.kernels.triton, and work with Triton made unimportable.
+    (torch itself imports triton when installed, e.g. from torch._dynamo: not ours to check.)"""
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["triton"] = None  # import triton -> ImportError
+        import torch
+        import regbench.kernels as K, regbench.nn
+        x = torch.randn(100, requires_grad=True)
+        K.dropout(x, 0.5, 1, 0).sum().backward()
+        K.bias_dropout_add(x, None, x, 0.5, 1, 0)
+        p = torch.nn.Parameter(torch.randn(10)); K.l2_([p], 0.1)
+        assert "regbench.kernels.triton" not in sys.modules, "triton kernels imported"
+        print("OK")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0 and "OK" in out.stdout, out.stderr[-2000:]
+
+
+# --- L2 / elastic net -----------------------------------------------------------------------
+
+
+def _l2_case(dtype: torch.dtype, sizes=(1, 3, 17, 64, 200, 0)) -> list[torch.Tensor]:
+    ts = [_x((n,), dtype, salt=i).clone() for i, n in enumerate(sizes)]
+    ts[0].copy_(torch.tensor([-0.0]))  # sign(-0) = 0 and -0 * lam: the +-0 edge of the contract
+    return ts
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("l1", [0.0, 3e-3])
+def test_l2_multi_grads_bitwise_penalty_close(dtype, l1) -> None:
+    params = _l2_case(dtype)
+    grads = [_x(tuple(p.shape), dtype, salt=9).clone() for p in params]
+    grads[0].copy_(torch.tensor([-0.0]))
+    want_g = [g.clone() for g in grads]
+    cpp_g = [g.clone() for g in grads]
+    pen = KT.elastic_net_multi_(grads, params, 0.0137, l1, block=64)
+    want = R.l2_update_(want_g, params, 0.0137, l1)
+    _cpp(l2_op, cpp_g, params, 0.0137, l1)
+    for g, w, c in zip(grads, want_g, cpp_g, strict=True):
+        assert torch.equal(g, w) and torch.equal(g, c)
+    assert pen.dtype == torch.float64 and pen.dim() == 0
+    assert torch.allclose(pen, want, rtol=PEN_RTOL, atol=0)
+    # deterministic: a second identical call gives the same bits (cached table)
+    again = KT.elastic_net_multi_([g.clone() for g in want_g], params, 0.0137, l1, block=64)
+    assert torch.equal(again, KT.elastic_net_multi_([g.clone() for g in want_g], params,
+                                                    0.0137, l1, block=64))
+
+
+def test_l2_mixed_dtypes_noncontiguous_and_flat() -> None:
+    params = [_x((40,), torch.float32), _x((33,), torch.bfloat16), _x((8, 9), torch.float64).t()]
+    grads = [torch.zeros_like(p) for p in params]
+    want_g = [g.clone() for g in grads]
+    pen = KT.elastic_net_multi_(grads, params, 0.5, 0.01, block=16)
+    want = R.l2_update_(want_g, params, 0.5, 0.01)
+    assert all(torch.equal(g, w) for g, w in zip(grads, want_g, strict=True))
+    assert torch.allclose(pen, want, rtol=PEN_RTOL, atol=0)
+
+    flat = _x((4096 + 77,), torch.float32)
+    g = _x((4096 + 77,), torch.float32, salt=1).clone()
+    g_ref = g.clone()
+    pen = KT.l2_flat_(flat, g, 1e-4, 2e-5)  # default block: 2 programs, ragged
+    want = R.l2_update_([g_ref], [flat], 1e-4, 2e-5)
+    assert torch.equal(g, g_ref) and torch.allclose(pen, want, rtol=PEN_RTOL, atol=0)
+
+
+def test_l2_module_api_and_empty() -> None:
+    ps = [torch.nn.Parameter(_x((30,), torch.float32)), torch.nn.Parameter(_x((7,), torch.float32))]
+    pen = KT.l2_(ps, 0.1)
+    assert torch.equal(ps[0].grad, 0.1 * ps[0].detach().float())
+    assert torch.allclose(pen, 0.05 * sum((p.detach().double() ** 2).sum() for p in ps),
+                          rtol=PEN_RTOL)
+    assert KT.elastic_net_multi_([], [], 0.1, 0.0).item() == 0.0
+
+
+# --- on a GPU (skipped here) ----------------------------------------------------------------
+
+
+@cuda
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_cuda_equals_cpu_bitwise(dtype) -> None:
+    for shape in [(1,), (4097,), (3, 1000, 77), (2**20 + 3,)]:
+        x = _x(shape, dtype)
+        b = _x((shape[-1],), dtype, salt=1)
+        for p in PS:
+            for off in OFFSETS:
+                cpu = K.bias_dropout_add(x, b, x, p, SEED, off)
+                gpu = K.bias_dropout_add(x.cuda(), b.cuda(), x.cuda(), p, SEED, off)
+                assert torch.equal(gpu.cpu(), cpu), (shape, p, off)
+                if p:
+                    assert torch.equal(K.dropout(x.cuda(), p, SEED, off).cpu(),
+                                       K.dropout(x, p, SEED, off))
+    params = [_x((n,), dtype, salt=n).clone() for n in (1, 4095, 4097, 2**20 + 3)]
+    grads = [torch.randn_like(p) for p in params]
+    gg = [g.cuda() for g in grads]
+    pen_g = l2_op(gg, [p.cuda() for p in params], 0.01, 0.001)
+    pen_c = l2_op(grads, params, 0.01, 0.001)
+    assert all(torch.equal(a.cpu(), b) for a, b in zip(gg, grads, strict=True))
+    assert pen_g.device.type == "cuda"
+    assert torch.allclose(pen_g.cpu(), pen_c, rtol=PEN_RTOL, atol=0)
+
+
+@cuda
+def test_cuda_opcheck_gradcheck_compile() -> None:
+    x = torch.randn(3, 77, device="cuda")
+    b = torch.randn(77, device="cuda")
+    r = torch.randn(3, 77, device="cuda")
+    torch.library.opcheck(dropout_op, (x, 0.5, 3, 7))
+    torch.library.opcheck(dropout_st_op, (x, 0.5, torch.tensor(3), torch.tensor(7)))
+    torch.library.opcheck(bias_dropout_add_op, (x, b, r, 0.5, 3, 2**32 + 7))
+    torch.library.opcheck(bias_dropout_add_op, (x, None, None, 0.5, 3, 7))
+    ps = [torch.randn(5, device="cuda"), torch.randn(3, 4, device="cuda")]
+    torch.library.opcheck(l2_op, ([torch.zeros_like(p) for p in ps], ps, 0.1, 0.01))
+
+    xd = torch.randn(4, 33, dtype=torch.float64, device="cuda", requires_grad=True)
+    bd = torch.randn(33, dtype=torch.float64, device="cuda", requires_grad=True)
+    rd = torch.randn(4, 33, dtype=torch.float64, device="cuda", requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: K.dropout(t, 0.3, 5, 2**32 - 1), (xd,))
+    assert torch.autograd.gradcheck(
+        lambda t, u, v: K.bias_dropout_add(t, u, v, 0.3, 5, 11), (xd, bd, rd))
+
+    def f(t: torch.Tensor) -> torch.Tensor:
+        return K.bias_dropout_add(K.dropout(t, 0.2, 1, 2**33), b, r, 0.3, 1, 2**34)
+
+    xg = x.clone().requires_grad_()
+    out = torch.compile(f, fullgraph=True)(xg)
+    assert torch.equal(out, f(x))
+    out.sum().backward()
+    from regbench.nn import FusedDropout
+
+    m = FusedDropout(0.5, seed=7).cuda()
+    cm = torch.compile(m, fullgraph=True)
+    assert torch.equal(cm(x), FusedDropout(0.5, seed=7)(x.cpu()).cuda())
+
+    def step(gs: list[torch.Tensor], qs: list[torch.Tensor]) -> torch.Tensor:
+        return l2_op(gs, qs, 0.1, 0.0)
+
+    g1 = [torch.zeros_like(p) for p in ps]
+    g2 = [torch.zeros_like(p) for p in ps]
+    torch.compile(step, fullgraph=True)(g1, ps)
+    step(g2, ps)
+    assert all(torch.equal(a, c) for a, c in zip(g1, g2, strict=True))
