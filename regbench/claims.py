@@ -413,8 +413,9 @@ class WeightDecayEqualsL2(Claim):
     MAX_REL = 1e-3
 
     def cells(self, seeds: int) -> list[Cell]:
-        return [cell("periodic", "mlp", reg, self.LAM, s)
-                for reg in ("l2", "weight_decay", "none") for s in range(seeds)]
+        return [cell("periodic", "mlp", reg, st, s)
+                for reg, st in (("l2", self.LAM), ("weight_decay", self.LAM), ("none", 0.0))
+                for s in range(seeds)]
 
     def evaluate(self, ctx: Context) -> Outcome:
         stat = "relative test-loss difference"
