@@ -238,6 +238,57 @@ def test_l2_module_api_and_empty() -> None:
     assert KT.elastic_net_multi_([], [], 0.1, 0.0).item() == 0.0
 
 
+# --- compiled for the GPU without one: ptxas runs, no FMA contraction --------------------
+
+
+def _sass(kernel, sig: dict[str, str], consts: dict, arch: int) -> str:  # noqa: ANN001
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    from triton.runtime.jit import JITFunction
+
+    jf = JITFunction(kernel.fn, do_not_specialize=list(kernel.do_not_specialize))
+    k = triton.compile(ASTSource(jf, sig, consts), target=GPUTarget("cuda", arch, 32),
+                       options={"num_warps": 8, "enable_fp_fusion": False})
+    tool = os.path.join(os.path.dirname(triton.__file__), "backends", "nvidia", "bin", "cuobjdump")
+    if not os.path.exists(tool):
+        pytest.skip("cuobjdump not shipped with this Triton")
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"regbench_{os.getpid()}.cubin")
+    with open(path, "wb") as f:
+        f.write(k.asm["cubin"])
+    try:
+        return subprocess.run([tool, "-sass", path], capture_output=True, text=True,
+                              check=True, timeout=120).stdout
+    finally:
+        os.unlink(path)
+
+
+@pytest.mark.parametrize("arch", [80, 90])
+@pytest.mark.parametrize("dt", ["fp32", "bf16", "fp64"])
+def test_kernels_compile_for_cuda_without_fma(arch, dt) -> None:
+    """The CUDA variants compile (Triton -> PTX -> ptxas cubin for sm_80 / sm_90) with the
+    launch options we use, and the SASS has no fused multiply-add (FFMA/DFMA): every
+    mul and add rounds separately, as in the contract and the interpreter."""
+    from regbench.kernels.triton import _dropout, _l2
+
+    sig = {"x_ptr": f"*{dt}", "b_ptr": f"*{dt}", "r_ptr": f"*{dt}", "y_ptr": f"*{dt}",
+           "c_ptr": "*fp64", "n": "i64", "ncol": "i32", "seed": "i64", "offset": "i64",
+           "t": "i32", "s": "fp32", "HAS_BIAS": "constexpr", "HAS_RES": "constexpr",
+           "FP64": "constexpr", "BF16": "constexpr", "C": "constexpr"}
+    consts = {"HAS_BIAS": True, "HAS_RES": True, "FP64": dt == "fp64", "BF16": dt == "bf16",
+              "C": _dropout.BLOCK // 4}
+    sass = _sass(_dropout._KERNEL, sig, consts, arch)
+    assert "FMUL" in sass or "DMUL" in sass
+    assert "FFMA" not in sass and "DFMA" not in sass
+    sig = {"p_ptr": f"*{dt}", "g_ptr": f"*{dt}", "tab_ptr": "*i64", "part_ptr": "*fp64",
+           "c_ptr": "*fp64", "n": "i64", "lam": "fp32", "l1": "fp32", "TABLE": "constexpr",
+           "HAS_L1": "constexpr", "FP64": "constexpr", "BF16": "constexpr", "BLOCK": "constexpr"}
+    consts = {"TABLE": True, "HAS_L1": True, "FP64": dt == "fp64", "BF16": dt == "bf16",
+              "BLOCK": _l2.BLOCK}
+    sass = _sass(_l2._KERNEL, sig, consts, arch)
+    assert "FFMA" not in sass and "DFMA" not in sass
+
+
 # --- on a GPU (skipped here) ----------------------------------------------------------------
 
 
