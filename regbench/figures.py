@@ -266,7 +266,7 @@ def _gap_note(g: pd.DataFrame) -> str:
 def learning_curve(summary: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Figure]:
     """Train and test metric vs training fraction (more_data; none = 1.0), per setting."""
     settings = [k for k, g in summary.groupby(["task", "arch"], sort=False)
-                if (g.regularizer == "more_data").any()]
+                if ((g.regularizer == "more_data") & (g.n_seeds > 0)).any()]
     if not settings:
         return []
     ncols = min(3, len(settings))
@@ -334,7 +334,9 @@ def double_descent(cells: pd.DataFrame, out_dir: Path, formats: list[str]) -> li
         files = save(fig, out_dir, "double_descent", formats)
     notes = []
     for reg in dict.fromkeys(d.reg):
-        t = d[(d.reg == reg) & (d.split == "test")]
+        t = d[(d.reg == reg) & (d.split == "test") & d["mean"].notna()]
+        if t.empty:
+            continue
         peak = t.loc[t["mean"].idxmax()]
         notes.append(f"{reg}: test error peaks at width {peak.width:g} ({peak['mean']:.3g}), "
                      f"lowest {t['mean'].min():.3g}")

@@ -119,7 +119,7 @@ def render(info: RunInfo, cells: pd.DataFrame, task_tables: list[tuple[DisplayTa
     missing = info.n_matrix - len(cells)
     lines = [
         f"# regbench report: matrix `{info.matrix}`", "",
-        f"Made by `{info.command}`. {info.description}", "",
+        f"Made by `{info.command}`. Matrix: {info.description}.", "",
         "## What was run", "",
         f"- Cells: {info.n_matrix} in the matrix, {len(cells)} in this report "
         f"({counts_line(cells)})" + (f"; **{missing} missing from the store**" if missing else "")

@@ -202,3 +202,42 @@ def test_double_descent_and_kernel_figures(tmp_path: Path) -> None:
                     im.verify()
             else:
                 assert f.read_bytes().startswith(b"%PDF")
+
+
+def test_failed_and_diverged_cells_are_counted_in_the_report(tmp_path: Path) -> None:
+    """A task whose cells all failed still gets its row counts; nothing crashes or vanishes."""
+    from regbench.report_index import RunInfo
+    from regbench.specs import ArchSpec, Cell, CellResult, RegSpec, TaskSpec
+
+    def result(task: str, reg: str, strength: float, seed: int, status: str) -> CellResult:
+        cell = Cell(TaskSpec(task), ArchSpec("mlp"), RegSpec(reg, strength), seed)
+        meta = {"metric_name": "accuracy", "higher_is_better": True}
+        if status != "ok":
+            return CellResult(cell, status, error=f"{status}: on purpose", metrics=meta)
+        gap = 0.05 + 0.01 * seed - (0.02 + 0.007 * seed * seed if reg != "none" else 0.0)
+        return CellResult(cell, "ok", metrics={
+            **meta, "train_metric": 0.99, "test_metric": 0.99 - gap, "gap_metric": gap,
+            "train_loss": 0.1, "test_loss": 0.1 + gap, "gap_loss": gap})
+
+    with Store(tmp_path / "s.sqlite") as store:
+        for seed in range(3):
+            store.add(result("digits", "none", 0.0, seed, "ok"))
+            store.add(result("digits", "more_data", 0.5, seed, "ok"))
+            store.add(result("digits", "l2", 1e-3, seed, "diverged" if seed == 2 else "ok"))
+            store.add(result("breast_cancer", "none", 0.0, seed, "failed"))
+            store.add(result("breast_cancer", "dropout", 0.1, seed, "diverged"))
+        cells = store.cells_frame()
+    info = RunInfo(matrix="hand", description="hand-made", command="test", n_matrix=16)
+    rep = report.write_report(cells, tmp_path / "out", info, figure_formats=["png"])
+    summary = pd.read_csv(tmp_path / "out" / "summary.csv")
+    bc = summary[summary.task == "breast_cancer"]
+    assert list(bc.n_seeds) == [0, 0] and bc.n_failed.sum() == 3 and bc.n_diverged.sum() == 3
+    l2 = summary[summary.regularizer == "l2"].iloc[0]
+    assert (l2.n_seeds, l2.n_diverged, l2.n_pairs) == (2, 1, 2)
+    readme = rep.readme.read_text()
+    assert "8 ok, 4 diverged, 3 failed" in readme and "1 missing from the store" in readme
+    assert "`failed` breast_cancer / mlp / none=0 / seed 0: failed: on purpose" in readme
+    assert "| mlp | none | 0 | 0 | — | — | — | — | — | — | 0/3 |" in readme
+    for f in rep.figures:
+        with Image.open(f) as im:
+            im.verify()
