@@ -1,0 +1,1 @@
+"""asv benchmark suites of regbench (run with `asv run`; see asv.conf.json)."""
