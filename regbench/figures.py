@@ -334,12 +334,21 @@ def double_descent(cells: pd.DataFrame, out_dir: Path, formats: list[str]) -> li
         files = save(fig, out_dir, "double_descent", formats)
     notes = []
     for reg in dict.fromkeys(d.reg):
-        t = d[(d.reg == reg) & (d.split == "test") & d["mean"].notna()]
+        t = d[(d.reg == reg) & (d.split == "test") & d["mean"].notna()].sort_values("width")
+        tr = d[(d.reg == reg) & (d.split == "train") & d["mean"].notna()].sort_values("width")
         if t.empty:
             continue
-        peak = t.loc[t["mean"].idxmax()]
-        notes.append(f"{reg}: test error peaks at width {peak.width:g} ({peak['mean']:.3g}), "
-                     f"lowest {t['mean'].min():.3g}")
+        low = t.loc[t["mean"].idxmin()]
+        text = f"{reg}: test error falls to {low['mean']:.3g} at width {low.width:g}"
+        later = t[t.width > low.width]
+        if not later.empty:
+            peak = later.loc[later["mean"].idxmax()]
+            text += (f", rises to {peak['mean']:.3g} at width {peak.width:g} and ends at "
+                     f"{later['mean'].iloc[-1]:.3g} at width {later.width.iloc[-1]:g}")
+        fit = tr[tr["mean"] <= 0.01]
+        if not fit.empty:
+            text += f"; train error reaches ~0 (interpolation) at width {fit.width.iloc[0]:g}"
+        notes.append(text)
     return [Figure("double_descent", "Double descent", "; ".join(notes) + ".", files)]
 
 

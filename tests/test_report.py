@@ -180,9 +180,10 @@ def test_double_descent_and_kernel_figures(tmp_path: Path) -> None:
                              "regularizer": reg, "strength": 0.0, "seed": seed,
                              "protocol": "{}", "higher_is_better": 1, "metric_name": "accuracy",
                              "train_metric": min(1.0, 0.5 + width / 100),
-                             "test_metric": 0.6 + 0.01 * seed - (0.1 if width == 32 else 0)})
+                             "test_metric": 0.6 + 0.01 * seed - (0.1 if width == 32 else 0)
+                             - (0.02 if width == 8 else 0)})
     dd = figures.double_descent(rs.prepare(pd.DataFrame(rows)), tmp_path, ["png"])
-    assert dd and "peaks at width 32" in dd[0].note
+    assert dd and "rises to 0.49 at width 32" in dd[0].note
     bench = pd.DataFrame([
         {"id": i, "op": "dropout", "impl": impl, "baseline": "native", "backend": "cpp",
          "dtype": "float32", "numel": n, "threads": 1, "device": "cpu",
