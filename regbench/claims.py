@@ -29,10 +29,10 @@ from torch import nn
 from regbench import seeding
 from regbench.errors import DataError
 from regbench.registry import Registry
+from regbench.report_stats import t_ci
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 from regbench.store import Store
 
-CONFIDENCE = 0.95
 VERDICTS = ("yes", "no", "skipped", "not run")
 COLUMNS = ["claim", "source", "claim_text", "statistic", "value", "ci_low", "ci_high",
            "n_seeds", "criterion", "reproduced", "numbers", "note"]
@@ -44,20 +44,6 @@ CURVE_NOISE = 0.05  # the talk's noise sd (seed 000), also the `curve` task's de
 
 
 # -- small helpers ---------------------------------------------------------------------------
-def t_ci(values: Sequence[float] | np.ndarray) -> tuple[float, float, float, int]:
-    """(mean, low, high, n): Student-t 95% interval over seeds; NaN bounds when n < 2."""
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    n = len(x)
-    if n == 0:
-        return math.nan, math.nan, math.nan, 0
-    mean = float(x.mean())
-    if n < 2:
-        return mean, math.nan, math.nan, n
-    half = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return mean, mean - half, mean + half, n
-
-
 def geo_ci(values: Sequence[float] | np.ndarray) -> tuple[float, float, float, int]:
     """Geometric mean with a t-interval computed on log10 (for ratios)."""
     x = np.asarray(values, dtype=float)

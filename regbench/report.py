@@ -24,6 +24,7 @@ from regbench import latex
 from regbench import report_index as index
 from regbench import report_stats as rs
 from regbench import report_tables as rt
+from regbench.claims import claims_frame
 from regbench.errors import RegbenchError
 
 FORMATS = ("md", "tex", "csv")
@@ -121,16 +122,17 @@ def run(args: argparse.Namespace) -> int:
                   f"{len(cells)} stored")
         dd_ids = {c.cell_id for c in matrix.get(DOUBLE_DESCENT).expand().cells}
         dd_cells = all_cells[all_cells.cell_id.isin(dd_ids)].reset_index(drop=True)
-        artifacts = {name: {k: v for k, v in store.artifacts(name).items() if k in ids}
+        artifacts = {name: store.artifacts(name, ids)
                      for name in ("predictions", "params_before", "params_after")}
         curves = store.curves(list(artifacts["predictions"]))
         bench = store.bench_frame()
+        claims = claims_frame(store, data_dir=str(args.data_dir) if args.data_dir else None)
     info = index.RunInfo(
         matrix=m.name, description=m.description, n_matrix=len(ids),
         command="python -m regbench.report --matrix " + str(args.matrix),
         skipped=[f"{s.task} x {s.arch} x {s.regularizer} ({s.reason})" for s in exp.skipped])
     report = write_report(cells, Path(args.out), info, curves=curves, artifacts=artifacts,
-                          dd_cells=dd_cells, bench=bench, formats=formats,
+                          dd_cells=dd_cells, bench=bench, claims=claims, formats=formats,
                           figure_formats=fig_formats)
     print(f"report: {report.readme} ({len(report.tables)} table files, "
           f"{len(report.figures)} figure files)")
@@ -147,6 +149,7 @@ def _clean(folder: Path) -> None:
 def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
                  curves: pd.DataFrame | None = None, artifacts: dict[str, dict] | None = None,
                  dd_cells: pd.DataFrame | None = None, bench: pd.DataFrame | None = None,
+                 claims: pd.DataFrame | None = None,
                  formats: list[str] | tuple[str, ...] = FORMATS,
                  figure_formats: list[str] | tuple[str, ...] = FIGURE_FORMATS) -> Report:
     """Write tables, figures and the index for `cells` (a `Store.cells_frame()` subset)."""
@@ -169,8 +172,9 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
     if not bench_rows.empty:  # the table: our implementations against their references
         bench_rows = bench_rows[bench_rows.baseline.notna()]
     bench_pair = both(rt.bench_table, bench_rows) if not bench_rows.empty else None
-    all_pairs = ([rank_pair] if rank_pair else []) + task_pairs + ([bench_pair] if bench_pair
-                                                                  else [])
+    claims_pair = both(rt.claims_table, claims) if claims is not None and len(claims) else None
+    all_pairs = ([rank_pair] if rank_pair else []) + task_pairs + [
+        p for p in (bench_pair, claims_pair) if p]
     if "md" in formats or "tex" in formats:
         tables_dir.mkdir(exist_ok=True)
     for md, tex in all_pairs:
@@ -211,6 +215,12 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
     files = [p.relative_to(out_dir).as_posix() for p in report.tables]
     extra = [(bench_pair[0], "Rows are the latest measurement per configuration.")] \
         if bench_pair else []
+    if claims_pair:
+        verdicts = claims["reproduced"].value_counts()
+        extra.append((claims_pair[0], ", ".join(f"{verdicts[v]} {v}" for v in
+                      ("yes", "no", "skipped", "not run") if v in verdicts)
+                      + f" of {len(claims)} claims; the numbers behind each verdict: "
+                      "`regbench claims --store <this store>`."))
     text = index.render(
         info, prepared,
         [(md, index.task_note(summary, md.title.removeprefix("Task "))) for md, _ in task_pairs],

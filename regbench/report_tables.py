@@ -137,6 +137,27 @@ def bench_table(bench: pd.DataFrame, style: Style) -> DisplayTable:
                         name_columns=cols[:5])
 
 
+def claims_table(claims: pd.DataFrame, style: Style) -> DisplayTable:
+    """The seed documents' claims: statistic with CI over seeds, criterion, verdict."""
+    cols = ["Claim", "Source", "Statistic", "Value (95% CI)", "n", "Criterion", "Reproduced"]
+    rows = []
+    for r in claims.itertuples(index=False):
+        value = _num(r.value, 4) if pd.notna(r.value) else style.na
+        if pd.notna(r.ci_low) and pd.notna(r.ci_high):
+            value += f" [{_num(r.ci_low, 4)}, {_num(r.ci_high, 4)}]"
+        rows.append([str(r.claim), str(r.source), str(r.statistic or ""), value,
+                     f"{int(r.n_seeds)}" if pd.notna(r.n_seeds) else "", str(r.criterion),
+                     str(r.reproduced)])
+    frame = pd.DataFrame(rows, columns=cols)
+    caption = ("Each claim of the source documents (shared/seeds/000-004) as a seeded "
+               "experiment; criteria were fixed in regbench/claims.py before any run. "
+               "`not run`: its cells are not in this store (run `regbench claims`).")
+    bold = pd.DataFrame(False, index=frame.index, columns=cols)
+    bold["Reproduced"] = frame["Reproduced"] == "yes"
+    return DisplayTable(name="claims", title="Claims", caption=caption, frame=frame, bold=bold,
+                        name_columns=["Claim", "Statistic", "Criterion", "Reproduced"])
+
+
 def _fmt(x: object, scale: float, digits: int) -> str:
     try:
         v = float(x) * scale

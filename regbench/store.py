@@ -171,15 +171,25 @@ class Store:
         """Every stored column (parameters, provenance, errors) of every cell."""
         return self.frame(list(CELL_COLUMNS))
 
-    def curves(self, cell_ids: Iterable[str] | None = None) -> pd.DataFrame:
-        df = pd.read_sql_query("SELECT * FROM curves ORDER BY cell_id, epoch", self.con)
-        if cell_ids is not None:
-            df = df[df.cell_id.isin(set(cell_ids))]
-        return df.reset_index(drop=True)
+    def _ids_table(self, cell_ids: Iterable[str]) -> str:
+        """Load ids into a temporary table so filters run in SQL, not in Python."""
+        self.con.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (cell_id TEXT PRIMARY KEY)")
+        self.con.execute("DELETE FROM wanted")
+        self.con.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", ((i,) for i in cell_ids))
+        return "AND cell_id IN (SELECT cell_id FROM wanted)"
 
-    def artifacts(self, name: str) -> dict[str, Any]:
+    def curves(self, cell_ids: Iterable[str] | None = None) -> pd.DataFrame:
+        """Per-epoch rows (train/val/test loss, val metric), optionally of some cells only."""
+        where = "" if cell_ids is None else self._ids_table(cell_ids)
+        return pd.read_sql_query(
+            f"SELECT * FROM curves WHERE 1 {where} ORDER BY cell_id, epoch", self.con)
+
+    def artifacts(self, name: str, cell_ids: Iterable[str] | None = None) -> dict[str, Any]:
         """{cell_id: value} of one artifact kind (predictions, params_before, ...)."""
-        rows = self.con.execute("SELECT cell_id, value FROM artifacts WHERE name = ?", (name,))
+        where = "" if cell_ids is None else self._ids_table(cell_ids)
+        rows = self.con.execute(
+            f"SELECT cell_id, value FROM artifacts WHERE name = ? {where} ORDER BY cell_id",
+            (name,))
         return {cid: json.loads(v) for cid, v in rows}
 
     # -- kernel benchmarks ------------------------------------------------------------------

@@ -57,6 +57,13 @@ def test_end_to_end_writes_every_part(smoke) -> None:
     assert (summary[summary.regularizer == "none"].delta_gap_vs_none.isna()).all()
     readme = (out / "README.md").read_text()
     assert "46 ok, 0 diverged, 0 failed" in readme and "## Provenance" in readme
+    # the claims section: every registered claim, direct ones evaluated, cell ones "not run"
+    from regbench.claims import CLAIMS
+
+    assert "## Claims" in readme and (out / "tables" / "claims.tex").is_file()
+    claims_md = (out / "tables" / "claims.md").read_text()
+    assert all(f"| {name} |" in claims_md for name in CLAIMS.names())
+    assert "| **yes** |" in claims_md and "| not run |" in claims_md
     for table in sorted((out / "tables").glob("*.md")):  # every table inline in the index
         body = table.read_text().split("\n\n")[1]
         assert body in readme, table.name

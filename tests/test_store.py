@@ -34,6 +34,10 @@ def test_round_trip(tmp_path):
         assert len(df) == 2 and set(df.seed) == {0, 1}
         assert len(s.curves()) == 4
         assert s.artifacts("weight_stats")[result(0).cell.cell_id] == {"n": 3}
+        one = result(1).cell.cell_id
+        assert list(s.artifacts("weight_stats", [one])) == [one]
+        assert set(s.curves([one]).cell_id) == {one}
+        assert s.curves([]).empty
 
 
 def test_never_two_rows_per_cell(tmp_path):
