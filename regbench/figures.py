@@ -370,6 +370,9 @@ def kernel_throughput(bench: pd.DataFrame, out_dir: Path, formats: list[str]) ->
     b = latest_bench(bench)
     if b.empty:
         return []
+    # CPU rows by thread count and GPU rows side by side: one line style per device/threads
+    device = b.device.fillna("cpu").astype(str)
+    b = b.assign(where=device.where(device != "cpu", "cpu " + b.threads.astype(str) + " thr"))
     copy = b[b.op == "copy"]
     ops = [o for o in dict.fromkeys(b.op) if o != "copy"] or ["copy"]
     with _style():
@@ -379,25 +382,25 @@ def kernel_throughput(bench: pd.DataFrame, out_dir: Path, formats: list[str]) ->
             left, right = axes[i]
             y, ylabel = (("gbps", "GB/s") if o.gbps.notna().any()
                          else ("median_us", "median time (us)"))
-            o = o.assign(median_us=o.median_s * 1e6, threads=o.threads.astype(str))
-            sns.lineplot(data=o, x="numel", y=y, hue="impl", style="threads", marker="o",
+            o = o.assign(median_us=o.median_s * 1e6)
+            sns.lineplot(data=o, x="numel", y=y, hue="impl", style="where", marker="o",
                          ax=left, errorbar=None)
             if y == "gbps" and not copy.empty and op != "copy":
-                for t, c in copy.groupby("threads", sort=True):
+                for w, c in copy.groupby("where", sort=True):
                     left.plot(c.numel, c.gbps, ":", color="black", linewidth=1.2,
-                              label=f"copy_ roofline ({t} thr)")
+                              label=f"copy_ roofline ({w})")
             left.set(xscale="log", yscale="log", title=f"{op}", ylabel=ylabel, xlabel="numel")
             left.legend(fontsize=6, ncol=2)
             ours = o[o.baseline.notna()] if o.baseline.notna().any() else o
             for col, ls in (("ratio_vs_native", "-"), ("ratio_vs_copy", "--")):
                 rr = ours[ours[col].notna()]
-                keys = ["impl", "baseline", "threads"] if col == "ratio_vs_native" \
-                    else ["impl", "threads"]
+                keys = ["impl", "baseline", "where"] if col == "ratio_vs_native" \
+                    else ["impl", "where"]
                 for key, r in rr.groupby(keys, sort=True, dropna=False):
                     r = r.drop_duplicates("numel")
                     what = f"vs {key[1]}" if col == "ratio_vs_native" else "vs copy_"
                     right.plot(r.numel, r[col], ls, marker="o", ms=3,
-                               label=f"{key[0]} {what} ({key[-1]} thr)")
+                               label=f"{key[0]} {what} ({key[-1]})")
             right.axhline(1.0, color="0.4", linewidth=1)
             right.set(xscale="log", yscale="log", xlabel="numel",
                       ylabel="time ratio (ours / ref)",
