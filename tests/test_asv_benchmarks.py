@@ -72,3 +72,11 @@ def test_cuda_cases_skip_without_a_gpu() -> None:
     data = {2**16: torch.zeros(2**16)}
     with pytest.raises(NotImplementedError):
         bench.setup(data, 2**16, "fp32", 0.5, 1, "cuda")
+
+
+def test_asv_machine_name_records_the_gpu() -> None:
+    from regbench.asv_machine import machine_name
+
+    host = machine_name(None)
+    assert host and "/" not in host
+    assert machine_name("NVIDIA H100 80GB HBM3") == f"{host}-nvidia-h100-80gb-hbm3"
