@@ -52,6 +52,12 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_S = 10.0  # give up on an unreachable --scheduler after this many seconds
 RESUBMITS = 1  # extra submissions of a cell whose task ended as KilledWorker
 INSTALL_HINT = "pip install -e '.[dist]'"
+# Dask's nanny exports MALLOC_TRIM_THRESHOLD_=65536 to spawned workers; that fixes glibc's
+# mmap threshold, so every large tensor is mmapped and page-faulted afresh: cnn cells ran
+# 2.4x slower (3.8 s vs 1.6 s). None drops it for the workers of `--workers N`; for other
+# clusters set DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_=None
+# where the workers start (README).
+WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
 def _require_distributed() -> None:
@@ -180,6 +186,7 @@ class DaskExecutor:
         if self.client is not None:
             return self.client
         _require_distributed()
+        import dask
         from distributed import Client, LocalCluster
 
         if self.scheduler:
@@ -192,9 +199,17 @@ class DaskExecutor:
                     f"{self.connect_timeout:g} s ({type(exc).__name__}: {exc}); is it running "
                     f"and is the address right (tcp://HOST:8786)?") from None
         else:
-            self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                        processes=True, host="127.0.0.1",
-                                        dashboard_address=None)
+            try:
+                with dask.config.set(WORKER_CONFIG):
+                    self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                                processes=True, host="127.0.0.1",
+                                                dashboard_address=None)
+            except (RuntimeError, OSError, TimeoutError) as exc:
+                raise RegbenchError(
+                    f"could not start a local Dask cluster of {self.workers} worker(s) "
+                    f"({type(exc).__name__}: {exc}); workers are spawned processes, so a "
+                    f"script that calls this needs an `if __name__ == '__main__':` guard"
+                ) from exc
             self.client = Client(self.cluster, set_as_default=False)
         try:
             self.check_workers()
