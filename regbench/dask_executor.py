@@ -30,15 +30,13 @@ Failure handling:
   are checked by the task itself before it runs a cell; a mismatch stops the run
   with the same message (committed cells stay; fix the worker and rerun).
 
-This module imports `distributed` only when an executor is created, so
-`check_store_suite_version` can be used without it.
+This module imports `distributed` only when an executor is created.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from regbench.errors import RegbenchError
@@ -47,7 +45,6 @@ from regbench.specs import Cell, CellResult
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
 
-    from regbench.store import Store
 
 CONNECT_TIMEOUT_S = 10.0  # give up on an unreachable --scheduler after this many seconds
 RESUBMITS = 1  # extra submissions of a cell whose task ended as KilledWorker
@@ -136,23 +133,6 @@ def _run_on_worker(cell: Cell, data_dir: str | None, threads: int,
 
 
 # -- the suite-version guard for a store (used for every executor) ----------------------------
-def check_store_suite_version(store: Store, cells: Iterable[Cell]) -> None:
-    """Refuse to add cells to a store that holds cells of another suite version."""
-    wanted = {c.suite_version for c in cells}
-    try:
-        held = dict(store.con.execute(
-            "SELECT suite_version, COUNT(*) FROM cells GROUP BY suite_version"))
-    except sqlite3.Error as exc:
-        raise RegbenchError(f"cannot read suite versions of store {store.path}: {exc}") from None
-    other = {v: n for v, n in held.items() if v not in wanted}
-    if other:
-        have = ", ".join(f"{n} cells of suite version {v!r}" for v, n in sorted(other.items()))
-        raise RegbenchError(
-            f"store {store.path} holds {have}, but this run is suite version "
-            f"{', '.join(repr(v) for v in sorted(wanted))}; one store never mixes suite "
-            f"versions: pass a new --store (or move the old one away)")
-
-
 # -- the executor -------------------------------------------------------------------------------
 class DaskExecutor:
     """Runs cells on a Dask cluster; `map(cells)` yields results in completion order."""

@@ -96,6 +96,7 @@ def run_cells(cells: list[Cell], store: Store, executor, force: bool = False,
               progress: bool = True) -> RunSummary:
     """Run the cells missing from `store` (all with `force`), committing each as it lands."""
     summary = RunSummary(total=len(cells))
+    store.check_suite_versions({c.suite_version for c in cells})
     done = set() if force else store.done_ids()
     todo = [c for c in cells if c.cell_id not in done]
     summary.already = len(cells) - len(todo)

@@ -159,6 +159,19 @@ class Store:
                 [(row["cell_id"], k, json.dumps(v)) for k, v in result.artifacts.items()])
         return True
 
+    def check_suite_versions(self, versions: Iterable[str]) -> None:
+        """Refuse to add cells of `versions` to a store that holds cells of another version."""
+        wanted = set(versions)
+        held = dict(self.con.execute(
+            "SELECT suite_version, COUNT(*) FROM cells GROUP BY suite_version"))
+        other = {v: n for v, n in held.items() if v not in wanted}
+        if other:
+            have = ", ".join(f"{n} cells of suite version {v!r}" for v, n in sorted(other.items()))
+            raise StoreError(
+                f"store {self.path} holds {have}, but this run is suite version "
+                f"{', '.join(repr(v) for v in sorted(wanted))}; one store never mixes suite "
+                f"versions: pass a new --store (or move the old one away)")
+
     def frame(self, columns: list[str] | None = None) -> pd.DataFrame:
         """All cells as a tidy frame, one row per cell, sorted for stable output."""
         cols = columns or PUBLIC_COLUMNS

@@ -17,10 +17,10 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from regbench import matrix  # noqa: E402
-from regbench.dask_executor import DaskExecutor, check_store_suite_version  # noqa: E402
+from regbench.dask_executor import DaskExecutor  # noqa: E402
 from regbench.errors import RegbenchError  # noqa: E402
 from regbench.executors import LocalExecutor, make_executor, run_cells  # noqa: E402
-from regbench.specs import CellResult, freeze  # noqa: E402
+from regbench.specs import freeze  # noqa: E402
 from regbench.store import Store  # noqa: E402
 
 # Provenance that legitimately differs between two runs of the same cell.
@@ -140,18 +140,6 @@ def test_version_mismatch_is_refused_at_start_and_for_late_changes(cluster):
             list(ex.map(_slow_cells(6, epochs=5)))
     finally:
         client.run(_set_versions, workers=[bad])
-
-
-def test_store_with_another_suite_version_is_refused(tmp_path):
-    cells = matrix.get("smoke").expand(seeds=1, tasks=["curve"]).cells
-    with Store(tmp_path / "s.sqlite") as store:
-        check_store_suite_version(store, cells)  # empty store: fine
-        old = dataclasses.replace(cells[0], suite_version="0")
-        store.add(CellResult(old, "failed", error="x"))
-        with pytest.raises(RegbenchError, match="holds 1 cells of suite version '0', but this "
-                                                "run is suite version '1'"):
-            check_store_suite_version(store, cells)
-        check_store_suite_version(store, [old])
 
 
 def test_factory_errors(monkeypatch):

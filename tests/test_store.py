@@ -102,6 +102,20 @@ def test_failed_transaction_leaves_nothing(tmp_path):
         assert len(s.frame()) == 0 and len(s.curves()) == 0
 
 
+def test_store_with_another_suite_version_is_refused(tmp_path):
+    import dataclasses
+
+    cells = [result(0).cell, result(1).cell]
+    with Store(tmp_path / "s.sqlite") as store:
+        store.check_suite_versions({"1"})  # empty store: fine
+        old = dataclasses.replace(cells[0], suite_version="0")
+        store.add(CellResult(old, "failed", error="x"))
+        with pytest.raises(StoreError, match="holds 1 cells of suite version '0', but this "
+                                             "run is suite version '1'"):
+            store.check_suite_versions({"1"})
+        store.check_suite_versions({"0"})
+
+
 def test_bench_rows(tmp_path):
     with Store(tmp_path / "s.sqlite") as s:
         s.add_bench([{"run_id": "r", "op": "dropout", "impl": "ours", "numel": 10,
