@@ -27,7 +27,7 @@ from typing import Any
 import tomllib
 
 from regbench.errors import MatrixError, UnknownNameError
-from regbench.registry import ARCHS, REGULARIZERS, TASKS
+from regbench.registry import ARCHS, REGULARIZERS, TASKS, Registry
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 
 MATRIX_KEYS = {"name", "description", "seeds", "blocks"}
@@ -99,7 +99,7 @@ class Matrix:
         for block in self.blocks:
             protocol = freeze(block.get("protocol", {}))
             for t, a, (r, strengths) in itertools.product(
-                _task_specs(block["tasks"]), _arch_specs(block["archs"]),
+                _specs(block["tasks"], TASKS, TaskSpec), _specs(block["archs"], ARCHS, ArchSpec),
                 _reg_specs(block["regularizers"], block.get("strengths", "default")),
             ):
                 if tasks and t.name not in tasks or regularizers and r.name not in regularizers:
@@ -150,26 +150,15 @@ def _sweep(params: dict[str, Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
 
 
-def _task_specs(entries: list[Any]) -> list[TaskSpec]:
+def _specs(entries: list[Any], registry: Registry, spec_type: type) -> list[Any]:
+    """Task or arch specs of a block, list-valued parameters swept, each one checked."""
     specs = []
     for e in entries:
-        name, params = _entry(e, "task")
-        task = TASKS.get(name)()
+        name, params = _entry(e, registry.kind)
+        entry = registry.get(name)()
         for p in _sweep(params):
-            spec = TaskSpec(name, freeze(p))
-            task.check(spec)
-            specs.append(spec)
-    return specs
-
-
-def _arch_specs(entries: list[Any]) -> list[ArchSpec]:
-    specs = []
-    for e in entries:
-        name, params = _entry(e, "architecture")
-        arch = ARCHS.get(name)()
-        for p in _sweep(params):
-            spec = ArchSpec(name, freeze(p))
-            arch.check(spec)
+            spec = spec_type(name, freeze(p))
+            entry.check(spec)
             specs.append(spec)
     return specs
 

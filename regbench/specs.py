@@ -47,53 +47,48 @@ def _canon(value: Any) -> Any:
     return value
 
 
+class _Named:
+    """Lookup and display of a spec's (name, params)."""
+
+    name: str
+    params: Params
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return dict(self.params).get(key, default)
+
+    def label(self) -> str:
+        """`name` or `name[k=v,...]`: how tables and figures name the spec."""
+        if not self.params:
+            return self.name
+        return self.name + "[" + ",".join(f"{k}={v}" for k, v in self.params) + "]"
+
+
 @dataclass(frozen=True)
-class TaskSpec:
+class TaskSpec(_Named):
     """A task by registry name plus data parameters (e.g. label_noise, n_train)."""
 
     name: str
     params: Params = ()
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return dict(self.params).get(key, default)
-
-    def label(self) -> str:
-        return _label(self.name, self.params)
 
 
 @dataclass(frozen=True)
-class ArchSpec:
+class ArchSpec(_Named):
     """An architecture by registry name plus builder parameters (width, depth, poly...)."""
 
     name: str
     params: Params = ()
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return dict(self.params).get(key, default)
-
-    def label(self) -> str:
-        return _label(self.name, self.params)
 
 
 @dataclass(frozen=True)
-class RegSpec:
+class RegSpec(_Named):
     """A regularizer by registry name, its strength, and extra parameters (backend...)."""
 
     name: str
     strength: float = 0.0
     params: Params = ()
 
-    def get(self, key: str, default: Any = None) -> Any:
-        return dict(self.params).get(key, default)
-
-    def label(self) -> str:
-        return _label(self.name, self.params)
-
-
-def _label(name: str, params: Params) -> str:
-    if not params:
-        return name
-    return name + "[" + ",".join(f"{k}={v}" for k, v in params) + "]"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from regbench.errors import RegbenchError
+from regbench.errors import check_params
 from regbench.specs import ArchSpec
 from regbench.tasks.base import Task, TaskData
 
@@ -43,12 +43,7 @@ class Arch:
     params: ClassVar[dict[str, Any]] = {}
 
     def check(self, spec: ArchSpec) -> None:
-        bad = [k for k, _ in spec.params if k not in self.params]
-        if bad:
-            raise RegbenchError(
-                f"unknown parameter(s) {bad} for architecture {spec.name!r}; "
-                f"valid choices: {', '.join(sorted(self.params)) or '(none)'}"
-            )
+        check_params("architecture", spec.name, dict(spec.params), self.params)
 
     def skip_reason(self, spec: ArchSpec, task: Task) -> str | None:
         """Why this architecture cannot run `task`, or None."""

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from regbench.archs.base import Arch, Knobs
-from regbench.errors import RegbenchError
+from regbench.errors import RegbenchError, check_params
 from regbench.specs import Cell, RegSpec
 from regbench.tasks.base import Task, TaskData
 
@@ -64,12 +64,7 @@ class Regularizer:
             raise RegbenchError(
                 f"{spec.name} {cls.strength_name}={spec.strength} is outside [{lo}, {hi}]"
             )
-        bad = [k for k, _ in spec.params if k not in cls.params]
-        if bad:
-            raise RegbenchError(
-                f"unknown parameter(s) {bad} for regularizer {spec.name!r}; "
-                f"valid choices: {', '.join(sorted(cls.params)) or '(none)'}"
-            )
+        check_params("regularizer", spec.name, dict(spec.params), cls.params)
 
     @classmethod
     def skip_reason(cls, task: Task, arch: Arch) -> str | None:

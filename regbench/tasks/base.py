@@ -11,7 +11,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from regbench import seeding
-from regbench.errors import RegbenchError
+from regbench.errors import RegbenchError, check_params
 from regbench.specs import Params, TaskSpec
 
 # metric name -> True when higher is better
@@ -76,12 +76,7 @@ class Task:
 
     def check(self, spec: TaskSpec) -> None:
         """Raise a RegbenchError naming any unknown parameter."""
-        bad = [k for k, _ in spec.params if k not in self.params]
-        if bad:
-            raise RegbenchError(
-                f"unknown parameter(s) {bad} for task {spec.name!r}; "
-                f"valid choices: {', '.join(sorted(self.params)) or '(none)'}"
-            )
+        check_params("task", spec.name, dict(spec.params), self.params)
 
     def check_available(self, data_dir: Path | None) -> None:
         """Raise a DataError if the task's data cannot be found (user-supplied files)."""
