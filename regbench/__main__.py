@@ -70,7 +70,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                              scheduler=args.scheduler, workers=args.workers)
     with Store(args.store) as store:
         summary = run_cells(exp.cells, store, executor, force=args.force,
-                            progress=not args.no_progress)
+                            progress=not args.no_progress, retry_failed=args.retry_failed)
     print(f"matrix {m.name}: {summary.line()}; store {args.store}")
     for line in summary.failures[:10]:
         print(f"  failed: {line}", file=sys.stderr)
@@ -143,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tasks", help="comma-separated task names to keep")
     p.add_argument("--regularizers", help="comma-separated regularizer names to keep")
     p.add_argument("--force", action="store_true", help="rerun and replace stored cells")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="rerun stored cells whose status is failed (replacing them)")
     p.add_argument("--data-dir", type=Path, help="folder with user data files (bikes: hour.csv)")
     p.add_argument("--executor", default="local", help="where cells run: local or dask")
     p.add_argument("--scheduler", metavar="ADDRESS",

@@ -93,11 +93,12 @@ def preflight(cells: list[Cell], data_dir: str | None) -> None:
 
 
 def run_cells(cells: list[Cell], store: Store, executor, force: bool = False,
-              progress: bool = True) -> RunSummary:
-    """Run the cells missing from `store` (all with `force`), committing each as it lands."""
+              progress: bool = True, retry_failed: bool = False) -> RunSummary:
+    """Run the cells missing from `store` (all with `force`, failed ones too with
+    `retry_failed`), committing each as it lands."""
     summary = RunSummary(total=len(cells))
     store.check_suite_versions({c.suite_version for c in cells})
-    done = set() if force else store.done_ids()
+    done = set() if force else store.done_ids(retry_failed)
     todo = [c for c in cells if c.cell_id not in done]
     summary.already = len(cells) - len(todo)
     if not todo:
@@ -106,7 +107,7 @@ def run_cells(cells: list[Cell], store: Store, executor, force: bool = False,
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress, smoothing=0.1)
     try:
         for result in executor.map(todo):
-            store.add(result, replace=force)
+            store.add(result, replace=force or retry_failed)
             summary.counts[result.status] += 1
             if result.status == "failed":
                 summary.failures.append(f"{result.cell.describe()}: "

@@ -135,8 +135,10 @@ class Store:
         return _Transaction(self.con)
 
     # -- cells ------------------------------------------------------------------------
-    def done_ids(self) -> set[str]:
-        return {r[0] for r in self.con.execute("SELECT cell_id FROM cells")}
+    def done_ids(self, retry_failed: bool = False) -> set[str]:
+        """Ids of stored cells (with `retry_failed`, the failed ones do not count as done)."""
+        where = " WHERE status != 'failed'" if retry_failed else ""
+        return {r[0] for r in self.con.execute(f"SELECT cell_id FROM cells{where}")}
 
     def add(self, result: CellResult, replace: bool = False) -> bool:
         """Commit one cell (row, curves, artifacts) atomically; False if already stored."""

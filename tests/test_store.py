@@ -50,6 +50,15 @@ def test_never_two_rows_per_cell(tmp_path):
         assert len(s.curves()) == 2
 
 
+def test_failed_cells_can_be_retried(tmp_path):
+    with Store(tmp_path / "s.sqlite") as s:
+        s.add(result(0))
+        s.add(result(1, status="failed"))
+        ids = {result(i).cell.cell_id for i in (0, 1)}
+        assert s.done_ids() == ids
+        assert s.done_ids(retry_failed=True) == {result(0).cell.cell_id}
+
+
 def test_reopen_keeps_rows_and_wal(tmp_path):
     p = tmp_path / "s.sqlite"
     with Store(p) as s:
