@@ -64,7 +64,7 @@ _DDL = [
     + ", ".join(f"{k} {v}" for k, v in CELL_COLUMNS.items()) + ")",
     "CREATE TABLE IF NOT EXISTS curves (cell_id TEXT NOT NULL REFERENCES cells(cell_id) "
     "ON DELETE CASCADE, epoch INTEGER NOT NULL, train_loss REAL, val_loss REAL, "
-    "val_metric REAL, test_loss REAL, PRIMARY KEY (cell_id, epoch))",
+    "val_metric REAL, PRIMARY KEY (cell_id, epoch))",
     "CREATE TABLE IF NOT EXISTS artifacts (cell_id TEXT NOT NULL REFERENCES cells(cell_id) "
     "ON DELETE CASCADE, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (cell_id, name))",
     "CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY AUTOINCREMENT, "
@@ -153,9 +153,10 @@ class Store:
             if cur.rowcount == 0:
                 return False
             self.con.executemany(
-                "INSERT INTO curves VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO curves (cell_id, epoch, train_loss, val_loss, val_metric) "
+                "VALUES (?, ?, ?, ?, ?)",
                 [(row["cell_id"], c["epoch"], c.get("train_loss"), c.get("val_loss"),
-                  c.get("val_metric"), c.get("test_loss")) for c in result.curves])
+                  c.get("val_metric")) for c in result.curves])
             self.con.executemany(
                 "INSERT INTO artifacts VALUES (?, ?, ?)",
                 [(row["cell_id"], k, json.dumps(v)) for k, v in result.artifacts.items()])
@@ -194,7 +195,7 @@ class Store:
         return "AND cell_id IN (SELECT cell_id FROM wanted)"
 
     def curves(self, cell_ids: Iterable[str] | None = None) -> pd.DataFrame:
-        """Per-epoch rows (train/val/test loss, val metric), optionally of some cells only."""
+        """Per-epoch rows (train/val loss, val metric), optionally of some cells only."""
         where = "" if cell_ids is None else self._ids_table(cell_ids)
         return pd.read_sql_query(
             f"SELECT * FROM curves WHERE 1 {where} ORDER BY cell_id, epoch", self.con)

@@ -155,8 +155,6 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
     order = seeding.generator("order", cell.seed, cell.task.label())
     patience = reg.patience()
 
-    x_heldout = torch.cat([data.x_val, data.x_test])  # one eval forward per epoch for both
-    n_val = len(data.x_val)
     curves: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
     step, epoch = 0, 0
@@ -180,14 +178,12 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
                 opt.zero_grad(set_to_none=True)
                 total.backward()
                 opt.step()
-            out = predict(model, x_heldout)
-            val_loss, val_metric = score(out[:n_val], data.y_val, data)
-            test_loss, _ = score(out[n_val:], data.y_test, data)
+            # the validation split only: the test set is scored once, after training
+            val_loss, val_metric = evaluate(model, data.x_val, data.y_val, data)
             if not math.isfinite(val_loss):
                 raise Diverged(step, epoch, val_loss)
             curves.append({"epoch": epoch, "train_loss": running / n,
-                           "val_loss": val_loss, "val_metric": val_metric,
-                           "test_loss": test_loss})
+                           "val_loss": val_loss, "val_metric": val_metric})
             if val_loss < best_loss:
                 best_loss, best_epoch = val_loss, epoch
                 if patience is not None:
