@@ -187,17 +187,6 @@ def _eager_no_grad(*ts: Tensor | None) -> bool:
     return not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in ts))
 
 
-def _check_x_p(x: Tensor, p: float) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"dropout expects a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"dropout expects a floating-point tensor, got dtype {x.dtype}")
-    if isinstance(p, bool) or not isinstance(p, (int, float)):
-        raise TypeError(f"dropout probability p must be a float, got {p!r}")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability p must be in [0, 1], got {p!r}")
-
-
 def dropout(
     x: Tensor, p: float, seed: int | Tensor, offset: int | Tensor = 0, training: bool = True
 ) -> Tensor:
@@ -208,7 +197,7 @@ def dropout(
     may be ints or one-element int64 tensors (e.g. module buffers); tensors are saved for
     backward, so advance them by rebinding (`off = off + n`), not in place.
     """
-    _check_x_p(x, p)
+    ref.check_x_p(x, p)
     if not training or p == 0:
         return x
     if isinstance(seed, Tensor) or isinstance(offset, Tensor):
@@ -234,7 +223,7 @@ def bias_dropout_add(
 ) -> Tensor:
     """`residual + dropout(x + bias)` in one pass; bias (shape [x.shape[-1]]) and residual
     (broadcastable to x) may be None. With `training=False` it is `residual + x + bias`."""
-    _check_x_p(x, p)
+    ref.check_x_p(x, p)
     ref.check_seed_offset(seed, offset, x.numel())
     if bias is not None:
         if x.dim() == 0 or bias.dim() != 1 or bias.shape[0] != x.shape[-1]:

@@ -60,6 +60,12 @@ def philox4x32(
 
 def check_args(x: Tensor, p: float, seed: int, offset: int) -> None:
     """Validate dropout arguments; raise TypeError/ValueError naming the bad value."""
+    check_x_p(x, p)
+    check_seed_offset(seed, offset, x.numel())
+
+
+def check_x_p(x: Tensor, p: float) -> None:
+    """Validate the input tensor and the probability of a dropout call."""
     if not isinstance(x, Tensor):
         raise TypeError(f"dropout expects a torch.Tensor, got {type(x).__name__}")
     if not x.is_floating_point():
@@ -68,7 +74,6 @@ def check_args(x: Tensor, p: float, seed: int, offset: int) -> None:
         raise TypeError(f"dropout probability p must be a float, got {p!r}")
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability p must be in [0, 1], got {p!r}")
-    check_seed_offset(seed, offset, x.numel())
 
 
 def check_seed_offset(seed: int, offset: int, numel: int) -> None:
