@@ -158,73 +158,65 @@ void drop_range_scalar(const T* x, const T* bias, const T* res, T* y, int64_t e0
 
 #if RB_X86
 // ---------------------------------------------------------------------------------------------
-// AVX-512: 16 counters per batch -> 64 elements.
+// AVX-512: G groups of 8 counters per batch -> 32 * G elements.
+//
+// A counter's words live in the low halves of 64-bit lanes (one vector per word, the high half
+// is garbage that _mm512_mul_epu32 ignores), so a Philox round is a multiply, a shift and a
+// three-way xor per product. One group's round is a chain of about 5 cycles of latency; G
+// independent groups keep the vector pipes busy (measured on Zen 5: 0.22 ns per element with
+// G = 2, 0.15 with G = 6).
 
 #define RB_T512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
 #define RB_T256 __attribute__((target("avx2,fma,f16c")))
 
-RB_T512 static inline void mulhilo512(__m512i a, __m512i m, __m512i& hi, __m512i& lo) {
-  const __m512i pe = _mm512_mul_epu32(a, m);
-  const __m512i po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
-  lo = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
-  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
-}
-
-// Philox on 16 counters held as two vectors of 8 64-bit lanes (value in the low 32 bits; the
-// high half may hold garbage, _mm512_mul_epu32 reads only the low half). a[w], b[w]: word w.
-RB_T512 static inline void philox512(__m512i a[4], __m512i b[4], uint32_t k0, uint32_t k1) {
+template <int G>
+RB_T512 static inline void philox512(__m512i c[4][G], uint32_t k0, uint32_t k1) {
   const __m512i m0 = _mm512_set1_epi64(kM0);
   const __m512i m1 = _mm512_set1_epi64(kM1);
 #pragma GCC unroll 10
   for (int r = 0; r < 10; ++r) {
     const __m512i key0 = _mm512_set1_epi32(static_cast<int>(k0));
     const __m512i key1 = _mm512_set1_epi32(static_cast<int>(k1));
-    const __m512i pa0 = _mm512_mul_epu32(a[0], m0);
-    const __m512i pa1 = _mm512_mul_epu32(a[2], m1);
-    const __m512i pb0 = _mm512_mul_epu32(b[0], m0);
-    const __m512i pb1 = _mm512_mul_epu32(b[2], m1);
-    a[0] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pa1, 32), a[1], key0, 0x96);
-    a[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pa0, 32), a[3], key1, 0x96);
-    a[1] = pa1;
-    a[3] = pa0;
-    b[0] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pb1, 32), b[1], key0, 0x96);
-    b[2] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(pb0, 32), b[3], key1, 0x96);
-    b[1] = pb1;
-    b[3] = pb0;
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) {
+      const __m512i p0 = _mm512_mul_epu32(c[0][g], m0);
+      const __m512i p1 = _mm512_mul_epu32(c[2][g], m1);
+      c[0][g] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p1, 32), c[1][g], key0, 0x96);
+      c[2][g] = _mm512_ternarylogic_epi32(_mm512_srli_epi64(p0, 32), c[3][g], key1, 0x96);
+      c[1][g] = p1;
+      c[3][g] = p0;
+    }
     k0 += kW0;
     k1 += kW1;
   }
 }
 
-// Low 32 bits of the 8 lanes of a, then of b -> 16 x u32.
-RB_T512 static inline __m512i pack_lo512(__m512i a, __m512i b) {
-  const __m512i idx =
-      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  return _mm512_permutex2var_epi32(a, idx, b);
-}
-
-// Random words of counters n0 .. n0+15, in element order: out[q] holds elements 16q .. 16q+15.
-// Lane 4k+q (after packing) gets counter n0 + 4q + k, so the in-lane 4x4 transpose below
-// lands the words in element order.
-RB_T512 static inline void words512(uint64_t n0, uint32_t k0, uint32_t k1, __m512i out[4]) {
-  const __m512i base = _mm512_set1_epi64(static_cast<long long>(n0));
-  const __m512i na = _mm512_add_epi64(base, _mm512_set_epi64(13, 9, 5, 1, 12, 8, 4, 0));
-  const __m512i nb = _mm512_add_epi64(base, _mm512_set_epi64(15, 11, 7, 3, 14, 10, 6, 2));
-  __m512i a[4] = {na, _mm512_srli_epi64(na, 32), _mm512_setzero_si512(), _mm512_setzero_si512()};
-  __m512i b[4] = {nb, _mm512_srli_epi64(nb, 32), _mm512_setzero_si512(), _mm512_setzero_si512()};
-  philox512(a, b, k0, k1);
-  const __m512i c0 = pack_lo512(a[0], b[0]);
-  const __m512i c1 = pack_lo512(a[1], b[1]);
-  const __m512i c2 = pack_lo512(a[2], b[2]);
-  const __m512i c3 = pack_lo512(a[3], b[3]);
-  const __m512i t0 = _mm512_unpacklo_epi32(c0, c1);
-  const __m512i t1 = _mm512_unpackhi_epi32(c0, c1);
-  const __m512i t2 = _mm512_unpacklo_epi32(c2, c3);
-  const __m512i t3 = _mm512_unpackhi_epi32(c2, c3);
-  out[0] = _mm512_unpacklo_epi64(t0, t2);
-  out[1] = _mm512_unpackhi_epi64(t0, t2);
-  out[2] = _mm512_unpacklo_epi64(t1, t3);
-  out[3] = _mm512_unpackhi_epi64(t1, t3);
+// Random words of counters n0 .. n0 + 8G - 1 in element order: out[2g], out[2g + 1] hold
+// elements 32g .. 32g + 31. 64-bit lane 2i of group g runs counter 8g + i and lane 2i + 1
+// counter 8g + 4 + i, so pairing words (0, 1) and (2, 3) and one 64-bit unpack per half puts
+// each counter's four words side by side, in counter order.
+template <int G>
+RB_T512 static inline void words512(uint64_t n0, uint32_t k0, uint32_t k1, __m512i out[2 * G]) {
+  const __m512i lane = _mm512_setr_epi64(0, 4, 1, 5, 2, 6, 3, 7);
+  __m512i c[4][G];
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) {
+    const __m512i n = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(n0 + 8 * g)),
+                                       lane);
+    c[0][g] = n;
+    c[1][g] = _mm512_srli_epi64(n, 32);
+    c[2][g] = _mm512_setzero_si512();
+    c[3][g] = _mm512_setzero_si512();
+  }
+  philox512<G>(c, k0, k1);
+#pragma GCC unroll 8
+  for (int g = 0; g < G; ++g) {
+    // odd 32-bit slots take the even slot of the next word: (w0, w1) and (w2, w3) per lane
+    const __m512i w01 = _mm512_mask_shuffle_epi32(c[0][g], 0xAAAA, c[1][g], _MM_PERM_CDAB);
+    const __m512i w23 = _mm512_mask_shuffle_epi32(c[2][g], 0xAAAA, c[3][g], _MM_PERM_CDAB);
+    out[2 * g] = _mm512_unpacklo_epi64(w01, w23);
+    out[2 * g + 1] = _mm512_unpackhi_epi64(w01, w23);
+  }
 }
 
 template <typename T>
@@ -267,17 +259,19 @@ struct V512<c10::Half> {
   RB_T512 static inline void stream(c10::Half* p, __m512 v) { store(p, v); }
 };
 
-// One full batch of 64 elements starting at x (bias: 64 values aligned with x, or unused).
-template <typename T, bool HasBias, bool HasRes, bool Stream>
+// One full batch of 32 * G elements starting at x (bias: values aligned with x, or unused).
+template <int G, typename T, bool HasBias, bool HasRes, bool Stream>
 RB_T512 static inline void drop_batch512(const T* x, const T* b, const T* r, T* y, uint64_t n0,
                                          const DropParams& P) {
-  __m512i w[4];
-  words512(n0, P.k0, P.k1, w);
+  __m512i w[2 * G];
+  words512<G>(n0, P.k0, P.k1, w);
   const __m512 s = _mm512_set1_ps(P.scale);
-  const __m512i t = _mm512_set1_epi32(static_cast<int>(P.thresh));
-#pragma GCC unroll 4
-  for (int q = 0; q < 4; ++q) {
-    const __mmask16 keep = _mm512_cmpge_epu32_mask(_mm512_srli_epi32(w[q], 8), t);
+  // (r >> 8) >= thresh  <=>  r >= thresh << 8, except thresh == 2^24 (p = 1): nothing kept
+  const __m512i t = _mm512_set1_epi32(static_cast<int>(P.thresh << 8));
+  const __mmask16 any = P.thresh >= (1u << 24) ? 0 : 0xFFFF;
+#pragma GCC unroll 16
+  for (int q = 0; q < 2 * G; ++q) {
+    const __mmask16 keep = _mm512_mask_cmpge_epu32_mask(any, w[q], t);
     __m512 h = V512<T>::load(x + 16 * q);
     if (HasBias) h = _mm512_add_ps(h, V512<T>::load(b + 16 * q));
     __m512 d = _mm512_maskz_mul_ps(keep, h, s);
@@ -405,15 +399,23 @@ RB_T256 static inline void drop_batch256(const T* x, const T* b, const T* r, T* 
   }
 }
 
+// Low 32 bits of the 8 lanes of a, then of b -> 16 x u32.
+RB_T512 static inline __m512i pack_lo512(__m512i a, __m512i b) {
+  const __m512i idx =
+      _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  return _mm512_permutex2var_epi32(a, idx, b);
+}
+
 RB_T512 static void philox_block512(uint32_t in[4][16], uint32_t k0, uint32_t k1) {
-  __m512i a[4], b[4];
+  __m512i c[4][2];
   for (int w = 0; w < 4; ++w) {
-    a[w] = _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(in[w])));
-    b[w] = _mm512_cvtepu32_epi64(
-        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in[w] + 8)));
+    for (int g = 0; g < 2; ++g) {
+      c[w][g] = _mm512_cvtepu32_epi64(
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in[w] + 8 * g)));
+    }
   }
-  philox512(a, b, k0, k1);
-  for (int w = 0; w < 4; ++w) _mm512_storeu_si512(in[w], pack_lo512(a[w], b[w]));
+  philox512<2>(c, k0, k1);
+  for (int w = 0; w < 4; ++w) _mm512_storeu_si512(in[w], pack_lo512(c[w][0], c[w][1]));
 }
 
 RB_T256 static void philox_block256(uint32_t in[4][8], uint32_t k0, uint32_t k1) {
@@ -476,6 +478,10 @@ inline void drop_batches_simd(const T* x, const T* bias, const T* res, T* y, int
 #endif  // RB_X86
 
 constexpr int64_t kGrainElems = 1 << 15;
+#ifndef RB_GROUPS512
+#define RB_GROUPS512 6
+#endif
+constexpr int kGroups512 = RB_GROUPS512;  // counter groups per AVX-512 batch (see philox512)
 
 template <typename T, bool HasBias, bool HasRes>
 void drop_dispatch(const T* x, const T* bias, const T* res, T* y, const DropParams& P,
@@ -487,13 +493,14 @@ void drop_dispatch(const T* x, const T* bias, const T* res, T* y, const DropPara
 #if RB_X86
   if constexpr (!std::is_same_v<T, double>) {
     if (isa == kAvx512) {
-      constexpr int B = 64;
+      constexpr int G = kGroups512;
+      constexpr int B = 32 * G;
       const int64_t nb = (n + B - 1) / B;
       auto batch = [&P](const T* a, const T* b, const T* r, T* o, uint64_t n0) {
-        drop_batch512<T, HasBias, HasRes, false>(a, b, r, o, n0, P);
+        drop_batch512<G, T, HasBias, HasRes, false>(a, b, r, o, n0, P);
       };
       auto batch_s = [&P](const T* a, const T* b, const T* r, T* o, uint64_t n0) {
-        drop_batch512<T, HasBias, HasRes, true>(a, b, r, o, n0, P);
+        drop_batch512<G, T, HasBias, HasRes, true>(a, b, r, o, n0, P);
       };
       at::parallel_for(0, nb, kGrainElems / B, [&](int64_t b0, int64_t b1) {
         drop_batches_simd<B, T, HasBias, HasRes>(x, bias, res, y, b0, b1, P, batch, batch_s,
