@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -77,6 +80,36 @@ def test_threads_do_not_change_bits(name) -> None:
     finally:
         torch.set_num_threads(old)
     assert torch.equal(y1, y2)
+
+
+@pytest.mark.parametrize("name", NATIVE)
+def test_large_outputs_stream_and_reuse_cached_blocks(name) -> None:
+    # >= 16 MiB: non-temporal stores and the block cache; the second call gets the first
+    # call's freed block (stale contents) and must still match the reference bit for bit.
+    x = _x((2**22 + 37,), torch.float32)
+    K.empty_cache()
+    assert K.cached_bytes() == 0
+    for p, seed in ((0.1, SEED), (1.0, 5), (0.5, 6)):
+        y = _run(name, x, p, seed, 2**32 - 3)
+        assert torch.equal(y, R.dropout(x, p, seed, 2**32 - 3))
+        ptr = y.data_ptr()
+        del y
+        assert K.cached_bytes() >= x.numel() * 4
+        assert _run(name, x, p, seed + 1, 0).data_ptr() == ptr
+    K.empty_cache()
+    assert K.cached_bytes() == 0
+
+
+def test_block_cache_can_be_turned_off() -> None:
+    code = (
+        "import torch; from regbench import kernels as K\n"
+        "y = K.dropout(torch.ones(2**22), 0.5, 1, 0); del y\n"
+        "print(K.cached_bytes())\n"
+    )
+    env = dict(os.environ, REGBENCH_CPU_CACHE_MB="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "0"
 
 
 def test_mask_independent_of_dtype_and_continues_with_offset() -> None:

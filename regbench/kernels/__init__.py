@@ -10,6 +10,7 @@ Public API::
     counters_used(numel) -> int                     # advance offset by this per call
     backend() -> "avx512" | "avx2" | "scalar" | "reference"
     available_backends(), set_backend(name | None), use_backend(name)  # force a path
+    cached_bytes(), empty_cache()   # outputs >= 8 MiB are reused across calls, like CUDA's cache
 
 The C++ extension is JIT-built on first use (cached); without a compiler every op runs the
 plain-torch reference (`regbench.kernels.reference`) after one warning.
@@ -20,6 +21,8 @@ from regbench.kernels._backend import (
     available_backends,
     backend,
     build_error,
+    cached_bytes,
+    empty_cache,
     load_extension,
     set_backend,
     use_backend,
@@ -34,9 +37,11 @@ __all__ = [
     "backend",
     "bias_dropout_add",
     "build_error",
+    "cached_bytes",
     "counters_used",
     "dropout",
     "elastic_net_",
+    "empty_cache",
     "l2_",
     "l2_flat_",
     "load_extension",

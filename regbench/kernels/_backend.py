@@ -86,6 +86,20 @@ def build_error() -> str | None:
     return _build_error
 
 
+def empty_cache() -> None:
+    """Free the CPU output blocks the kernels keep for reuse (see `cached_bytes`)."""
+    ext = load_extension()
+    if ext is not None:
+        ext.empty_cache()
+
+
+def cached_bytes() -> int:
+    """Bytes of freed CPU outputs (>= 8 MiB each) kept for reuse by later calls; the cap is
+    $REGBENCH_CPU_CACHE_MB (default 1024, 0 disables), read when the extension loads."""
+    ext = load_extension()
+    return 0 if ext is None else int(ext.cached_bytes())
+
+
 def available_backends() -> list[str]:
     """Backends this machine can run, fastest first ("reference" is always there)."""
     ext = load_extension()

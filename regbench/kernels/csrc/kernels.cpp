@@ -16,6 +16,9 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <cstdlib>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #if defined(__linux__)
@@ -535,24 +538,89 @@ void drop_dispatch(const T* x, const T* bias, const T* res, T* y, const DropPara
   });
 }
 
-// A new contiguous tensor like x. Large ones are 2 MiB aligned and marked MADV_HUGEPAGE: a
-// fresh multi-MiB output otherwise costs one page fault per 4 KiB on first touch, which on
-// Linux takes longer than the dropout itself.
-torch::Tensor alloc_like(const torch::Tensor& x) {
+// Output buffers of 8 MiB and more come from a small cache of freed blocks, 2 MiB aligned and
+// marked MADV_HUGEPAGE. A fresh multi-MiB block from malloc is a new mmap: the kernel faults
+// in and zeroes every page on first touch, which costs more than the dropout itself. In a
+// training loop the same sizes come back every step (forward, then backward), so they are
+// reused, the way torch's CUDA caching allocator reuses device memory. The cache holds at
+// most $REGBENCH_CPU_CACHE_MB MiB (default 1024; 0 turns it off); empty_cache() frees it.
+class BlockCache {
+ public:
+  static BlockCache& get() {
+    static BlockCache* c = new BlockCache();  // leaked on purpose: outlives static tensors
+    return *c;
+  }
+  void* take(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      auto it = free_.find(bytes);
+      if (it != free_.end()) {
+        void* p = it->second;
+        free_.erase(it);
+        cached_ -= bytes;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(kAlign, bytes);
 #if defined(__linux__)
+    if (p != nullptr) madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+  }
+  void give(void* p, size_t bytes) {
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      if (cached_ + bytes <= cap_) {
+        free_.emplace(bytes, p);
+        cached_ += bytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+  void clear() {
+    std::multimap<size_t, void*> drop;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      drop.swap(free_);
+      cached_ = 0;
+    }
+    for (auto& kv : drop) std::free(kv.second);
+  }
+  size_t cached() {
+    std::lock_guard<std::mutex> g(mu_);
+    return cached_;
+  }
+  static constexpr size_t kAlign = size_t{2} << 20;
+
+ private:
+  BlockCache() {
+    const char* env = std::getenv("REGBENCH_CPU_CACHE_MB");
+    const long long mb = env != nullptr ? std::atoll(env) : 1024;
+    cap_ = static_cast<size_t>(std::max(0LL, mb)) << 20;
+  }
+  std::mutex mu_;
+  std::multimap<size_t, void*> free_;
+  size_t cached_ = 0;
+  size_t cap_ = 0;
+};
+
+torch::Tensor alloc_like(const torch::Tensor& x) {
   const size_t bytes = static_cast<size_t>(x.numel()) * x.element_size();
-  constexpr size_t kHuge = size_t{2} << 20;
-  if (bytes >= 4 * kHuge) {
-    const size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
-    void* p = std::aligned_alloc(kHuge, rounded);
+  constexpr size_t kAlign = BlockCache::kAlign;
+  if (bytes >= 4 * kAlign) {
+    const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+    void* p = BlockCache::get().take(rounded);
     if (p != nullptr) {
-      madvise(p, rounded, MADV_HUGEPAGE);
-      return torch::from_blob(p, x.sizes(), [](void* q) { std::free(q); }, x.options());
+      return torch::from_blob(
+          p, x.sizes(), [rounded](void* q) { BlockCache::get().give(q, rounded); }, x.options());
     }
   }
-#endif
   return torch::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
 }
+
+void empty_cache() { BlockCache::get().clear(); }
+int64_t cached_bytes() { return static_cast<int64_t>(BlockCache::get().cached()); }
 
 // y = [residual +] dropout(x [+ bias]) under the contract. thresh/scale come from the host.
 torch::Tensor dropout_fwd(const torch::Tensor& x_in, const std::optional<torch::Tensor>& bias_in,
@@ -872,6 +940,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("dropout_fwd", &dropout_fwd, "fused [bias +] dropout [+ residual]", py::arg("x"),
         py::arg("bias"), py::arg("residual"), py::arg("thresh"), py::arg("scale"),
         py::arg("seed"), py::arg("offset"), py::arg("isa"), py::arg("out") = py::none());
+  m.def("empty_cache", &empty_cache, "free the cached CPU output blocks");
+  m.def("cached_bytes", &cached_bytes, "bytes held in the CPU output block cache");
   m.def("philox_raw", &philox_raw, "Philox4x32-10 on raw counters (tests)");
   m.def("l2_multi", &l2_multi, "fused L2 / elastic net over tensor lists");
 }
