@@ -185,6 +185,31 @@ def test_gradcheck_fp64() -> None:
     assert torch.autograd.gradcheck(lambda t: K.dropout(t, 0.3, 11, 5), (x,))
     assert torch.autograd.gradcheck(lambda t, u, v: K.bias_dropout_add(t, u, v, 0.3, 11, 5),
                                     (x, b, r))
+    assert torch.autograd.gradgradcheck(lambda t: K.dropout(t, 0.3, 11, 5), (x,))
+    assert torch.autograd.gradgradcheck(
+        lambda t, u, v: K.bias_dropout_add(t, u, v, 0.3, 11, 5), (x, b, r))
+
+
+def test_eager_autograd_path_matches_the_registered_ops() -> None:
+    # the public functions take a lighter autograd.Function in eager mode; same bits as the ops
+    x = torch.randn(9, 13, requires_grad=True)
+    b = torch.randn(13, requires_grad=True)
+    r = torch.randn(9, 13, requires_grad=True)
+    dy = torch.randn(9, 13)
+    for fast, op in (
+        (lambda: K.dropout(x, 0.4, 3, 2**33), lambda: dropout_op(x, 0.4, 3, 2**33)),
+        (lambda: K.dropout(x, 0.4, torch.tensor(3), torch.tensor(2**33)),
+         lambda: dropout_st_op(x, 0.4, torch.tensor(3), torch.tensor(2**33))),
+        (lambda: K.bias_dropout_add(x, b, r, 0.4, 3, 7),
+         lambda: bias_dropout_add_op(x, b, r, 0.4, 3, 7)),
+    ):
+        y1, y2 = fast(), op()
+        assert type(y1.grad_fn).__name__ != type(y2.grad_fn).__name__
+        assert torch.equal(y1, y2)
+        g1 = torch.autograd.grad(y1, (x, b, r), dy, allow_unused=True)
+        g2 = torch.autograd.grad(y2, (x, b, r), dy, allow_unused=True)
+        for u, v in zip(g1, g2):
+            assert (u is None and v is None) or torch.equal(u, v)
 
 
 def test_opcheck() -> None:

@@ -100,18 +100,24 @@ def cached_bytes() -> int:
     return 0 if ext is None else int(ext.cached_bytes())
 
 
+_available: list[str] | None = None
+
+
 def available_backends() -> list[str]:
     """Backends this machine can run, fastest first ("reference" is always there)."""
-    ext = load_extension()
-    out: list[str] = []
-    if ext is not None:
-        if ext.cpu_has_avx512():
-            out.append("avx512")
-        if ext.cpu_has_avx2():
-            out.append("avx2")
-        out.append("scalar")
-    out.append("reference")
-    return out
+    global _available
+    if _available is None:
+        ext = load_extension()
+        out: list[str] = []
+        if ext is not None:
+            if ext.cpu_has_avx512():
+                out.append("avx512")
+            if ext.cpu_has_avx2():
+                out.append("avx2")
+            out.append("scalar")
+        out.append("reference")
+        _available = out
+    return list(_available)
 
 
 def _check_name(name: str) -> str:

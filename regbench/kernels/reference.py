@@ -19,6 +19,7 @@ element j of a block into lane j % 16 in index order, lanes reduced as the tree
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -101,6 +102,7 @@ def threshold(p: float) -> int:
     return math.ceil(float(p) * 16777216.0)
 
 
+@functools.lru_cache(maxsize=256)
 def scale(p: float) -> float:
     """float32(1 / (1 - p)) (float64 division rounded once to float32); 0.0 when p == 1."""
     if p >= 1.0:

@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from regbench import kernels as K
+from regbench.bench import MLP_BATCHES, MLP_IMPLS, _wide_mlp
 from regbench.kernels import reference as R
 
 SIZES = [2**16, 2**20, 2**22]
@@ -251,6 +252,40 @@ def test_l2_foreach_compiled(benchmark: Any, params: list[torch.nn.Parameter]) -
 
     _bench(benchmark, step, op="l2", impl="compile(torch._foreach_*)", role="native",
            numel=n, nbytes=12 * n, check=lambda v: _check_l2_like(v, params, want))
+
+
+# --- end to end: the seed-000 wide MLP training step --------------------------------------
+
+
+@pytest.mark.parametrize("batch", MLP_BATCHES)
+@pytest.mark.parametrize("impl", list(MLP_IMPLS))
+def test_mlp_step(benchmark: Any, impl: str, batch: int) -> None:
+    x = torch.linspace(0.0, 1.0, batch).view(batch, 1)
+    y = torch.sin(6.0 * x)
+    model = _wide_mlp(MLP_IMPLS[impl])
+    opt = torch.optim.SGD(model.parameters(), lr=0.004, momentum=0.05)
+
+    def step() -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss = F.mse_loss(model(x), y, reduction="sum")
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    def check(loss: torch.Tensor) -> None:
+        assert torch.isfinite(loss)
+        # a fresh copy gives the same first loss: FusedDropout's masks come from its seed
+        if impl != "nn.Dropout":
+            fresh = _wide_mlp(MLP_IMPLS[impl])
+            assert torch.equal(F.mse_loss(fresh(x), y, reduction="sum").detach(), loss)
+
+    benchmark.group = f"mlp_step batch={batch}"
+    benchmark.extra_info.update(
+        op="mlp_step", impl=impl, role="ours" if impl == "FusedDropout" else "native",
+        dtype="fp32", numel=batch, threads=torch.get_num_threads(), device="cpu", bytes=None,
+        backend=K.backend() if impl == "FusedDropout" else "native")
+    check(step())
+    benchmark.pedantic(step, rounds=ROUNDS, iterations=5, warmup_rounds=2)
 
 
 def _fail() -> None:

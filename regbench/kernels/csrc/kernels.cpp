@@ -538,9 +538,10 @@ void drop_dispatch(const T* x, const T* bias, const T* res, T* y, const DropPara
   });
 }
 
-// Output buffers of 8 MiB and more come from a small cache of freed blocks, 2 MiB aligned and
-// marked MADV_HUGEPAGE. A fresh multi-MiB block from malloc is a new mmap: the kernel faults
-// in and zeroes every page on first touch, which costs more than the dropout itself. In a
+// Output buffers of 256 KiB and more come from a small cache of freed blocks (those of 8 MiB
+// and more 2 MiB aligned and marked MADV_HUGEPAGE). A large block from malloc is often a new
+// mmap (or heap memory glibc has just trimmed): the kernel faults in and zeroes every page on
+// first touch, which costs more than the dropout itself. In a
 // training loop the same sizes come back every step (forward, then backward), so they are
 // reused, the way torch's CUDA caching allocator reuses device memory. The cache holds at
 // most $REGBENCH_CPU_CACHE_MB MiB (default 1024; 0 turns it off); empty_cache() frees it.
@@ -550,7 +551,7 @@ class BlockCache {
     static BlockCache* c = new BlockCache();  // leaked on purpose: outlives static tensors
     return *c;
   }
-  void* take(size_t bytes) {
+  void* take(size_t bytes, size_t align) {
     {
       std::lock_guard<std::mutex> g(mu_);
       auto it = free_.find(bytes);
@@ -561,9 +562,9 @@ class BlockCache {
         return p;
       }
     }
-    void* p = std::aligned_alloc(kAlign, bytes);
+    void* p = std::aligned_alloc(align, bytes);
 #if defined(__linux__)
-    if (p != nullptr) madvise(p, bytes, MADV_HUGEPAGE);
+    if (p != nullptr && align == kHuge) madvise(p, bytes, MADV_HUGEPAGE);
 #endif
     return p;
   }
@@ -591,7 +592,8 @@ class BlockCache {
     std::lock_guard<std::mutex> g(mu_);
     return cached_;
   }
-  static constexpr size_t kAlign = size_t{2} << 20;
+  static constexpr size_t kMin = size_t{256} << 10;  // smaller ones: torch's allocator
+  static constexpr size_t kHuge = size_t{2} << 20;
 
  private:
   BlockCache() {
@@ -607,10 +609,10 @@ class BlockCache {
 
 torch::Tensor alloc_like(const torch::Tensor& x) {
   const size_t bytes = static_cast<size_t>(x.numel()) * x.element_size();
-  constexpr size_t kAlign = BlockCache::kAlign;
-  if (bytes >= 4 * kAlign) {
-    const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
-    void* p = BlockCache::get().take(rounded);
+  if (bytes >= BlockCache::kMin) {
+    const size_t align = bytes >= 4 * BlockCache::kHuge ? BlockCache::kHuge : size_t{4096};
+    const size_t rounded = (bytes + align - 1) / align * align;
+    void* p = BlockCache::get().take(rounded, align);
     if (p != nullptr) {
       return torch::from_blob(
           p, x.sizes(), [rounded](void* q) { BlockCache::get().give(q, rounded); }, x.options());
