@@ -22,6 +22,13 @@ def _run(
     x: Tensor, bias: Tensor | None, residual: Tensor | None, p: float, seed: int, offset: int
 ) -> Tensor:
     ref.check_args(x, p, seed, offset)
+    return _run_checked(x, bias, residual, p, seed, offset)
+
+
+def _run_checked(
+    x: Tensor, bias: Tensor | None, residual: Tensor | None, p: float, seed: int, offset: int
+) -> Tensor:
+    """`_run` for arguments the caller has already validated."""
     if x.device.type == "cuda":
         return _run_cuda(x, bias, residual, p, seed, offset)
     name = _backend.backend()
@@ -189,14 +196,14 @@ class _EagerDropout(torch.autograd.Function):
         ctx.p, ctx.seed, ctx.offset = p, seed, offset
         ctx.has_bias = bias is not None
         ctx.res_shape = None if residual is None else residual.shape
-        return _run(x, bias, residual, p, seed, offset)
+        return _run_checked(x, bias, residual, p, seed, offset)
 
     @staticmethod
     def backward(ctx, grad):  # noqa: ANN001, ANN205
         if torch.is_grad_enabled():  # double backward: differentiable through the op
             dh = dropout_op(grad, ctx.p, ctx.seed, ctx.offset)
         else:
-            dh = _run(grad.contiguous(), None, None, ctx.p, ctx.seed, ctx.offset)
+            dh = _run_checked(grad.contiguous(), None, None, ctx.p, ctx.seed, ctx.offset)
         dbias = dh.reshape(-1, dh.shape[-1]).sum(0) if ctx.has_bias else None
         dres = grad.sum_to_size(ctx.res_shape) if ctx.res_shape is not None else None
         return dh, dbias, dres, None, None, None
@@ -235,15 +242,12 @@ def dropout(
     if isinstance(seed, Tensor) or isinstance(offset, Tensor):
         seed_t = seed if isinstance(seed, Tensor) else torch.tensor(seed, dtype=torch.int64)
         off_t = offset if isinstance(offset, Tensor) else torch.tensor(offset, dtype=torch.int64)
-        if _eager_no_grad(x):
-            return _run(x, None, None, float(p), _scalar(seed_t, "seed"), _scalar(off_t, "offset"))
-        if _eager_autograd(x, seed_t, off_t):
-            return _EagerDropout.apply(x, None, None, float(p), _scalar(seed_t, "seed"),
-                                       _scalar(off_t, "offset"))
-        return dropout_st_op(x, float(p), seed_t, off_t)
+        if not _eager_autograd(x, seed_t, off_t):
+            return dropout_st_op(x, float(p), seed_t, off_t)
+        seed, offset = _scalar(seed_t, "seed"), _scalar(off_t, "offset")
     ref.check_seed_offset(seed, offset, x.numel())
     if _eager_no_grad(x):  # same bits, without the custom-op dispatch overhead
-        return _run(x, None, None, float(p), seed, offset)
+        return _run_checked(x, None, None, float(p), seed, offset)
     if _eager_autograd(x):
         return _EagerDropout.apply(x, None, None, float(p), seed, offset)
     return dropout_op(x, float(p), seed, offset)
@@ -279,7 +283,7 @@ def bias_dropout_add(
             )
     p = float(p) if training else 0.0
     if _eager_no_grad(x, bias, residual):
-        return _run(x, bias, residual, p, seed, offset)
+        return _run_checked(x, bias, residual, p, seed, offset)
     if _eager_autograd(x, bias, residual):
         return _EagerDropout.apply(x, bias, residual, p, seed, offset)
     return bias_dropout_add_op(x, bias, residual, p, seed, offset)
