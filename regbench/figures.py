@@ -412,7 +412,7 @@ def kernel_throughput(bench: pd.DataFrame, out_dir: Path, formats: list[str]) ->
         files = save(fig, out_dir, "kernel_throughput", formats)
     notes = []
     for op in ops:
-        o = b[(b.op == op) & b.ratio_vs_native.notna()]
+        o = b[(b.op == op) & b.ratio_vs_native.notna() & b.baseline.notna()]
         if not o.empty:
             notes.append(f"{op}: ours/native time {o.ratio_vs_native.min():.3g}–"
                          f"{o.ratio_vs_native.max():.3g}"
