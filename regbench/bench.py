@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"element counts, comma separated (default {DEFAULT_SIZES}; "
                              f"--quick: {QUICK_SIZES})")
     parser.add_argument("--threads", default="1,all", help="thread counts, e.g. 1,all")
-    parser.add_argument("--dtypes", default="fp32", help=f"of {', '.join(DTYPES)}")
+    parser.add_argument("--dtypes", default="fp32,bf16", help=f"of {', '.join(DTYPES)}")
     parser.add_argument("--ops", default=",".join(OPS), help=f"subset of {', '.join(OPS)}")
     parser.add_argument("--min-time", type=float, default=None,
                         help="seconds of timing per measurement (default 0.5, --quick 0.1)")

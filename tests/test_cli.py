@@ -152,3 +152,21 @@ def test_sigkill_loses_nothing_and_resume_runs_only_the_rest(tmp_path):
     assert f"{stored} already stored, {n - stored} run now" in out
     con = sqlite3.connect(store)
     assert con.execute("SELECT COUNT(*), COUNT(DISTINCT cell_id) FROM cells").fetchone() == (n, n)
+
+
+def test_bench_runs_checks_and_stores(tmp_path):
+    store = tmp_path / "b.sqlite"
+    out = regbench("bench", "--sizes", "64K", "--threads", "1", "--dtypes", "fp32,bf16",
+                   "--ops", "dropout,l2,mlp", "--min-time", "0.02", "--no-compile",
+                   "--store", str(store)).stdout
+    assert "backend=" in out and "targets:" in out
+    assert "bytes saved for backward (1M fp32 elements): F.dropout=4194304, fused=0" in out
+    with sqlite3.connect(store) as con:
+        rows = pd.read_sql("SELECT * FROM bench", con)
+    assert {"copy", "dropout_fwd", "l2", "mlp_step"} <= set(rows.op)
+    assert set(rows.dtype) == {"fp32", "bf16"}
+    ours = rows[rows.impl == "fused"]
+    assert len(ours) and ours.ratio_vs_native.gt(0).all() and ours.ratio_vs_copy.gt(0).all()
+    assert set(rows[rows.op == "mlp_step"].numel) == {21, 256}
+    bad = regbench("bench", "--ops", "dropout,nope", check=False)
+    assert bad.returncode != 0 and "'nope'" in bad.stderr and "dropout_fwdbwd" in bad.stderr
