@@ -12,7 +12,9 @@ over sizes 1M..256M elements and fp32/bf16:
 
 Rows go to the results store (`Store(path).add_bench`, device "cuda", impl names as the CPU
 bench so the report's throughput figure shows both) and a table with the GPU name, driver,
-torch, CUDA and Triton versions is printed. Exits with status 2 and a message without a GPU.
+torch, CUDA and Triton versions is printed. The launch config the Triton autotuner chose for
+each of our timed ops (elements per program, warps) is printed as a note under the table and
+kept in the JSON output (`notes`). Exits with status 2 and a message without a GPU.
 """
 
 from __future__ import annotations
@@ -137,6 +139,16 @@ class _Run:
             "machine": self.machine,
         })
 
+    def note_config(self, op: str, dtype: str, numel: int, kernel: str) -> None:
+        """Note the launch config our Triton `kernel` ran `op` with (last call: the timed one)."""
+        if self.device.type != "cuda":
+            return  # CPU dry run: the ops ran the C++ kernels, not Triton
+        from regbench.kernels import triton as KT
+
+        cfg = KT.last_configs().get(kernel)
+        if cfg is not None:
+            self.notes.append(f"{op} {dtype} n={numel}: Triton {kernel} kernel {cfg}")
+
     def ours(self, op: str, impl: str, dtype: str, numel: int, t: tuple[float, float],
              nbytes: float, copy_s: float, natives: dict[str, float]) -> None:
         """One row per baseline (ratio_vs_native = our time / that baseline's time)."""
@@ -186,6 +198,7 @@ def bench_dropout(run: _Run, dt: str, n: int, copy_s: float, fwdbwd: bool) -> No
                                                      grad_to_none=[xg])[0]
         t = run.time(ours, grad_to_none=[xg])
         nbytes = 4 * n * es  # read x, write y; read dy, write dx (no mask)
+    run.note_config(op, dt, n, "dropout")
     for name, s in natives.items():
         run.row(op, name, dt, n, (s, math.nan), None, copy_s)
     run.ours(op, "fused", dt, n, t, nbytes, copy_s, natives)
@@ -207,6 +220,7 @@ def bench_bias_dropout_add(run: _Run, dt: str, n: int, copy_s: float) -> None:
     if cf is not None:
         natives["compile(eager)"] = run.time(lambda: cf(x))[0]
     t = run.time(lambda: K.bias_dropout_add(x, b, r, P, SEED, 0))
+    run.note_config("bias_dropout_add", dt, numel, "dropout")
     for name, s in natives.items():
         run.row("bias_dropout_add", name, dt, numel, (s, math.nan), None, copy_s)
     run.ours("bias_dropout_add", "fused", dt, numel, t, 3 * numel * x.element_size(), copy_s,
@@ -234,6 +248,7 @@ def bench_l2(run: _Run, dt: str, n: int, copy_s: float) -> None:
     natives = {"_foreach_add_+_foreach_norm": run.time(foreach)[0],
                "_foreach_add_": run.time(foreach_update)[0]}
     t = run.time(lambda: l2_op(grads, params, LAM, 0.0))
+    run.note_config("l2", dt, numel, "l2")
     for name, s in natives.items():
         run.row("l2", name, dt, numel, (s, math.nan), None, copy_s)
     run.ours("l2", "fused", dt, numel, t, 3 * numel * params[0].element_size(), copy_s, natives)
@@ -288,6 +303,8 @@ def mlp_peak_memory(run: _Run, dt: str, batch: int = 8192, width: int = 4096,
             out[f"{name}_peak_bytes"] = torch.cuda.max_memory_allocated(dev) - base
         t = run.time(step, grad_to_none=list(model.parameters()))
         out[f"{name}_step_s"] = t[0]
+        if name == "FusedDropout":  # seed / offset buffers on the GPU: the kernel reads them
+            run.note_config("mlp_step", dt, batch * width, "dropout")
         run.row("mlp_step", name, dt, batch * width, t, None, None,
                 backend="triton" if name == "FusedDropout" else "native")
         del model, x
@@ -355,6 +372,9 @@ def format_table(run: _Run, mem: list[dict[str, Any]]) -> str:
                 f"{m['saved_bytes'] / 2**20:.1f} MiB (native bool masks: "
                 f"{m['mask_bytes_native'] / 2**20:.1f} MiB); step "
                 f"{m['nn.Dropout_step_s'] * 1e3:.2f} ms vs {m['FusedDropout_step_s'] * 1e3:.2f} ms")
+    if run.notes:
+        lines.append("")
+        lines.extend(f"note: {n}" for n in run.notes)
     return "\n".join(lines)
 
 
@@ -395,7 +415,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{n} rows stored in {args.store} (run_id {run.run_id})")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"info": run.info, "rows": run.rows, "memory": mem}, f, indent=1)
+            json.dump({"info": run.info, "rows": run.rows, "memory": mem, "notes": run.notes}, f,
+                      indent=1)
     return 0
 
 

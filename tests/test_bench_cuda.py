@@ -40,3 +40,26 @@ def test_cpu_dry_run_rows_and_store(tmp_path) -> None:
     table = B.format_table(run, mem)
     assert "Triton" in table and "| dropout | fp32 | 4096 | fused | F.dropout |" in table
     assert Store(tmp_path / "r.db").add_bench(run.rows) == len(run.rows)
+
+
+def test_chosen_launch_config_is_noted() -> None:
+    """On CUDA each of our timed ops notes the launch config its Triton kernel ran with; the
+    note lands under the table. (Here the kernels run interpreted, with the fixed default.)"""
+    pytest.importorskip("triton")
+    from regbench.kernels import triton as KT
+
+    x = torch.randn(100)
+    KT.dropout(x, 0.5, 1, 0)
+    KT.l2_flat_(x, torch.zeros_like(x), 0.1)
+    info = {"torch": torch.__version__, "cuda": None, "triton": "?"}
+    run = B._Run(torch.device("cuda"), info, quick=True, compile_=False)
+    run.note_config("dropout", "fp32", 100, "dropout")
+    run.note_config("l2", "fp32", 100, "l2")
+    assert run.notes == [
+        "dropout fp32 n=100: Triton dropout kernel BLOCK=4096, num_warps=8 (fixed)",
+        "l2 fp32 n=100: Triton l2 kernel BLOCK=4096, num_warps=8 (fixed)",
+    ]
+    assert "note: l2 fp32 n=100: Triton l2 kernel BLOCK=4096" in B.format_table(run, [])
+    cpu = B._Run(torch.device("cpu"), info, quick=True, compile_=False)
+    cpu.note_config("dropout", "fp32", 100, "dropout")  # dry run: the C++ kernels ran
+    assert cpu.notes == []

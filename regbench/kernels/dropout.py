@@ -123,9 +123,31 @@ def _dropout_st_backward(ctx, grad: Tensor):  # noqa: ANN001, ANN201
 dropout_st_op.register_autograd(_dropout_st_backward, setup_context=_dropout_st_setup)
 
 
+def _device_scalar(t: Tensor, name: str, dev: torch.device) -> int | Tensor:
+    """A one-element int64 tensor as the Triton kernel takes it: on `dev` as is (the kernel
+    reads it there); a host tensor next to a CUDA `x` as its int (no device sync needed)."""
+    if t.dtype != torch.int64 or t.numel() != 1:
+        raise TypeError(f"dropout {name} tensor must be a one-element int64 tensor, got {t!r}")
+    if t.device == dev:
+        return t
+    if t.device.type == "cpu":
+        return int(t.item())
+    return t.to(dev)  # another GPU: a device-to-device copy
+
+
 @dropout_st_op.register_kernel("cuda")
 def _dropout_st_cuda(x: Tensor, p: float, seed: Tensor, offset: Tensor) -> Tensor:
-    return _run_cuda(x, None, None, p, _scalar(seed, "seed"), _scalar(offset, "offset"))
+    """CUDA (forward, and backward through the same op): seed and offset tensors on x's device
+    are read by the Triton kernel, so a step never waits for the host. The value checks of
+    the int path (seed >= 0, offset + ceil(numel / 4) < 2**63) would need a sync, so they are
+    not made for device tensors: a negative seed is used as its two's-complement bits and an
+    offset that overflows wraps. Host tensors are read and checked like ints."""
+    s = _device_scalar(seed, "seed", x.device)
+    o = _device_scalar(offset, "offset", x.device)
+    tk = _backend.triton_kernels()
+    if tk is None or _backend.reference_forced():  # the reference needs ints: syncs
+        return _run_cuda(x, None, None, p, int(s), int(o))
+    return tk.dropout(x, p, s, o)
 
 
 # --- regbench::bias_dropout_add(x, bias?, residual?, p, seed, offset) -----------------------
