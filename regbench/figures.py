@@ -365,16 +365,24 @@ def latest_bench(bench: pd.DataFrame) -> pd.DataFrame:
 
 
 def kernel_throughput(bench: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Figure]:
-    """Per op: bandwidth (or time) vs size per implementation with the `copy_` roofline, and
-    the time ratios ours/native and ours/copy (< 1 = ours faster) of the fused rows."""
+    """One figure per dtype: per op, bandwidth (or time) vs size per implementation with the
+    `copy_` roofline, and the time ratios ours/native and ours/copy (< 1 = ours faster)."""
     b = latest_bench(bench)
     if b.empty:
         return []
     # CPU rows by thread count and GPU rows side by side: one line style per device/threads
     device = b.device.fillna("cpu").astype(str)
     b = b.assign(where=device.where(device != "cpu", "cpu " + b.threads.astype(str) + " thr"))
+    dtypes = list(dict.fromkeys(b.dtype.astype(str)))
+    return [_throughput_figure(b[b.dtype.astype(str) == dt], dt, len(dtypes) > 1, out_dir,
+                               formats) for dt in dtypes]
+
+
+def _throughput_figure(b: pd.DataFrame, dtype: str, suffix: bool, out_dir: Path,
+                       formats: list[str]) -> Figure:
     copy = b[b.op == "copy"]
     ops = [o for o in dict.fromkeys(b.op) if o != "copy"] or ["copy"]
+    name = f"kernel_throughput_{slug(dtype)}" if suffix else "kernel_throughput"
     with _style():
         fig, axes = plt.subplots(len(ops), 2, figsize=(12, 3.3 * len(ops)), squeeze=False)
         for i, op in enumerate(ops):
@@ -389,7 +397,8 @@ def kernel_throughput(bench: pd.DataFrame, out_dir: Path, formats: list[str]) ->
                 for w, c in copy.groupby("where", sort=True):
                     left.plot(c.numel, c.gbps, ":", color="black", linewidth=1.2,
                               label=f"copy_ roofline ({w})")
-            left.set(xscale="log", yscale="log", title=f"{op}", ylabel=ylabel, xlabel="numel")
+            left.set(xscale="log", yscale="log", title=f"{op} ({dtype})", ylabel=ylabel,
+                     xlabel="numel")
             left.legend(fontsize=6, ncol=2)
             ours = o[o.baseline.notna()] if o.baseline.notna().any() else o
             for col, ls in (("ratio_vs_native", "-"), ("ratio_vs_copy", "--")):
@@ -408,8 +417,8 @@ def kernel_throughput(bench: pd.DataFrame, out_dir: Path, formats: list[str]) ->
             if right.get_legend_handles_labels()[0]:
                 right.legend(fontsize=6)
         fig.tight_layout()
-        fig.suptitle("Kernel throughput (latest run) — " + _machine_line(b), y=1.005)
-        files = save(fig, out_dir, "kernel_throughput", formats)
+        fig.suptitle(f"Kernel throughput, {dtype} (latest run) — " + _machine_line(b), y=1.005)
+        files = save(fig, out_dir, name, formats)
     notes = []
     for op in ops:
         o = b[(b.op == op) & b.ratio_vs_native.notna() & b.baseline.notna()]
@@ -421,7 +430,7 @@ def kernel_throughput(bench: pd.DataFrame, out_dir: Path, formats: list[str]) ->
                             else ""))
     note = ("Time ratios (< 1 = ours faster) — " + "; ".join(notes) + "."
             if notes else "No ratios recorded.")
-    return [Figure("kernel_throughput", "Kernel throughput vs native and copy", note, files)]
+    return Figure(name, f"Kernel throughput vs native and copy ({dtype})", note, files)
 
 
 def _machine_line(b: pd.DataFrame) -> str:
