@@ -184,12 +184,28 @@ def _densities(ax: plt.Axes, sub: pd.DataFrame, before: dict, after: dict,
 
 
 # -- gap vs strength ----------------------------------------------------------------------
+def _sweep_points(summary: pd.DataFrame, min_points: int = 3) -> set[tuple[str, str]]:
+    """(task, arch) settings that are points of an architecture sweep (at least `min_points`
+    settings of one task and arch family, e.g. the double-descent widths) with a single
+    strength per regularizer: a gap-vs-strength figure of each would hold one point a panel.
+    Their numbers are in the task tables (and the double-descent figure)."""
+    family = summary.arch.astype(str).str.split("[").str[0]
+    reg = summary[summary.regularizer != "none"]
+    per_reg = reg.groupby(["task", "arch", "regularizer"]).strength.nunique()
+    single = {k for k, v in per_reg.groupby(level=[0, 1]).max().items() if v <= 1}
+    points = summary.assign(family=family).groupby(["task", "family"]).arch.nunique()
+    return {(t, a) for t, a in single
+            if points.get((t, a.split("[")[0]), 0) >= min_points}
+
+
 def gap_vs_strength(summary: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Figure]:
-    """One figure per (task, arch): gap vs strength per regularizer, none as reference."""
+    """One figure per (task, arch): gap vs strength per regularizer, none as reference
+    (not for the points of an architecture sweep: see `_sweep_points`)."""
     figs = []
+    skip = _sweep_points(summary)
     for (task, arch), g in summary.groupby(["task", "arch"], sort=False):
         regs = [r for r in dict.fromkeys(g.regularizer) if r != "none"]
-        if not regs:
+        if not regs or (task, arch) in skip:
             continue
         metric = g.metric_name.iloc[0]
         base = g[g.regularizer == "none"]

@@ -251,3 +251,30 @@ def test_failed_and_diverged_cells_are_counted_in_the_report(tmp_path: Path) -> 
     for f in rep.figures:
         with Image.open(f) as im:
             im.verify()
+
+
+def test_gap_figures_skip_the_points_of_an_architecture_sweep(tmp_path: Path) -> None:
+    def rows(strengths: tuple[float, ...], widths: tuple[int, ...]) -> list[dict]:
+        out = []
+        for reg, ss in (("none", (0.0,)), ("weight_decay", strengths)):
+            for s in ss:
+                for width in widths:
+                    for seed in range(2):
+                        out.append({
+                            "cell_id": f"{reg}{s}{width}{seed}", "status": "ok",
+                            "task": "digits", "task_params": "{}", "arch": "mlp",
+                            "reg_params": "{}", "protocol": "{}",
+                            "arch_params": json.dumps({"depth": 1, "width": width}),
+                            "regularizer": reg, "strength": s, "seed": seed,
+                            "higher_is_better": 1, "metric_name": "accuracy",
+                            "train_metric": 0.9 + 0.01 * seed, "test_metric": 0.8 - s,
+                            "gap_metric": 0.1 + s + 0.01 * seed, "train_loss": 0.1,
+                            "test_loss": 0.3 + s, "gap_loss": 0.2 + s})
+        return out
+
+    sweep = rs.summarize(pd.DataFrame(rows((1e-3,), (2, 8, 32))))
+    assert figures.gap_vs_strength(sweep, tmp_path, ["png"]) == []
+    strengths = rs.summarize(pd.DataFrame(rows((1e-3, 1e-2), (2, 8, 32))))
+    assert len(figures.gap_vs_strength(strengths, tmp_path, ["png"])) == 3
+    two_widths = rs.summarize(pd.DataFrame(rows((1e-3,), (2, 8))))
+    assert len(figures.gap_vs_strength(two_widths, tmp_path, ["png"])) == 2
