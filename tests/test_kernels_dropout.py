@@ -96,6 +96,10 @@ def test_large_outputs_stream_and_reuse_cached_blocks(name) -> None:
         del y
         assert K.cached_bytes() >= x.numel() * 4
         assert _run(name, x, p, seed + 1, 0).data_ptr() == ptr
+    y = _run(name, x, 0.5, 1, 0)
+    y.resize_(2 * x.numel())  # an ordinary CPU tensor: its storage can grow
+    assert y.numel() == 2 * x.numel()
+    del y
     K.empty_cache()
     assert K.cached_bytes() == 0
 

@@ -8,7 +8,9 @@
 
 #include <torch/extension.h>
 
+#include <ATen/EmptyTensor.h>
 #include <ATen/Parallel.h>
+#include <c10/core/CPUAllocator.h>
 #include <c10/util/BFloat16.h>
 #include <c10/util/Half.h>
 
@@ -626,18 +628,40 @@ class BlockCache {
   size_t cap_ = 0;
 };
 
-torch::Tensor alloc_like(const torch::Tensor& x) {
-  const size_t bytes = static_cast<size_t>(x.numel()) * x.element_size();
-  if (bytes >= BlockCache::kMin) {
-    const size_t align = bytes >= 4 * BlockCache::kHuge ? BlockCache::kHuge : size_t{4096};
-    const size_t rounded = (bytes + align - 1) / align * align;
-    void* p = BlockCache::get().take(rounded, align);
-    if (p != nullptr) {
-      return torch::from_blob(
-          p, x.sizes(), [rounded](void* q) { BlockCache::get().give(q, rounded); }, x.options());
+// The cache as a c10::Allocator, so outputs are ordinary (resizable) CPU tensors. Requests
+// under kMin go to torch's CPU allocator.
+struct CachedBlock {
+  void* ptr;
+  size_t bytes;
+};
+
+void give_block(void* ctx) {
+  auto* blk = static_cast<CachedBlock*>(ctx);
+  BlockCache::get().give(blk->ptr, blk->bytes);
+  delete blk;
+}
+
+struct CachingCpuAllocator final : c10::Allocator {
+  c10::DataPtr allocate(size_t n) override {
+    if (n >= BlockCache::kMin) {
+      const size_t align = n >= 4 * BlockCache::kHuge ? BlockCache::kHuge : size_t{4096};
+      const size_t rounded = (n + align - 1) / align * align;
+      void* p = BlockCache::get().take(rounded, align);
+      if (p != nullptr) {
+        return {p, new CachedBlock{p, rounded}, &give_block, c10::Device(c10::DeviceType::CPU)};
+      }
     }
+    return c10::GetCPUAllocator()->allocate(n);
   }
-  return torch::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+};
+
+torch::Tensor alloc_like(const torch::Tensor& x) {
+  static CachingCpuAllocator alloc;
+  return at::detail::empty_generic(x.sizes(), &alloc, c10::DispatchKeySet(c10::DispatchKey::CPU),
+                                   x.scalar_type(), c10::MemoryFormat::Contiguous);
 }
 
 void empty_cache() { BlockCache::get().clear(); }
