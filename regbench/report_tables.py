@@ -150,7 +150,7 @@ def claims_table(claims: pd.DataFrame, style: Style) -> DisplayTable:
                      str(r.reproduced)])
     frame = pd.DataFrame(rows, columns=cols)
     caption = ("Each claim of the source documents (shared/seeds/000-004) as a seeded "
-               "experiment; criteria were fixed in regbench/claims.py before any run. "
+               "experiment; criteria were fixed in regbench/claims/ before any run. "
                "`not run`: its cells are not in this store (run `regbench claims`).")
     bold = pd.DataFrame(False, index=frame.index, columns=cols)
     bold["Reproduced"] = frame["Reproduced"] == "yes"

@@ -1,0 +1,276 @@
+"""Seed 002, the lecture "Regularization Methods for Neural Networks" (STAT 453, lecture
+10): penalty vs SGD weight decay, inverted dropout, eval mode, early stopping, more data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from scipy import stats
+from torch import nn
+
+from regbench import seeding
+from regbench.claims.base import (
+    Claim,
+    Context,
+    Outcome,
+    cell,
+    fmt,
+    fmt_list,
+    register_claim,
+    verdict,
+)
+from regbench.report_stats import t_ci
+from regbench.specs import ArchSpec, Cell
+
+
+def _tiny_net(gen: torch.Generator) -> nn.Sequential:
+    net = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1)).double()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.uniform_(-0.5, 0.5, generator=gen)
+    return net
+
+
+def penalty_vs_decay(seed: int, lam: float = 1.0, n: int = 32, steps: int = 50,
+                     penalize: bool = True) -> float:
+    """Max |theta_penalty - theta_decay| / max |theta| after `steps` SGD steps (float64).
+
+    A: mean MSE + (lam/(2n)) sum ||W||^2 over weight matrices, plain SGD.
+    B: mean MSE, SGD(weight_decay=lam/n) on the weight group (regbench.optim.make_optimizer).
+    With `penalize=False` A has no penalty: the control that shows the check has power.
+    """
+    from regbench.optim import make_optimizer
+    from regbench.regularizers.base import OptimConfig, decay_params
+
+    gen = seeding.generator("init", seed, "claims", "penalty-vs-decay")
+    x = torch.randn(n, 5, generator=gen, dtype=torch.float64)
+    y = torch.randn(n, 1, generator=gen, dtype=torch.float64)
+    a = _tiny_net(gen)
+    b = _tiny_net(torch.Generator())  # overwritten below: same start as a
+    b.load_state_dict(a.state_dict())
+    opt_a = make_optimizer(a, OptimConfig("sgd", lr=0.05, momentum=0.9))
+    opt_b = make_optimizer(b, OptimConfig("sgd", lr=0.05, momentum=0.9, weight_decay=lam / n))
+    for _ in range(steps):
+        loss_a = nn.functional.mse_loss(a(x), y)
+        if penalize:
+            loss_a = loss_a + lam / (2 * n) * sum(w.pow(2).sum() for w in decay_params(a)[0])
+        opt_a.zero_grad()
+        loss_a.backward()
+        opt_a.step()
+        opt_b.zero_grad()
+        nn.functional.mse_loss(b(x), y).backward()
+        opt_b.step()
+    ta = torch.cat([p.detach().flatten() for p in a.parameters()])
+    tb = torch.cat([p.detach().flatten() for p in b.parameters()])
+    return float((ta - tb).abs().max() / tb.abs().max())
+
+
+@register_claim("penalty-equals-sgd-decay")
+class PenaltyEqualsSgdDecay(Claim):
+    """002: the penalty (lambda/2n)||w||^2 on weights and SGD weight decay give the same updates."""
+
+    source = "002"
+    text = ("the penalty (lambda/2n)||w||^2 on weights only and SGD weight_decay=lambda/n give "
+            "the same updates")
+    criterion = "max relative parameter difference after 50 SGD+momentum steps (float64) < 1e-12"
+    kind = "direct"
+    seeds = 10
+
+    # Why: in float64 the two differ only in rounding order (~1e-16 per step); 1e-12 leaves
+    # room for 50 steps of accumulation while any real difference (the control without the
+    # penalty) is of order 1e-2.
+    MAX_REL = 1e-12
+
+    def evaluate(self, ctx: Context) -> Outcome:
+        d = [penalty_vs_decay(s) for s in range(ctx.seeds)]
+        control = [penalty_vs_decay(s, penalize=False) for s in range(ctx.seeds)]
+        m, lo, hi, n = t_ci(d)
+        return Outcome("max relative parameter difference", m, lo, hi, n,
+                       verdict(max(d) < self.MAX_REL),
+                       f"max {fmt(max(d))}; control without the penalty: min "
+                       f"{fmt(min(control))}", "tiny MLP 5-16-1, n=32, lambda=1, lr 0.05, "
+                       "momentum 0.9, regbench.optim.make_optimizer")
+
+
+def dropout_means(seed: int, p: float, draws: int = 200, numel: int = 4096
+                  ) -> dict[str, float]:
+    """E[dropout(x)] / x (pooled over elements and draws) for native and fused dropout."""
+    from regbench import kernels
+
+    gen = seeding.generator("dropout", seed, "claims", "expectation", p)
+    x = torch.rand(numel, generator=gen) + 0.5  # positive activations, as after a ReLU
+    out = {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seeding.derive("torch", seed, "claims", "expectation", p))
+        drop = nn.Dropout(p).train()
+        out["native"] = float(sum(drop(x).sum() for _ in range(draws)) / (draws * x.sum()))
+    key = seeding.derive("dropout", seed, "claims", "fused", p)
+    step = math.ceil(numel / 4)
+    out["fused"] = float(sum(kernels.dropout(x, p, key, i * step).sum() for i in range(draws))
+                         / (draws * x.sum()))
+    return out
+
+
+@register_claim("inverted-dropout-expectation")
+class InvertedDropoutExpectation(Claim):
+    """002: inverted dropout (scale 1/(1-p) in training) keeps the expected activation."""
+
+    source = "002"
+    text = "dropout with inverted scaling keeps the expected activation: E[dropout(a)] = a"
+    criterion = "|E[y]/a - 1| < 0.01 for p in {0.2, 0.5, 0.8}, native and fused dropout"
+    kind = "direct"
+    seeds = 5
+    PS = (0.2, 0.5, 0.8)
+
+    # Why: 200 draws x 4096 elements give a Monte-Carlo sd of sqrt(p/(1-p)/819200) <= 0.0022
+    # at p = 0.8, so 0.01 is >4 sd; dropout without the rescaling would be off by p >= 0.2.
+    MAX_DEV = 0.01
+
+    def evaluate(self, ctx: Context) -> Outcome:
+        res = {(b, p): [] for b in ("native", "fused") for p in self.PS}
+        for s in range(ctx.seeds):
+            for p in self.PS:
+                for b, v in dropout_means(s, p).items():
+                    res[(b, p)].append(v)
+        worst = max(res, key=lambda k: abs(np.mean(res[k]) - 1))
+        m, lo, hi, n = t_ci(res[worst])
+        ok = all(abs(np.mean(v) - 1) < self.MAX_DEV for v in res.values())
+        parts = [f"{b} p={p}: {fmt(np.mean(v), 5)}" for (b, p), v in res.items()]
+        return Outcome(f"E[y]/a at the worst case ({worst[0]}, p={worst[1]})", m, lo, hi, n,
+                       verdict(ok), "; ".join(parts) + "; without rescaling: 1-p = "
+                       + ", ".join(f"{1 - p:g}" for p in self.PS))
+
+
+def eval_identity_mismatches(seed: int) -> int:
+    """Elements where eval-mode dropout differs from the identity (0 = bitwise identical)."""
+    import copy
+
+    from regbench.archs.base import Knobs
+    from regbench.nn import FusedDropout
+    from regbench.registry import ARCHS
+    from regbench.tasks.base import TaskData
+
+    gen = seeding.generator("dropout", seed, "claims", "eval-identity")
+    x = torch.randn(64, 8, generator=gen)
+    bad = 0
+    for p in (0.1, 0.5, 0.9, 1.0):
+        for mod in (nn.Dropout(p), FusedDropout(p, seed=seed)):
+            bad += int((mod.eval()(x) != x).sum())
+    # a whole model: the mlp with dropout 0.5 in eval mode == the same weights, dropout removed
+    data = TaskData(x, torch.zeros(64, 1), x, x, x, x, "regression", 1, "rmse")
+    model = ARCHS.get("mlp")().build(ArchSpec("mlp"), data, Knobs(dropout=0.5))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seeding.derive("init", seed, "claims", "eval-identity"))
+        for prm in model.parameters():
+            nn.init.uniform_(prm, -0.3, 0.3)
+    plain = copy.deepcopy(model)
+    for i, m in enumerate(plain):
+        if isinstance(m, nn.Dropout):
+            plain[i] = nn.Identity()
+    with torch.no_grad():
+        bad += int((model.eval()(x) != plain.eval()(x)).sum())
+    return bad
+
+
+@register_claim("eval-mode-identity")
+class EvalModeIdentity(Claim):
+    """002: in eval mode dropout is the identity (model.eval() switches it off)."""
+
+    source = "002"
+    text = "dropout is only active in training: in eval mode it is the identity"
+    criterion = "bitwise identical outputs (0 mismatching elements) on every seed"
+    kind = "direct"
+    seeds = 5
+
+    # Why: the identity is exact by contract (DESIGN.md: training=False returns the input),
+    # so any mismatching element is a failure; no tolerance is needed.
+
+    def evaluate(self, ctx: Context) -> Outcome:
+        bad = [eval_identity_mismatches(s) for s in range(ctx.seeds)]
+        m, lo, hi, n = t_ci(bad)
+        return Outcome("mismatching elements", m, lo, hi, n, verdict(sum(bad) == 0),
+                       f"per seed {bad}; nn.Dropout and FusedDropout at p=0.1/0.5/0.9/1.0, and "
+                       "an mlp with dropout 0.5 vs the same weights without dropout")
+
+
+@register_claim("early-stopping-best-epoch")
+class EarlyStoppingBestEpoch(Claim):
+    """002: early stopping picks (and restores) the epoch with the best validation score."""
+
+    source = "002"
+    text = "early stopping picks the epoch with the best validation score"
+    criterion = ("on every seed: best_epoch = argmin of the stored val-loss curve and the "
+                 "restored model's val loss = that minimum (rel. 1e-5)")
+    seeds = 5
+    PATIENCE = 10.0
+
+    # Why: this is the mechanism, exact by construction; 1e-5 only absorbs float32 rounding
+    # between the per-epoch evaluation (val and test in one batch) and the final one.
+    REL = 1e-5
+
+    def cells(self, seeds: int) -> list[Cell]:
+        return [cell("curve", "mlp", reg, st, s)
+                for reg, st in (("early_stopping", self.PATIENCE), ("none", 0.0))
+                for s in range(seeds)]
+
+    def evaluate(self, ctx: Context) -> Outcome:
+        stat = "fraction of seeds where the restored epoch is the best"
+        if (o := self.not_run(ctx, stat)) is not None:
+            return o
+        n = ctx.seeds
+        cs = self.cells(n)
+        good, info, es_test, none_test = [], [], [], []
+        for c, c0 in zip(cs[:n], cs[n:]):
+            r, cur = ctx.stored.row(c), ctx.stored.curve(c)
+            i = int(cur.val_loss.values.argmin())
+            best_ep, best_val = int(cur.epoch.values[i]), float(cur.val_loss.values[i])
+            same = (int(r["best_epoch"]) == best_ep
+                    and abs(r["val_loss"] - best_val) <= self.REL * abs(best_val))
+            good.append(float(same))
+            info.append(f"{best_ep}/{int(r['epochs'])}")
+            es_test.append(r["test_metric"])
+            none_test.append(ctx.stored.row(c0)["test_metric"])
+        m, lo, hi, k = t_ci(good)
+        return Outcome(stat, m, lo, hi, k, verdict(min(good) == 1.0),
+                       f"best/stopped epoch per seed {info}; test RMSE early-stopped "
+                       f"{fmt_list(es_test, 3)} vs none (300 epochs) {fmt_list(none_test, 3)}",
+                       f"curve, mlp, patience {self.PATIENCE:g}")
+
+
+@register_claim("more-data-shrinks-gap")
+class MoreDataShrinksGap(Claim):
+    """002: more training data shrinks the generalization gap (learning curve)."""
+
+    source = "002"
+    text = "more training data shrinks the gap between train and test performance"
+    criterion = ("gap(10% of data) - gap(100%) CI low > 0 and Spearman rho(fraction, mean "
+                 "gap) <= -0.9")
+    seeds = 5
+    FRACTIONS = (0.1, 0.25, 0.5, 0.75)
+
+    # Why: the paired drop from the smallest to the full training set must exclude 0, and the
+    # curve must be (nearly) monotone: with 5 fractions rho <= -0.9 allows one adjacent swap.
+    MAX_RHO = -0.9
+
+    def cells(self, seeds: int) -> list[Cell]:
+        out = [cell("digits", "mlp", "more_data", f, s) for f in self.FRACTIONS
+               for s in range(seeds)]
+        return out + [cell("digits", "mlp", "none", 0.0, s) for s in range(seeds)]
+
+    def evaluate(self, ctx: Context) -> Outcome:
+        stat = "gap(10%) - gap(100%) (accuracy points)"
+        if (o := self.not_run(ctx, stat)) is not None:
+            return o
+        n = ctx.seeds
+        cs = self.cells(n)
+        fr = [*self.FRACTIONS, 1.0]
+        gaps = np.array([[ctx.stored.row(cs[i * n + s])["gap_metric"] for s in range(n)]
+                         for i in range(len(fr))])
+        diff = 100 * (gaps[0] - gaps[-1])
+        rho = float(stats.spearmanr(fr, gaps.mean(axis=1)).statistic)
+        m, lo, hi, k = t_ci(diff)
+        return Outcome(stat, m, lo, hi, k, verdict(lo > 0 and rho <= self.MAX_RHO),
+                       f"fractions {fr}: mean gap {fmt_list(100 * gaps.mean(axis=1), 3)} points; "
+                       f"Spearman rho {fmt(rho)}", "digits, mlp, nested subsets (more_data)")
