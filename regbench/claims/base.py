@@ -117,9 +117,11 @@ class Stored:
         return self._curves[c.cell_id]
 
     def artifact(self, name: str, c: Cell) -> Any:
-        if name not in self._artifacts:
-            self._artifacts[name] = self.store.artifacts(name)
-        return self._artifacts[name].get(c.cell_id)
+        """The cell's stored artifact `name`, or None (read from the store once per cell)."""
+        seen = self._artifacts.setdefault(name, {})
+        if c.cell_id not in seen:
+            seen[c.cell_id] = self.store.artifacts(name, [c.cell_id]).get(c.cell_id)
+        return seen[c.cell_id]
 
 
 @dataclass
