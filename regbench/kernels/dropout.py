@@ -178,17 +178,27 @@ def _bda_fake(
     return _fake_like(x)
 
 
-def _bda_setup(ctx, inputs, output) -> None:  # noqa: ANN001
-    x, bias, residual, ctx.p, ctx.seed, ctx.offset = inputs
+def _bda_save(ctx, bias: Tensor | None, residual: Tensor | None, p: float, seed: int,  # noqa: ANN001
+              offset: int) -> None:
+    """What bias_dropout_add's backward needs: the mask's key and the inputs' shapes only."""
+    ctx.p, ctx.seed, ctx.offset = p, seed, offset
     ctx.has_bias = bias is not None
     ctx.res_shape = None if residual is None else residual.shape
 
 
-def _bda_backward(ctx, grad: Tensor):  # noqa: ANN001, ANN201
-    dh = dropout_op(grad, ctx.p, ctx.seed, ctx.offset)
+def _bda_grads(ctx, grad: Tensor, dh: Tensor) -> tuple:  # noqa: ANN001
+    """(dx, dbias, dresidual, None x 3) from dh = dropout(grad) under the saved key."""
     dbias = dh.reshape(-1, dh.shape[-1]).sum(0) if ctx.has_bias else None
     dres = grad.sum_to_size(ctx.res_shape) if ctx.res_shape is not None else None
     return dh, dbias, dres, None, None, None
+
+
+def _bda_setup(ctx, inputs, output) -> None:  # noqa: ANN001
+    _bda_save(ctx, *inputs[1:])
+
+
+def _bda_backward(ctx, grad: Tensor):  # noqa: ANN001, ANN201
+    return _bda_grads(ctx, grad, dropout_op(grad, ctx.p, ctx.seed, ctx.offset))
 
 
 bias_dropout_add_op.register_autograd(_bda_backward, setup_context=_bda_setup)
@@ -215,9 +225,7 @@ def _bda_cuda(
 class _EagerDropout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, bias, residual, p, seed, offset):  # noqa: ANN001, ANN205, PLR0913
-        ctx.p, ctx.seed, ctx.offset = p, seed, offset
-        ctx.has_bias = bias is not None
-        ctx.res_shape = None if residual is None else residual.shape
+        _bda_save(ctx, bias, residual, p, seed, offset)
         return _run_checked(x, bias, residual, p, seed, offset)
 
     @staticmethod
@@ -226,9 +234,7 @@ class _EagerDropout(torch.autograd.Function):
             dh = dropout_op(grad, ctx.p, ctx.seed, ctx.offset)
         else:
             dh = _run_checked(grad.contiguous(), None, None, ctx.p, ctx.seed, ctx.offset)
-        dbias = dh.reshape(-1, dh.shape[-1]).sum(0) if ctx.has_bias else None
-        dres = grad.sum_to_size(ctx.res_shape) if ctx.res_shape is not None else None
-        return dh, dbias, dres, None, None, None
+        return _bda_grads(ctx, grad, dh)
 
 
 def _eager_autograd(*ts: Tensor | None) -> bool:
