@@ -10,7 +10,7 @@ Public API::
     counters_used(numel) -> int                     # advance offset by this per call
     backend() -> "avx512" | "avx2" | "scalar" | "reference"
     available_backends(), set_backend(name | None), use_backend(name)  # force a path
-    cached_bytes(), empty_cache()   # outputs >= 8 MiB are reused across calls, like CUDA's cache
+    cached_bytes(), empty_cache()   # outputs >= 256 KiB are reused across calls, like CUDA's cache
 
 The C++ extension is JIT-built on first use (cached); without a compiler every op runs the
 plain-torch reference (`regbench.kernels.reference`) after one warning.

@@ -94,7 +94,7 @@ def empty_cache() -> None:
 
 
 def cached_bytes() -> int:
-    """Bytes of freed CPU outputs (>= 8 MiB each) kept for reuse by later calls; the cap is
+    """Bytes of freed CPU outputs (>= 256 KiB each) kept for reuse by later calls; the cap is
     $REGBENCH_CPU_CACHE_MB (default 1024, 0 disables), read when the extension loads."""
     ext = load_extension()
     return 0 if ext is None else int(ext.cached_bytes())
