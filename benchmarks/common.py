@@ -20,7 +20,7 @@ if os.environ.get("ASV_ENV_TYPE", "existing") != "existing" and os.environ.get("
 import torch  # noqa: E402
 
 from regbench import kernels as K  # noqa: E402
-from regbench.bench import DTYPES, _measure  # noqa: E402
+from regbench.bench.cpu import DTYPES, _measure  # noqa: E402
 
 SIZES = [2**16, 2**20]          # 64K and 1M elements: small enough for `asv run --quick`
 DTYPE_NAMES = ["fp32", "bf16"]

@@ -75,7 +75,7 @@ def test_cuda_cases_skip_without_a_gpu() -> None:
 
 
 def test_asv_machine_name_records_the_gpu() -> None:
-    from regbench.asv_machine import machine_name
+    from regbench.bench.asv_machine import machine_name
 
     host = machine_name(None)
     assert host and "/" not in host

@@ -1,4 +1,4 @@
-"""`python -m regbench.bench_cuda`: a clear non-zero exit without a GPU; its row building and
+"""`python -m regbench.bench.cuda`: a clear non-zero exit without a GPU; its row building and
 store round trip in a CPU dry run (numbers meaningless, code paths exercised)."""
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ import sys
 import pytest
 import torch
 
-from regbench import bench_cuda as B
+from regbench.bench import cuda as B
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
 def test_exits_with_message_without_cuda() -> None:
-    out = subprocess.run([sys.executable, "-m", "regbench.bench_cuda", "--quick"],
+    out = subprocess.run([sys.executable, "-m", "regbench.bench.cuda", "--quick"],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 2
     assert "no CUDA device is available" in out.stderr

@@ -1,4 +1,4 @@
-"""regbench.bench_import: pytest-benchmark JSON -> bench rows -> store -> throughput figure."""
+"""regbench.bench.pytest_json: pytest-benchmark JSON -> bench rows -> store -> throughput figure."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from regbench.bench_import import BenchImportError, load_pytest_benchmark_json, main
+from regbench.bench.pytest_json import BenchImportError, load_pytest_benchmark_json, main
 from regbench.store import BENCH_COLUMNS, Store
 
 N = 2**20

@@ -9,7 +9,7 @@ output once before timing: ours bitwise against `regbench.kernels.reference`, th
 ones against the same math (kept values scaled by 1 / (1 - p), the drop rate near p, the
 L2 gradient and value). Timings use `benchmark.pedantic` with warm-up rounds, so the
 first (compiling) call of `torch.compile` is never timed. `extra_info` names op, impl and
-role for `python -m regbench.bench_import`.
+role for `python -m regbench.bench.pytest_json`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from regbench import kernels as K
-from regbench.bench import MLP_BATCHES, MLP_IMPLS, _wide_mlp
+from regbench.bench.cpu import MLP_BATCHES, MLP_IMPLS, _wide_mlp
 from regbench.kernels import reference as R
 
 SIZES = [2**16, 2**20, 2**22]

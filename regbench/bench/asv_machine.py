@@ -1,7 +1,7 @@
 """Register this machine with asv under a name that records its GPU (if any).
 
-    python -m regbench.asv_machine            # asv machine --yes --machine <host>[-<gpu>]
-    python -m regbench.asv_machine --print    # only print the name
+    python -m regbench.bench.asv_machine            # asv machine --yes --machine <host>[-<gpu>]
+    python -m regbench.bench.asv_machine --print    # only print the name
 
 asv's default machine name is the hostname, which says nothing about the GPU that the CUDA
 benchmarks ran on; results of two GPUs on one host would mix. With a GPU the name is
@@ -39,7 +39,7 @@ def machine_name(gpu: str | None = None) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m regbench.asv_machine",
+    parser = argparse.ArgumentParser(prog="python -m regbench.bench.asv_machine",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--print", action="store_true", help="print the name, register nothing")
     args = parser.parse_args(argv)

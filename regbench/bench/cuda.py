@@ -1,4 +1,4 @@
-"""GPU benchmark of the Triton kernels: `python -m regbench.bench_cuda [--store PATH]`.
+"""GPU benchmark of the Triton kernels: `python -m regbench.bench.cuda [--store PATH]`.
 
 In one process, with `triton.testing.do_bench` (median and IQR of the 0.25/0.5/0.75 quantiles),
 over sizes 1M..256M elements and fp32/bf16:
@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from regbench import kernels as K
-from regbench.bench import parse_size
+from regbench.bench.cpu import parse_size
 from regbench.kernels import reference as R
 from regbench.kernels.l2 import l2_op
 from regbench.nn import FusedDropout
@@ -52,14 +52,14 @@ N_L2_TENSORS = 64  # l2_ runs on a list of this many equal tensors
 def no_cuda_message() -> str | None:
     """Why this benchmark cannot run here, or None when it can."""
     if not torch.cuda.is_available():
-        return ("regbench.bench_cuda: no CUDA device is available (torch.cuda.is_available() "
+        return ("regbench.bench.cuda: no CUDA device is available (torch.cuda.is_available() "
                 f"is False; torch {torch.__version__}, built with CUDA {torch.version.cuda}). "
                 "Run it on a machine with an NVIDIA GPU; CPU throughput: "
                 "`python -m regbench.bench`.")
     try:
         import triton  # noqa: F401
     except ImportError:
-        return ("regbench.bench_cuda: Triton is not installed; install it with "
+        return ("regbench.bench.cuda: Triton is not installed; install it with "
                 "`pip install -e .[triton]`.")
     return None
 
@@ -379,7 +379,7 @@ def format_table(run: _Run, mem: list[dict[str, Any]]) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m regbench.bench_cuda", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m regbench.bench.cuda", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--store", help="results store (SQLite) to append the rows to")
     ap.add_argument("--sizes", default=DEFAULT_SIZES,
@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     bad = [d for d in args.dtypes if d not in DTYPES] + [o for o in args.ops if o not in OPS]
     if bad:
-        print(f"regbench.bench_cuda: unknown dtype/op {bad}; dtypes {list(DTYPES)}, ops "
+        print(f"regbench.bench.cuda: unknown dtype/op {bad}; dtypes {list(DTYPES)}, ops "
               f"{list(OPS)}", file=sys.stderr)
         return 2
     why = no_cuda_message()

@@ -479,7 +479,12 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def cli(argv: Sequence[str] | None = None) -> int:
+    """`python -m regbench.bench [flags]`: the same flags as `regbench bench`."""
+    parser = argparse.ArgumentParser(prog="python -m regbench.bench", description=__doc__)
+    add_arguments(parser)
+    return main(parser.parse_args(argv))
+
+
 if __name__ == "__main__":
-    _parser = argparse.ArgumentParser(prog="python -m regbench.bench", description=__doc__)
-    add_arguments(_parser)
-    raise SystemExit(main(_parser.parse_args()))
+    raise SystemExit(cli())

@@ -1,7 +1,7 @@
 """Import `pytest --benchmark-json` output into the results store's `bench` table.
 
     python -m pytest tests/bench --benchmark-only --benchmark-json=bench.json
-    python -m regbench.bench_import bench.json --store .regbench/results.sqlite
+    python -m regbench.bench.pytest_json bench.json --store .regbench/results.sqlite
     python -m regbench.report --no-run      # the throughput figure now draws these rows
 
 Each benchmark of `tests/bench/` names itself in `extra_info` (op, impl, role = ours |
@@ -121,7 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI: load a pytest-benchmark JSON file, print a summary, append it to a store."""
     from regbench.store import DEFAULT_STORE
 
-    parser = argparse.ArgumentParser(prog="python -m regbench.bench_import",
+    parser = argparse.ArgumentParser(prog="python -m regbench.bench.pytest_json",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("json", help="file written by pytest --benchmark-json=PATH")
     parser.add_argument("--store", default=str(DEFAULT_STORE),
@@ -131,9 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rows = load_pytest_benchmark_json(args.json)
     except BenchImportError as exc:
-        print(f"regbench.bench_import: error: {exc}", file=sys.stderr)
+        print(f"regbench.bench.pytest_json: error: {exc}", file=sys.stderr)
         return 2
-    from regbench.bench import print_table
+    from regbench.bench.cpu import print_table
 
     print_table(rows)
     if args.dry_run:
@@ -145,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with Store(args.store) as store:
             n = store.add_bench(rows)
     except StoreError as exc:
-        print(f"regbench.bench_import: error: {exc}", file=sys.stderr)
+        print(f"regbench.bench.pytest_json: error: {exc}", file=sys.stderr)
         return 2
     print(f"stored {n} rows in {args.store} (run_id {rows[0]['run_id'] if rows else '-'})")
     return 0
