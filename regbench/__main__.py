@@ -1,4 +1,4 @@
-"""The `regbench` command line: list, run, show, claims, bench."""
+"""The `regbench` command line: list, run, show, check, claims, bench."""
 
 from __future__ import annotations
 
@@ -90,6 +90,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- check ----------------------------------------------------------------------------------
+def cmd_check(args: argparse.Namespace) -> int:
+    from regbench.store.check import check_store
+
+    report = check_store(args.store, repair=args.repair)
+    print("\n".join(report.lines()))
+    return 1 if report.problems() else 0
+
+
 # -- claims ---------------------------------------------------------------------------------
 def cmd_claims(args: argparse.Namespace) -> int:
     import time
@@ -160,6 +169,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all-columns", action="store_true",
                    help="every stored column (parameters, provenance, errors)")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("check", help="check a store: integrity, orphans, suite versions, "
+                       "failed cells, stale leases (exit 1 if not healthy)")
+    p.add_argument("--store", default=str(DEFAULT_STORE))
+    p.add_argument("--repair", action="store_true",
+                   help="remove orphan curve/artifact rows and stale leases (nothing else)")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("claims", help="check the seed documents' claims as experiments")
     p.add_argument("--only", help="comma-separated claim names (default: all)")

@@ -17,9 +17,9 @@ import pytest
 distributed = pytest.importorskip("distributed")
 
 from regbench import matrix  # noqa: E402
-from regbench.dask_executor import DaskExecutor  # noqa: E402
 from regbench.errors import RegbenchError  # noqa: E402
 from regbench.executors import LocalExecutor, make_executor, run_cells  # noqa: E402
+from regbench.executors.dask import DaskExecutor  # noqa: E402
 from regbench.specs import freeze  # noqa: E402
 from regbench.store import Store  # noqa: E402
 

@@ -6,7 +6,9 @@ single-threaded worker processes on 127.0.0.1 for this run.
 
 The driver stays the only writer to the store: workers return `CellResult`s and
 `map` yields each one as it lands (`distributed.as_completed`), so `run_cells`
-commits it at once and the progress bar is live.
+commits it at once and the progress bar is live. `map` pulls cells lazily, two per
+connected worker slot, so a driver leases (leases.py) only what its cluster is about
+to run and a second driver on the same store takes the rest.
 
 Failure handling:
 - A worker that dies mid-cell (SIGKILL, OOM, lost node): the scheduler reschedules
@@ -36,7 +38,8 @@ This module imports `distributed` only when an executor is created.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from regbench.errors import RegbenchError
@@ -48,6 +51,7 @@ if TYPE_CHECKING:
 
 CONNECT_TIMEOUT_S = 10.0  # give up on an unreachable --scheduler after this many seconds
 RESUBMITS = 1  # extra submissions of a cell whose task ended as KilledWorker
+PER_SLOT = 2  # cells submitted ahead per worker thread: one running, one queued
 INSTALL_HINT = "pip install -e '.[dist]'"
 # Dask's nanny exports MALLOC_TRIM_THRESHOLD_=65536 to spawned workers; that fixes glibc's
 # mmap threshold, so every large tensor is mmapped and page-faulted afresh: cnn cells ran
@@ -132,7 +136,6 @@ def _run_on_worker(cell: Cell, data_dir: str | None, threads: int,
     return run_cell(cell, data_dir, threads)
 
 
-# -- the suite-version guard for a store (used for every executor) ----------------------------
 # -- the executor -------------------------------------------------------------------------------
 class DaskExecutor:
     """Runs cells on a Dask cluster; `map(cells)` yields results in completion order."""
@@ -224,10 +227,18 @@ class DaskExecutor:
         self.close()
 
     # -- running ----------------------------------------------------------------------
-    def map(self, cells: list[Cell]) -> Iterator[CellResult]:
-        """Yield results in completion order; the connection is closed when done."""
+    def map(self, cells: Iterable[Cell]) -> Iterator[CellResult]:
+        """Yield results in completion order; the connection is closed when done.
+
+        `cells` is pulled lazily: at most PER_SLOT cells per worker thread connected
+        now are submitted and not yet yielded (workers that join later widen it)."""
         from distributed import KilledWorker, as_completed
 
+        it = iter(cells)
+        first = next(it, None)
+        if first is None:
+            return  # no cluster for nothing
+        it = itertools.chain([first], it)
         client = self.connect()
         expected = local_versions()
         attempts: dict[str, int] = {}
@@ -239,12 +250,20 @@ class DaskExecutor:
                                  key=f"cell-{cell.cell_id}-{n}", pure=False)
 
         live: dict[str, tuple[Any, Cell]] = {}  # key -> (future, cell) not yet yielded
-        for cell in cells:
-            fut = submit(cell)
-            live[fut.key] = (fut, cell)
+
+        def fill() -> list[Any]:
+            """Submit cells up to the window; the new futures."""
+            slots = max(1, sum(client.nthreads().values())) * PER_SLOT
+            new = []
+            for cell in itertools.islice(it, max(0, slots - len(live))):
+                fut = submit(cell)
+                live[fut.key] = (fut, cell)
+                new.append(fut)
+            return new
+
         lost: list[str] = []
-        pending = as_completed([f for f, _ in live.values()], loop=client.loop)
         try:
+            pending = as_completed(fill(), loop=client.loop)
             for fut in pending:
                 _, cell = live.pop(fut.key)
                 try:
@@ -266,6 +285,7 @@ class DaskExecutor:
                         f"{exc}); committed cells are in the store, rerun to resume") from exc
                 finally:
                     fut.release()
+                pending.update(fill())  # keep the workers busy while the caller commits
                 yield result
         finally:
             if live and self.client is not None:

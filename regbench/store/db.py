@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,71 +18,28 @@ import pandas as pd
 
 from regbench.errors import StoreError
 from regbench.specs import CellResult
-
-SCHEMA_VERSION = 1
-APPLICATION = "regbench"
-DEFAULT_STORE = Path(".regbench") / "results.sqlite"
-
-# The public schema of `regbench show` (later work and users rely on these columns).
-PUBLIC_COLUMNS = [
-    "cell_id", "suite_version", "task", "arch", "regularizer", "strength", "seed", "status",
-    "epochs", "best_epoch", "train_loss", "test_loss", "gap_loss", "train_metric",
-    "test_metric", "gap_metric", "metric_name", "wall_s", "samples_per_s", "torch_version",
-    "device", "threads", "git_commit",
-]
-
-CELL_COLUMNS: dict[str, str] = {
-    "cell_id": "TEXT PRIMARY KEY",
-    "suite_version": "TEXT NOT NULL",
-    "task": "TEXT NOT NULL", "task_params": "TEXT NOT NULL",
-    "arch": "TEXT NOT NULL", "arch_params": "TEXT NOT NULL",
-    "regularizer": "TEXT NOT NULL", "strength": "REAL NOT NULL", "reg_params": "TEXT NOT NULL",
-    "seed": "INTEGER NOT NULL", "protocol": "TEXT NOT NULL",
-    "status": "TEXT NOT NULL CHECK (status IN ('ok', 'diverged', 'failed'))",
-    "error": "TEXT", "diverged_step": "INTEGER",
-    "epochs": "INTEGER", "best_epoch": "INTEGER", "n_train": "INTEGER",
-    "train_loss": "REAL", "val_loss": "REAL", "test_loss": "REAL", "gap_loss": "REAL",
-    "train_metric": "REAL", "val_metric": "REAL", "test_metric": "REAL", "gap_metric": "REAL",
-    "metric_name": "TEXT", "higher_is_better": "INTEGER",
-    "train_s": "REAL", "wall_s": "REAL", "samples_per_s": "REAL",
-    "torch_version": "TEXT", "device": "TEXT", "threads": "INTEGER", "cpu_model": "TEXT",
-    "git_commit": "TEXT", "python_version": "TEXT", "hostname": "TEXT",
-    "regbench_version": "TEXT", "started_at": "TEXT", "finished_at": "TEXT",
-    "cell_json": "TEXT NOT NULL",
-}
-
-BENCH_COLUMNS: dict[str, str] = {
-    "run_id": "TEXT NOT NULL", "op": "TEXT NOT NULL", "impl": "TEXT NOT NULL",
-    "baseline": "TEXT", "backend": "TEXT", "dtype": "TEXT", "numel": "INTEGER",
-    "threads": "INTEGER", "device": "TEXT", "median_s": "REAL", "iqr_s": "REAL",
-    "gbps": "REAL", "ratio_vs_native": "REAL", "ratio_vs_copy": "REAL",
-    "machine": "TEXT", "suite_version": "TEXT", "git_commit": "TEXT", "created_at": "TEXT",
-}
-
-_DDL = [
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS cells ("
-    + ", ".join(f"{k} {v}" for k, v in CELL_COLUMNS.items()) + ")",
-    "CREATE TABLE IF NOT EXISTS curves (cell_id TEXT NOT NULL REFERENCES cells(cell_id) "
-    "ON DELETE CASCADE, epoch INTEGER NOT NULL, train_loss REAL, val_loss REAL, "
-    "val_metric REAL, PRIMARY KEY (cell_id, epoch))",
-    "CREATE TABLE IF NOT EXISTS artifacts (cell_id TEXT NOT NULL REFERENCES cells(cell_id) "
-    "ON DELETE CASCADE, name TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (cell_id, name))",
-    "CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-    + ", ".join(f"{k} {v}" for k, v in BENCH_COLUMNS.items()) + ")",
-    "CREATE INDEX IF NOT EXISTS cells_axes ON cells (suite_version, task, regularizer)",
-]
+from regbench.store import migrations
+from regbench.store.schema import (
+    APPLICATION,
+    BENCH_COLUMNS,
+    CELL_COLUMNS,
+    DDL,
+    DEFAULT_STORE,
+    PUBLIC_COLUMNS,
+    SCHEMA_VERSION,
+)
 
 
-def _inspect(path: Path) -> None:
-    """Refuse, without writing anything, a file that is not a regbench store of our schema."""
+def inspect(path: Path) -> int | None:
+    """The schema version of the store at `path` (None: an empty SQLite file), read
+    without writing anything; a file that is not a regbench store is refused."""
     try:
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             query = "SELECT name FROM sqlite_master WHERE type='table'"
             tables = {r[0] for r in con.execute(query)}
             if not tables:
-                return  # an empty SQLite file: fine to initialise
+                return None  # an empty SQLite file: fine to initialise
             if "meta" not in tables:
                 raise StoreError(f"{path} is an SQLite file but not a regbench store "
                                  f"(tables: {', '.join(sorted(tables))}); left untouched")
@@ -92,31 +50,45 @@ def _inspect(path: Path) -> None:
         raise StoreError(f"{path} is not a regbench store ({exc}); left untouched") from None
     if meta.get("application") != APPLICATION:
         raise StoreError(f"{path} is not a regbench store (no application marker); left untouched")
-    version = int(meta.get("schema_version", "0"))
+    try:
+        version = int(meta.get("schema_version", "0"))
+    except ValueError:
+        version = 0
     if version > SCHEMA_VERSION:
         raise StoreError(f"{path} has store schema version {version}, newer than this regbench "
                          f"understands ({SCHEMA_VERSION}); upgrade regbench. Left untouched")
-    if version < SCHEMA_VERSION:
-        raise StoreError(f"{path} has old store schema version {version}; this regbench writes "
-                         f"version {SCHEMA_VERSION} and has no migration for it. Left untouched")
+    if version < 1:
+        raise StoreError(f"{path} is a regbench store without a valid schema version "
+                         f"({meta.get('schema_version')!r}); left untouched")
+    return version
+
+
+def _stderr(line: str) -> None:
+    print(f"regbench: {line}", file=sys.stderr)
 
 
 class Store:
-    """A results store at `path` (created with its parent folder if missing)."""
+    """A results store at `path` (created with its parent folder if missing).
 
-    def __init__(self, path: str | Path = DEFAULT_STORE):
+    A store of an older schema is upgraded in place first (`migrations.py`: one
+    transaction, after a backup copy beside it); `log` gets the one-line notice.
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_STORE, log: Callable[[str], None] = _stderr):
         self.path = Path(path)
         if self.path.is_dir():
             raise StoreError(f"store path {self.path} is a directory; give a file path")
         if self.path.exists() and self.path.stat().st_size > 0:
-            _inspect(self.path)
+            version = inspect(self.path)
+            if version is not None and version < SCHEMA_VERSION:
+                migrations.upgrade(self.path, log)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         self.con.execute("PRAGMA journal_mode=WAL")
         self.con.execute("PRAGMA synchronous=NORMAL")
         self.con.execute("PRAGMA foreign_keys=ON")
         with self.transaction():
-            for ddl in _DDL:
+            for ddl in DDL:
                 self.con.execute(ddl)
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?)", (APPLICATION,))
             self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
@@ -140,12 +112,18 @@ class Store:
         where = " WHERE status != 'failed'" if retry_failed else ""
         return {r[0] for r in self.con.execute(f"SELECT cell_id FROM cells{where}")}
 
-    def add(self, result: CellResult, replace: bool = False) -> bool:
-        """Commit one cell (row, curves, artifacts) atomically; False if already stored."""
+    def add(self, result: CellResult, replace: bool = False, lease: str | None = None) -> bool:
+        """Commit one cell (row, curves, artifacts) atomically; False if already stored.
+
+        `lease`: the id of the driver whose lease on this cell is dropped in the same
+        transaction (executors/leases.py), so no moment has both or neither."""
         row = {k: v for k, v in result.row().items() if k in CELL_COLUMNS}
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         with self.transaction():
+            if lease is not None:
+                self.con.execute("DELETE FROM leases WHERE cell_id = ? AND driver = ?",
+                                 (row["cell_id"], lease))
             if replace:
                 self.con.execute("DELETE FROM cells WHERE cell_id = ?", (row["cell_id"],))
             cur = self.con.execute(f"INSERT OR IGNORE INTO cells ({cols}) VALUES ({marks})",

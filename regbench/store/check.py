@@ -1,0 +1,182 @@
+"""`regbench check`: is a store intact and complete? Read-only unless asked to repair.
+
+Reports SQLite's integrity check, curve and artifact rows whose cell is gone
+(orphans), cells of other suite versions (counted, never deleted), failed cells and
+stale leases (their driver died: executors/leases.py). Healthy means none of these.
+`repair` deletes orphans and stale leases only, in one transaction, and then checks
+again; a store that fails the integrity check is never written to.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from regbench.errors import StoreError
+from regbench.store.db import Store, inspect
+from regbench.store.schema import SCHEMA_VERSION
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MAX_INTEGRITY_LINES = 10
+
+# table -> rows whose cell is gone (ON DELETE CASCADE prevents them unless a connection
+# without foreign keys, e.g. the sqlite3 shell, deleted cells, or the file was patched)
+_ORPHANS = {
+    "curve": "FROM curves WHERE cell_id NOT IN (SELECT cell_id FROM cells)",
+    "artifact": "FROM artifacts WHERE cell_id NOT IN (SELECT cell_id FROM cells)",
+}
+
+
+@dataclass
+class StaleLease:
+    cell_id: str
+    driver: str
+    host: str
+    pid: int
+    expires_at: float
+
+
+@dataclass
+class CheckReport:
+    """What `check_store` found; `problems()` is empty for a healthy store."""
+
+    path: Path
+    schema_version: int | None = None
+    integrity: list[str] = field(default_factory=lambda: ["ok"])
+    statuses: dict[str, int] = field(default_factory=dict)
+    orphans: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_ORPHANS, 0))
+    suite_version: str = ""
+    other_suites: dict[str, int] = field(default_factory=dict)
+    live_leases: int = 0
+    stale_leases: list[StaleLease] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+
+    @property
+    def intact(self) -> bool:
+        return self.integrity == ["ok"]
+
+    def problems(self) -> list[str]:
+        """One phrase per problem, with what to do about it."""
+        out = []
+        if not self.intact:
+            out.append("the SQLite integrity check failed (restore a copy, or try "
+                       "`sqlite3 STORE .recover`)")
+        for table, n in self.orphans.items():
+            if n:
+                out.append(f"{n} orphan {table} row(s) (regbench check --repair removes them)")
+        if self.other_suites:
+            n = sum(self.other_suites.values())
+            versions = ", ".join(repr(v) for v in sorted(self.other_suites))
+            out.append(f"{n} cell(s) of suite version {versions}, not this regbench's "
+                       f"{self.suite_version!r} (kept; use a new --store for new runs)")
+        failed = self.statuses.get("failed", 0)
+        if failed:
+            out.append(f"{failed} failed cell(s) (rerun them: regbench run --retry-failed)")
+        if self.stale_leases:
+            out.append(f"{len(self.stale_leases)} stale lease(s) of dead drivers (the next run "
+                       f"takes them over; regbench check --repair removes them)")
+        return out
+
+    def lines(self) -> list[str]:
+        total = sum(self.statuses.values())
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items()))
+        version = "?" if self.schema_version is None else str(self.schema_version)
+        out = [f"store {self.path}: schema version {version}, {total} cell(s)"
+               + (f" ({counts})" if counts else "")]
+        if self.schema_version is not None and self.schema_version < SCHEMA_VERSION:
+            out.append(f"  schema {self.schema_version} is upgraded to {SCHEMA_VERSION} the next "
+                       f"time regbench opens the store (after a backup copy)")
+        out.append("  integrity: " + "; ".join(self.integrity[:MAX_INTEGRITY_LINES]))
+        for table, n in self.orphans.items():
+            out.append(f"  orphan {table} rows: {n}")
+        other = sum(self.other_suites.values())
+        out.append(f"  cells of other suite versions: {other} (this regbench: suite version "
+                   f"{self.suite_version!r})")
+        out.append(f"  failed cells: {self.statuses.get('failed', 0)}")
+        out.append(f"  leases: {self.live_leases} live, {len(self.stale_leases)} stale")
+        for s in self.stale_leases[:5]:
+            out.append(f"    stale: cell {s.cell_id} held by {s.host}:{s.pid}")
+        out += [f"  repaired: {r}" for r in self.repaired]
+        problems = self.problems()
+        out.append("not healthy: " + "; ".join(problems) if problems else "healthy")
+        return out
+
+
+def _read(con: sqlite3.Connection, report: CheckReport) -> None:
+    from regbench.executors.leases import is_stale
+    from regbench.specs import SUITE_VERSION
+
+    report.suite_version = SUITE_VERSION
+    report.statuses = dict(con.execute("SELECT status, COUNT(*) FROM cells GROUP BY status"))
+    for table, where in _ORPHANS.items():
+        report.orphans[table] = con.execute(f"SELECT COUNT(*) {where}").fetchone()[0]
+    held = con.execute("SELECT suite_version, COUNT(*) FROM cells GROUP BY suite_version")
+    report.other_suites = {v: n for v, n in held if v != SUITE_VERSION}
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "leases" in tables:  # schema 1 has none
+        for row in con.execute("SELECT cell_id, driver, host, pid, expires_at FROM leases"):
+            lease = StaleLease(*row)
+            if is_stale(lease.host, lease.pid, lease.expires_at):
+                report.stale_leases.append(lease)
+            else:
+                report.live_leases += 1
+
+
+def _inspect(path: Path) -> CheckReport:
+    report = CheckReport(path)
+    try:
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {path} read-only ({exc})") from None
+    try:
+        try:
+            rows = con.execute("PRAGMA integrity_check").fetchall()
+            report.integrity = [r[0] for r in rows] or ["ok"]
+        except sqlite3.DatabaseError as exc:
+            report.integrity = [f"{exc}"]
+        if not report.intact:
+            return report
+        report.schema_version = inspect(path)
+        if report.schema_version is not None:
+            _read(con, report)
+    except sqlite3.DatabaseError as exc:
+        report.integrity = [f"{exc}"]
+    finally:
+        con.close()
+    return report
+
+
+def _repair(path: Path, stale: list[StaleLease]) -> list[str]:
+    """Delete orphans and the stale leases seen (unless renewed since) in one transaction."""
+    done = []
+    with Store(path) as store, store.transaction():
+        for table, where in _ORPHANS.items():
+            n = store.con.execute(f"DELETE {where}").rowcount
+            if n:
+                done.append(f"removed {n} orphan {table} row(s)")
+        n = sum(store.con.execute(
+            "DELETE FROM leases WHERE cell_id = ? AND driver = ? AND expires_at = ?",
+            (s.cell_id, s.driver, s.expires_at)).rowcount for s in stale)
+        if n:
+            done.append(f"removed {n} stale lease(s)")
+    return done
+
+
+def check_store(path: str | Path, repair: bool = False) -> CheckReport:
+    """Check the store at `path` (read-only); with `repair`, fix what can be fixed first."""
+    path = Path(path)
+    if not path.is_file():
+        raise StoreError(f"no store at {path}; pass --store PATH")
+    with open(path, "rb") as f:
+        head = f.read(len(SQLITE_MAGIC))
+    if head != SQLITE_MAGIC:
+        raise StoreError(f"{path} is not a regbench store (not an SQLite file); left untouched")
+    report = _inspect(path)
+    if not repair or not report.intact or report.schema_version is None:
+        return report
+    if any(report.orphans.values()) or report.stale_leases:
+        repaired = _repair(path, report.stale_leases)
+        report = _inspect(path)
+        report.repaired = repaired
+    return report
