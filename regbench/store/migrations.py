@@ -42,10 +42,12 @@ def backup_path(path: Path, version: int) -> Path:
 
 
 def _copy(path: Path, dest: Path) -> None:
-    """A consistent copy through SQLite (includes what is still in the WAL file)."""
+    """A consistent copy through SQLite (includes what is still in the WAL file), as one
+    self-contained file (rollback journal, not WAL)."""
     src, dst = sqlite3.connect(path), sqlite3.connect(dest)
     try:
         src.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")
     finally:
         dst.close()
         src.close()
