@@ -55,6 +55,7 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)
     elsewhere: int = 0  # cells another driver on the same store ran meanwhile
     taken_over: list[str] = field(default_factory=list)  # leases of dead drivers taken over
+    twice: int = 0  # cells run here that another driver had committed meanwhile (not stored)
 
     def line(self) -> str:
         c = self.counts
@@ -65,6 +66,8 @@ class RunSummary:
             text += f", {self.elsewhere} run by another driver"
         if self.taken_over:
             text += f", {len(self.taken_over)} taken over from a dead driver"
+        if self.twice:
+            text += f", {self.twice} also committed by another driver (kept theirs)"
         return text
 
 
@@ -106,7 +109,9 @@ def run_cells(cells: list[Cell], store: Store, executor: Any, force: bool = Fals
             batch: Any = leases.claim_all(todo, store.con)
             while True:
                 for result in executor.map(batch):
-                    store.add(result, replace=force or retry_failed, lease=leases.driver)
+                    if not store.add(result, replace=force or retry_failed,
+                                     lease=leases.driver):
+                        summary.twice += 1  # only after taking over a paused, live driver
                     summary.counts[result.status] += 1
                     if result.status == "failed":
                         summary.failures.append(f"{result.cell.describe()}: "

@@ -5,11 +5,28 @@ from __future__ import annotations
 import concurrent.futures as cf
 import itertools
 import multiprocessing as mp
+import os
+import threading
+import time
 from collections.abc import Iterable, Iterator
 
 from regbench.errors import RegbenchError
 from regbench.specs import Cell, CellResult
 from regbench.train import run_cell
+
+PARENT_POLL_S = 1.0
+
+
+def _exit_with_parent(ppid: int) -> None:
+    """Pool initializer: end this worker once the driver is gone (even SIGKILLed), so no
+    orphaned worker keeps training and holding memory (or the driver's stdout open)."""
+
+    def watch() -> None:
+        while os.getppid() == ppid:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="regbench-parent-watch", daemon=True).start()
 
 
 class LocalExecutor:
@@ -39,7 +56,8 @@ class LocalExecutor:
             return  # no pool for nothing
         it = itertools.chain([first], it)
         ctx = mp.get_context("spawn")  # no fork of a process that may hold torch threads
-        with cf.ProcessPoolExecutor(self.jobs, mp_context=ctx) as pool:
+        with cf.ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_exit_with_parent,
+                                    initargs=(os.getpid(),)) as pool:
             running: set[cf.Future[CellResult]] = set()
 
             def fill() -> None:
