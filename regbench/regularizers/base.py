@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from regbench.archs.base import Arch, Knobs
-from regbench.errors import RegbenchError, check_params
+from regbench.errors import RegbenchError
+from regbench.params import check_values, default
 from regbench.specs import Cell, RegSpec
 from regbench.tasks.base import Task, TaskData
 
@@ -64,7 +65,7 @@ class Regularizer:
             raise RegbenchError(
                 f"{spec.name} {cls.strength_name}={spec.strength} is outside [{lo}, {hi}]"
             )
-        check_params("regularizer", spec.name, dict(spec.params), cls.params)
+        check_values("regularizer", spec.name, dict(spec.params), cls.params)
 
     @classmethod
     def skip_reason(cls, task: Task, arch: Arch) -> str | None:
@@ -79,7 +80,7 @@ class Regularizer:
         return None
 
     def param(self, key: str) -> Any:
-        return self.spec.get(key, self.params[key])
+        return self.spec.get(key, default(self.params[key]))
 
     # -- hooks ------------------------------------------------------------------------
     def configure_model(self, knobs: Knobs) -> None:
