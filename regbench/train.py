@@ -110,6 +110,14 @@ def init_model(model: nn.Module, scheme: str, gen_seed: int) -> None:
         raise ValueError(f"unknown init scheme {scheme!r}; valid choices: regbench, torch")
 
 
+def make_criterion(kind: str, reduction: str, loss_kwargs: dict[str, Any]) -> nn.Module:
+    """The training loss: cross-entropy (with the regularizer's kwargs) or MSE, reduced by
+    `reduction` ("mean" over the minibatch, or "sum" as seed 000's code does)."""
+    if kind == "classification":
+        return nn.CrossEntropyLoss(reduction=reduction, **loss_kwargs)
+    return nn.MSELoss(reduction=reduction)
+
+
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -183,10 +191,7 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
     n = max(1, math.ceil(reg.train_fraction() * len(data.x_train)))
     x_tr, y_tr = data.x_train[:n], data.y_train[:n]
     reduction = proto.loss_reduction
-    if data.kind == "classification":
-        criterion: nn.Module = nn.CrossEntropyLoss(reduction=reduction, **reg.loss_kwargs())
-    else:
-        criterion = nn.MSELoss(reduction=reduction)
+    criterion = make_criterion(data.kind, reduction, reg.loss_kwargs())
     batch_size = proto.batch_size or n
     order = seeding.generator("order", cell.seed, cell.task.label())
     patience = reg.patience()
