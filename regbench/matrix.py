@@ -117,6 +117,9 @@ class Matrix:
             raise MatrixError(f"matrix file {path} does not exist") from None
         except tomllib.TOMLDecodeError as exc:
             raise MatrixError(f"matrix file {path} is not valid TOML: {exc}") from None
+        except RecursionError:  # tomllib recurses once per nested array or table
+            raise MatrixError(f"matrix file {path} nests arrays or tables too deeply to "
+                              f"read (hundreds of levels); a matrix needs three") from None
         d.setdefault("name", path.stem)
         return Matrix.from_dict(d, source=str(path))
 
@@ -196,7 +199,9 @@ def _entry(entry: str | dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]
     if isinstance(entry, dict) and isinstance(entry.get("name"), str):
         params = {k: v for k, v in entry.items() if k != "name"}
         return entry["name"], params
-    raise MatrixError(f"a {kind} entry must be a name or a table with 'name', got {entry!r}")
+    article = "an" if kind[:1] in "aeiou" else "a"
+    raise MatrixError(f"{article} {kind} entry must be a name or a table with 'name', "
+                      f"got {entry!r}")
 
 
 def _sweep(params: dict[str, Any]) -> list[dict[str, Any]]:
