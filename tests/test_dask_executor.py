@@ -16,7 +16,7 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from regbench import matrix  # noqa: E402
+from regbench import matrix, specs  # noqa: E402
 from regbench.errors import RegbenchError  # noqa: E402
 from regbench.executors import LocalExecutor, make_executor, run_cells  # noqa: E402
 from regbench.executors.dask import DaskExecutor  # noqa: E402
@@ -129,7 +129,7 @@ def test_version_mismatch_is_refused_at_start_and_for_late_changes(cluster):
             DaskExecutor(scheduler=cl.scheduler_address).connect()
         msg = str(err.value)
         assert f"worker {bad}" in msg and "torch '0.0.0+fake'" in msg
-        assert "suite_version '99' (driver '1')" in msg
+        assert f"suite_version '99' (driver {specs.SUITE_VERSION!r})" in msg
         client.run(_set_versions, workers=[bad])
 
         # A worker that changes (or joins) after the start check is refused by the task.
