@@ -104,7 +104,7 @@ class Matrix:
             ):
                 if tasks and t.name not in tasks or regularizers and r.name not in regularizers:
                     continue
-                task, arch = TASKS.get(t.name)(), ARCHS.get(a.name)()
+                task, arch = TASKS.get(t.name)().bind(t), ARCHS.get(a.name)()
                 reg_cls = REGULARIZERS.get(r.name)
                 task.protocol.override(protocol)
                 reason = arch.skip_reason(a, task) or reg_cls.skip_reason(task, arch)

@@ -34,6 +34,14 @@ def write_hour_csv(path: Path, n: int = 240, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="session")
 def bikes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("bikes")
+    """One data folder for every task that reads files: hour.csv, the vision sets in the
+    torchvision layout (small, random pixels, official formats) and table.csv."""
+    from vision_files import write_all
+
+    d = tmp_path_factory.mktemp("data")
     write_hour_csv(d / "hour.csv")
+    write_all(d)
     return d
+
+
+data_dir = bikes_dir
