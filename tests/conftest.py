@@ -45,3 +45,13 @@ def bikes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 data_dir = bikes_dir
+
+
+def task_spec(name: str, data_dir: Path):
+    """The spec the registry-wide tests use for `name` (the table task needs a file)."""
+    from regbench.specs import TaskSpec, freeze
+
+    if name == "table":
+        return TaskSpec("table", freeze({"path": str(data_dir / "table.csv"), "target": "y",
+                                         "drop": "id,label"}))
+    return TaskSpec(name)

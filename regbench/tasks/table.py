@@ -199,8 +199,9 @@ class Table(Task):
             y = df[target].to_numpy(np.float64)
             stratify = False
         n_train = spec.get("n_train")
-        # the split depends on the file and target, not on n_train / label_noise
-        scope = f"table|{spec.get('path')}|{target}"
+        # the split depends on the seed and target only: not on where the file lies (a CSV
+        # and its Parquet copy split alike), nor on n_train / label_noise
+        scope = f"table|{target}"
         itr, ytr, iva, yva, ite, yte = split(
             np.arange(len(df)), y, seed, scope, stratify=stratify,
             n_train=None if n_train is None else int(n_train))
