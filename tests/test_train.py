@@ -23,18 +23,13 @@ def combos():
                     yield t, a, r
 
 
-COMBOS = list(combos())
-# The official-file vision tasks share one code path per format: by default every arch with
-# `none` and every regularizer on one arch (mnist: cnn, cifar10: resnet); the rest is slow.
-FAST_VISION_ARCH = {"mnist": "cnn", "cifar10": "resnet"}
-
-
-def _combo_param(task: str, arch: str, reg: str):
-    vision = task in ("mnist", "fashion_mnist", "cifar10", "cifar100")
-    fast = not vision or task in FAST_VISION_ARCH and (
-        reg == "none" or arch == FAST_VISION_ARCH[task])
-    return pytest.param(task, arch, reg, id=f"{task}-{arch}-{reg}",
-                        marks=() if fast else pytest.mark.slow)
+# The official-file vision tasks share one code path per format (idx, CIFAR pickles): every
+# arch runs `none` on each of them, and every regularizer runs on one arch (mnist: cnn,
+# cifar10: resnet). Their full cross product (~365 more cells, ~3 min here) is left out.
+FULL_VISION_ARCH = {"mnist": "cnn", "cifar10": "resnet"}
+VISION = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+COMBOS = [(t, a, r) for t, a, r in combos()
+          if t not in VISION or r == "none" or FULL_VISION_ARCH.get(t) == a]
 
 
 SMALL_ARCH = {"wide": {"width": 32}, "resnet": {"depth": 8}}  # fast enough for every combo
@@ -51,7 +46,7 @@ def test_combo_count():
     assert len(COMBOS) > 150  # every task x compatible arch x regularizer
 
 
-@pytest.mark.parametrize("task,arch,reg", [_combo_param(*c) for c in COMBOS])
+@pytest.mark.parametrize("task,arch,reg", COMBOS, ids=["-".join(c) for c in COMBOS])
 def test_every_combination_runs_one_epoch(task, arch, reg, bikes_dir):
     cell = dataclasses.replace(one_epoch(task, arch, reg), task=task_spec(task, bikes_dir))
     r = run_cell(cell, data_dir=str(bikes_dir))

@@ -113,7 +113,7 @@ def write_all(root: Path) -> Path:
     """Every vision set in the torchvision layout (MNIST gzipped, Fashion-MNIST plain)."""
     write_mnist(root / "MNIST" / "raw", gz=True, seed=1)
     write_mnist(root / "FashionMNIST" / "raw", gz=False, seed=2)
-    write_cifar10(root / "cifar-10-batches-py", seed=3)
-    write_cifar100(root / "cifar-100-python", seed=4)
+    write_cifar10(root / "cifar-10-batches-py", per_batch=24, seed=3)
+    write_cifar100(root / "cifar-100-python", n_train=200, n_test=50, seed=4)
     write_table_csv(root / "table.csv")
     return root
