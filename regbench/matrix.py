@@ -188,6 +188,8 @@ ALL_REGULARIZERS = [
     "augment", "more_data", "stochastic_depth", "label_smoothing",
 ]
 DEFAULT_TASKS = ["curve", "periodic", "digits", "breast_cancer", "diabetes"]
+VISION_REGULARIZERS = ["none", "l2", "weight_decay", "adamw", "dropout", "batchnorm", "augment",
+                       "label_smoothing", "stochastic_depth"]
 
 BUILTIN: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -240,6 +242,17 @@ BUILTIN: dict[str, dict[str, Any]] = {
                         "width": [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]}],
              "regularizers": ["none", {"name": "weight_decay", "strengths": [1e-3]}],
              "protocol": {"epochs": 100}},
+        ],
+    },
+    "vision": {
+        "description": "the standard vision sets from --data-dir: MNIST and Fashion-MNIST with "
+                       "mlp/cnn, CIFAR-10 with resnet20, 5 seeds (for a GPU or a cluster)",
+        "seeds": 5,
+        "blocks": [
+            {"tasks": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn"],
+             "regularizers": VISION_REGULARIZERS},
+            {"tasks": ["cifar10"], "archs": [{"name": "resnet", "depth": 20}],
+             "regularizers": VISION_REGULARIZERS},
         ],
     },
     "seeds": {
