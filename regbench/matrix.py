@@ -315,7 +315,9 @@ BUILTIN: dict[str, dict[str, Any]] = {
             {"tasks": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn"],
              "regularizers": VISION_REGULARIZERS},
             {"tasks": ["cifar10"], "archs": [{"name": "resnet", "depth": 20}],
-             "regularizers": VISION_REGULARIZERS},
+             "regularizers": [r if r != "augment" else
+                              {"name": "augment", "kind": "crop_flip", "strengths": [0.0]}
+                              for r in VISION_REGULARIZERS]},
         ],
     },
     "seeds": {

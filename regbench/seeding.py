@@ -37,9 +37,10 @@ def derive(stream: str, seed: int, *scope: object) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
 
 
-def generator(stream: str, seed: int, *scope: object) -> torch.Generator:
-    """A fresh CPU torch.Generator seeded from `derive`."""
-    g = torch.Generator()
+def generator(stream: str, seed: int, *scope: object,
+              device: torch.device | str = "cpu") -> torch.Generator:
+    """A fresh torch.Generator (on `device`, CPU by default) seeded from `derive`."""
+    g = torch.Generator(device=device)
     g.manual_seed(derive(stream, seed, *scope))
     return g
 

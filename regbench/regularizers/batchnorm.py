@@ -3,6 +3,7 @@
 from regbench.archs.base import Arch, Knobs
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
+from regbench.specs import RegSpec
 from regbench.tasks.base import Task
 
 
@@ -20,11 +21,11 @@ class BatchNorm(Regularizer):
     needs_capability = "hidden"
 
     @classmethod
-    def skip_reason(cls, task: Task, arch: Arch) -> str | None:
+    def skip_reason(cls, task: Task, arch: Arch, spec: RegSpec | None = None) -> str | None:
         if "intrinsic_batchnorm" in arch.capabilities:
             return (f"batchnorm is part of {arch.name} (every conv is followed by BatchNorm, "
                     "in its none cell too)")
-        return super().skip_reason(task, arch)
+        return super().skip_reason(task, arch, spec)
 
     def configure_model(self, knobs: Knobs) -> None:
         knobs.batchnorm = self.strength > 0
