@@ -244,7 +244,7 @@ def run_cell(cell: Cell, data_dir: str | None = None, threads: int = 1) -> CellR
     started = now()
     prov = provenance(threads, cell.device)
     try:
-        cuda = [0] if devices.is_cuda(cell.device) else []
+        cuda = [] if devices.torch_device(cell.device).type == "cpu" else [0]
         with devices.deterministic(cell.device), torch.random.fork_rng(devices=cuda), \
                 num_threads(threads):
             torch.manual_seed(seeding.derive("torch", cell.seed, cell.cell_id))
