@@ -1,4 +1,5 @@
-"""Shared fixtures: a small bikes CSV in the UCI hour.csv layout, temporary stores."""
+"""Shared fixtures: one data folder (a bikes CSV in the UCI hour.csv layout, the vision sets
+in their official formats, a table CSV)."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def write_hour_csv(path: Path, n: int = 240, seed: int = 0) -> Path:
 def bikes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One data folder for every task that reads files: hour.csv, the vision sets in the
     torchvision layout (small, random pixels, official formats) and table.csv."""
-    from vision_files import write_all
+    from data_files import write_all
 
     d = tmp_path_factory.mktemp("data")
     write_hour_csv(d / "hour.csv")
@@ -44,14 +45,3 @@ def bikes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
-data_dir = bikes_dir
-
-
-def task_spec(name: str, data_dir: Path):
-    """The spec the registry-wide tests use for `name` (the table task needs a file)."""
-    from regbench.specs import TaskSpec, freeze
-
-    if name == "table":
-        return TaskSpec("table", freeze({"path": str(data_dir / "table.csv"), "target": "y",
-                                         "drop": "id,label"}))
-    return TaskSpec(name)

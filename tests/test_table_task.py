@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from vision_files import write_table_csv
+from data_files import write_table_csv
 
 from regbench.errors import DataError, RegbenchError
 from regbench.matrix import Matrix

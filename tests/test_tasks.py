@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 import torch
-from conftest import task_spec
+from data_files import task_spec
 
 from regbench.errors import DataError, RegbenchError
 from regbench.registry import TASKS

@@ -3,7 +3,7 @@ import math
 
 import pytest
 import torch
-from conftest import task_spec
+from data_files import task_spec
 
 from regbench.registry import ARCHS, REGULARIZERS, TASKS
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from vision_files import idx_bytes, write_cifar10, write_cifar100, write_mnist
+from data_files import idx_bytes, write_cifar10, write_cifar100, write_mnist
 
 from regbench.errors import DataError
 from regbench.registry import TASKS

@@ -1,5 +1,6 @@
-"""Writers of small files in the official formats of MNIST / Fashion-MNIST (idx-ubyte) and
-CIFAR-10 / CIFAR-100 (python pickles), with random pixels, for the loader tests."""
+"""Test data: small files in the official formats of MNIST / Fashion-MNIST (idx-ubyte) and
+CIFAR-10 / CIFAR-100 (python pickles) with random pixels, a mixed CSV table, and the task
+spec the registry-wide tests use for each task."""
 
 from __future__ import annotations
 
@@ -117,3 +118,13 @@ def write_all(root: Path) -> Path:
     write_cifar100(root / "cifar-100-python", n_train=200, n_test=50, seed=4)
     write_table_csv(root / "table.csv")
     return root
+
+
+def task_spec(name: str, data_dir: Path):
+    """The spec the registry-wide tests use for `name` (the table task needs a file)."""
+    from regbench.specs import TaskSpec, freeze
+
+    if name == "table":
+        return TaskSpec("table", freeze({"path": str(data_dir / "table.csv"), "target": "y",
+                                         "drop": "id,label"}))
+    return TaskSpec(name)
