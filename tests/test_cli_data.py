@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from regbench import matrix
 
@@ -86,6 +87,7 @@ def test_listing_the_vision_matrix_reads_no_data(monkeypatch, capsys):
     assert n > 300
 
 
+@pytest.mark.slow  # the report's figures and claims take minutes on a loaded 2-core machine
 def test_a_csv_and_a_short_toml_give_a_report(tmp_path, bikes_dir):
     toml = tmp_path / "mine.toml"
     toml.write_text(f'[[blocks]]\ntasks = [{{name = "table", path = "{bikes_dir / "table.csv"}",'
