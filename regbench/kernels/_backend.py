@@ -55,7 +55,8 @@ def load_extension() -> ModuleType | None:
             import torch.utils.cpp_extension as cpp
 
             srcs = _sources()
-            digest = hashlib.sha256(b"".join(p.read_bytes() for p in srcs)).hexdigest()[:12]
+            hashed = [*srcs, *sorted(_CSRC.glob("*.h"))]  # headers change the build too
+            digest = hashlib.sha256(b"".join(p.read_bytes() for p in hashed)).hexdigest()[:12]
             name = f"regbench_kernels_{digest}"
             build_dir = _cache_dir() / name
             build_dir.mkdir(parents=True, exist_ok=True)

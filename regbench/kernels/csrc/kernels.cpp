@@ -979,6 +979,8 @@ torch::Tensor l2_multi(std::vector<torch::Tensor> grads, const std::vector<torch
 
 }  // namespace
 
+#include "optim.h"  // fused optimizer steps (optim.cpp)
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cpu_has_avx512", &cpu_has_avx512);
   m.def("cpu_has_avx2", &cpu_has_avx2);
@@ -989,4 +991,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cached_bytes", &cached_bytes, "bytes held in the CPU output block cache");
   m.def("philox_raw", &philox_raw, "Philox4x32-10 on raw counters (tests)");
   m.def("l2_multi", &l2_multi, "fused L2 / elastic net over tensor lists");
+  m.def("sgd_multi", &regbench_optim::sgd_multi, "fused SGD step with elastic net");
+  m.def("adamw_multi", &regbench_optim::adamw_multi, "fused Adam/AdamW step with elastic net");
 }
