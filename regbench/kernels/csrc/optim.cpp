@@ -15,6 +15,7 @@
 
 #include "optim.h"
 
+#include <ATen/Config.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -30,8 +31,21 @@
 #define RBO_X86 0
 #endif
 
+#if AT_MKL_ENABLED() && !defined(__APPLE__)
+// torch.sqrt on CPU tensors is MKL VML's (at::vml::vsqrt); libtorch_cpu exports these.
+#define RBO_MKL 1
+extern "C" void vmsSqrt(int n, const float* a, float* r, int64_t mode);
+extern "C" void vmdSqrt(int n, const double* a, double* r, int64_t mode);
+#else
+#define RBO_MKL 0
+#endif
+
 namespace regbench_optim {
 namespace {
+
+#if RBO_MKL
+constexpr int64_t kVmlMode = 0x2 | 0x140000 | 0x100;  // VML_HA | VML_FTZDAZ_OFF | ERRMODE_IGNORE
+#endif
 
 enum Isa : int64_t { kScalar = 0, kAvx2 = 1, kAvx512 = 2 };
 constexpr int64_t kBlock = 4096;  // elements per work item; 8 items at least per thread chunk
@@ -83,9 +97,13 @@ inline void sgd_elem(T* p, const T* g, T* b, int64_t j, const SgdK<T>& K) {
   p[j] = mad<T, F>(d, K.nlr, x);                          // param.add_(grad, alpha=-lr)
 }
 
+// Adam runs in three sweeps over a sub-block that stays in L1: the moments, sqrt(v), the
+// parameter. sqrt is torch's: with MKL (AT_MKL_ENABLED) torch.sqrt is MKL VML's vmsSqrt /
+// vmdSqrt in high-accuracy mode, which is not always correctly rounded, so it is called here
+// too; elsewhere it is IEEE sqrt.
 template <typename T, bool F>
-inline void adam_elem(T* p, const T* g, T* m, T* v, int64_t j, const AdamK<T>& K) {
-  T x = p[j];
+inline void adam_mom_elem(const T* p, const T* g, T* m, T* v, int64_t j, const AdamK<T>& K) {
+  const T x = p[j];
   T d = g[j];
   if (K.pen) {
     T u = K.l2 * x;
@@ -93,14 +111,16 @@ inline void adam_elem(T* p, const T* g, T* m, T* v, int64_t j, const AdamK<T>& K
     d = d + u;
   }
   if (K.coupled) d = mad<T, F>(x, K.wd, d);               // Adam: grad.add(param, alpha=wd)
-  if (K.decoupled) x = x * K.decay;                       // AdamW: param.mul_(1 - lr * wd)
   const T diff = d - m[j];                                // exp_avg.lerp_(grad, 1 - beta1)
-  const T mm = K.small ? mad<T, F>(K.w1, diff, m[j]) : mad<T, F>(K.w1m1, diff, d);
-  m[j] = mm;
-  const T vv = mad<T, F>(K.w2 * d, d, v[j] * K.b2);       // v.mul_(b2).addcmul_(g, g, 1 - b2)
-  v[j] = vv;
-  const T den = std::sqrt(vv) / K.bc2s + K.eps;           // (v.sqrt() / bc2_sqrt).add_(eps)
-  p[j] = x + (K.nss * mm) / den;                          // param.addcdiv_(m, den, -step_size)
+  m[j] = K.small ? mad<T, F>(K.w1, diff, m[j]) : mad<T, F>(K.w1m1, diff, d);
+  v[j] = mad<T, F>(K.w2 * d, d, v[j] * K.b2);             // v.mul_(b2).addcmul_(g, g, 1 - b2)
+}
+
+template <typename T>
+inline void adam_upd_elem(T* p, const T* m, const T* sq, int64_t j, const AdamK<T>& K) {
+  const T x = K.decoupled ? p[j] * K.decay : p[j];        // AdamW: param.mul_(1 - lr * wd)
+  const T den = sq[j] / K.bc2s + K.eps;                   // (v.sqrt() / bc2_sqrt).add_(eps)
+  p[j] = x + (K.nss * m[j]) / den;                        // param.addcdiv_(m, den, -step_size)
 }
 
 #if RBO_X86
@@ -213,15 +233,13 @@ struct A512<double> {
   }                                                                                         \
   for (; j < len; ++j) sgd_elem<T, true>(p, g, b, j, K);
 
-#define RBO_ADAM_BODY(V)                                                                    \
+#define RBO_ADAM_MOM_BODY(V)                                                                \
   using R = typename V::R;                                                                  \
   const R l2 = V::set(K.l2), l1 = V::set(K.l1), nl1 = V::set(-K.l1), wd = V::set(K.wd);     \
-  const R decay = V::set(K.decay), w1 = V::set(K.small ? K.w1 : K.w1m1);                    \
-  const R b2 = V::set(K.b2), w2 = V::set(K.w2), bc2s = V::set(K.bc2s);                      \
-  const R eps = V::set(K.eps), nss = V::set(K.nss);                                         \
+  const R w1 = V::set(K.small ? K.w1 : K.w1m1), b2 = V::set(K.b2), w2 = V::set(K.w2);       \
   int64_t j = 0;                                                                            \
   for (; j + V::W <= len; j += V::W) {                                                      \
-    R x = V::ld(p + j);                                                                     \
+    const R x = V::ld(p + j);                                                               \
     R d = V::ld(g + j);                                                                     \
     if (K.pen) {                                                                            \
       R u = V::mul(l2, x);                                                                  \
@@ -229,16 +247,24 @@ struct A512<double> {
       d = V::add(d, u);                                                                     \
     }                                                                                       \
     if (K.coupled) d = V::fma(x, wd, d);                                                    \
-    if (K.decoupled) x = V::mul(x, decay);                                                  \
     const R m0 = V::ld(m + j);                                                              \
-    const R mm = V::fma(w1, V::sub(d, m0), K.small ? m0 : d);                               \
-    V::st(m + j, mm);                                                                       \
-    const R vv = V::fma(V::mul(w2, d), d, V::mul(V::ld(v + j), b2));                        \
-    V::st(v + j, vv);                                                                       \
-    const R den = V::add(V::div(V::sqrt(vv), bc2s), eps);                                   \
-    V::st(p + j, V::add(x, V::div(V::mul(nss, mm), den)));                                  \
+    V::st(m + j, V::fma(w1, V::sub(d, m0), K.small ? m0 : d));                              \
+    V::st(v + j, V::fma(V::mul(w2, d), d, V::mul(V::ld(v + j), b2)));                       \
   }                                                                                         \
-  for (; j < len; ++j) adam_elem<T, true>(p, g, m, v, j, K);
+  for (; j < len; ++j) adam_mom_elem<T, true>(p, g, m, v, j, K);
+
+#define RBO_ADAM_UPD_BODY(V)                                                                \
+  using R = typename V::R;                                                                  \
+  const R decay = V::set(K.decay), bc2s = V::set(K.bc2s), eps = V::set(K.eps);              \
+  const R nss = V::set(K.nss);                                                              \
+  int64_t j = 0;                                                                            \
+  for (; j + V::W <= len; j += V::W) {                                                      \
+    R x = V::ld(p + j);                                                                     \
+    if (K.decoupled) x = V::mul(x, decay);                                                  \
+    const R den = V::add(V::div(V::ld(sq + j), bc2s), eps);                                 \
+    V::st(p + j, V::add(x, V::div(V::mul(nss, V::ld(m + j)), den)));                        \
+  }                                                                                         \
+  for (; j < len; ++j) adam_upd_elem<T>(p, m, sq, j, K);
 
 template <typename T>
 RBO_T256 void sgd_block256(T* p, const T* g, T* b, int64_t len, const SgdK<T>& K) {
@@ -249,12 +275,20 @@ RBO_T512 void sgd_block512(T* p, const T* g, T* b, int64_t len, const SgdK<T>& K
   RBO_SGD_BODY(A512<T>)
 }
 template <typename T>
-RBO_T256 void adam_block256(T* p, const T* g, T* m, T* v, int64_t len, const AdamK<T>& K) {
-  RBO_ADAM_BODY(A256<T>)
+RBO_T256 void adam_mom256(const T* p, const T* g, T* m, T* v, int64_t len, const AdamK<T>& K) {
+  RBO_ADAM_MOM_BODY(A256<T>)
 }
 template <typename T>
-RBO_T512 void adam_block512(T* p, const T* g, T* m, T* v, int64_t len, const AdamK<T>& K) {
-  RBO_ADAM_BODY(A512<T>)
+RBO_T512 void adam_mom512(const T* p, const T* g, T* m, T* v, int64_t len, const AdamK<T>& K) {
+  RBO_ADAM_MOM_BODY(A512<T>)
+}
+template <typename T>
+RBO_T256 void adam_upd256(T* p, const T* m, const T* sq, int64_t len, const AdamK<T>& K) {
+  RBO_ADAM_UPD_BODY(A256<T>)
+}
+template <typename T>
+RBO_T512 void adam_upd512(T* p, const T* m, const T* sq, int64_t len, const AdamK<T>& K) {
+  RBO_ADAM_UPD_BODY(A512<T>)
 }
 #endif
 
@@ -273,17 +307,52 @@ void sgd_block(T* p, const T* g, T* b, int64_t len, const SgdK<T>& K, bool fma, 
 }
 
 template <typename T>
+void sqrt_block(const T* v, T* out, int64_t len) {
+#if RBO_MKL
+  if constexpr (std::is_same_v<T, float>) {
+    vmsSqrt(static_cast<int>(len), v, out, kVmlMode);
+  } else {
+    vmdSqrt(static_cast<int>(len), v, out, kVmlMode);
+  }
+#else
+  for (int64_t j = 0; j < len; ++j) out[j] = std::sqrt(v[j]);
+#endif
+}
+
+template <typename T>
 void adam_block(T* p, const T* g, T* m, T* v, int64_t len, const AdamK<T>& K, bool fma,
                 int64_t isa) {
+  constexpr int64_t kSub = 1024;  // p, g, m, v and sqrt(v) of a sub-block stay in L1
+  alignas(64) T sq[kSub];
+  for (int64_t o = 0; o < len; o += kSub) {
+    const int64_t n = std::min(kSub, len - o);
+    T *po = p + o, *mo = m + o, *vo = v + o;
+    const T* go = g + o;
 #if RBO_X86
-  if (fma && isa == kAvx512) return adam_block512<T>(p, g, m, v, len, K);
-  if (fma && isa == kAvx2) return adam_block256<T>(p, g, m, v, len, K);
+    if (fma && isa == kAvx512) {
+      adam_mom512<T>(po, go, mo, vo, n, K);
+    } else if (fma && isa == kAvx2) {
+      adam_mom256<T>(po, go, mo, vo, n, K);
+    } else
 #endif
-  (void)isa;
-  if (fma) {
-    for (int64_t j = 0; j < len; ++j) adam_elem<T, true>(p, g, m, v, j, K);
-  } else {
-    for (int64_t j = 0; j < len; ++j) adam_elem<T, false>(p, g, m, v, j, K);
+    if (fma) {
+      for (int64_t j = 0; j < n; ++j) adam_mom_elem<T, true>(po, go, mo, vo, j, K);
+    } else {
+      for (int64_t j = 0; j < n; ++j) adam_mom_elem<T, false>(po, go, mo, vo, j, K);
+    }
+    sqrt_block<T>(vo, sq, n);
+#if RBO_X86
+    if (isa == kAvx512) {
+      adam_upd512<T>(po, mo, sq, n, K);
+      continue;
+    }
+    if (isa == kAvx2) {
+      adam_upd256<T>(po, mo, sq, n, K);
+      continue;
+    }
+#endif
+    (void)isa;
+    for (int64_t j = 0; j < n; ++j) adam_upd_elem<T>(po, mo, sq, j, K);
   }
 }
 
