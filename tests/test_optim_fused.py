@@ -173,7 +173,7 @@ def test_fma_probe_matches_torch() -> None:
     out = {}
     for fma in (True, False):
         q = p.clone()
-        ext.sgd_multi([q], [g], [], 1024.0, 0.0, 0.0, False, 1 + e, 0.0, 0.0, False, fma, 0)
+        ext.sgd_multi([q], [g], [], 1024.0, 0.0, 0.0, False, 1 + e, 0.0, 0.0, False, fma, fma, 0)
         out[fma] = q
     want = p.clone().requires_grad_()
     want.grad = g.clone()

@@ -28,7 +28,7 @@ from regbench.kernels import reference as R
 from regbench.kernels.dropout import dropout_op
 from regbench.nn import FusedDropout
 
-OPS = ("dropout", "dropout_fwdbwd", "bias_dropout_add", "l2", "mlp")
+OPS = ("dropout", "dropout_fwdbwd", "bias_dropout_add", "l2", "optim", "mlp")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_SIZES = "64K,1M,16M,64M"
 QUICK_SIZES = "64K,1M"
@@ -40,6 +40,9 @@ TARGETS = {
     "l2_ vs torch._foreach_*": "not slower",
     "wide MLP step FusedDropout vs nn.Dropout": ">= 1.3x faster (the no-dropout row is the "
     "ceiling)",
+    "FusedSGD(l2) vs SGD(fused=True, weight_decay) (8M fp32 in 64 tensors)": "not slower",
+    "FusedSGD(l1, l2) vs penalty in loss + autograd + SGD(fused=True)": ">= 3x faster",
+    "FusedAdamW vs AdamW(fused=True)": "not slower",
 }
 SEED = 1234
 P = 0.5
@@ -461,6 +464,10 @@ def main(args: argparse.Namespace) -> int:
                     bench_bda(run, dt, n, th, c)
                 if "l2" in ops:
                     bench_l2(run, dt, n, th, c)
+                if "optim" in ops:
+                    from regbench.bench.optim import bench_optim
+
+                    bench_optim(run, dt, n, th, c)
         if "mlp" in ops:
             bench_mlp(run, th)
     print_table(run.rows)

@@ -49,28 +49,38 @@ class FusedSGD(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             mom = group["momentum"] != 0
-            lists: dict[bool, tuple[list[Tensor], list[Tensor], list[Tensor]]] = {
-                False: ([], [], []), True: ([], [], [])}
+            ps: list[Tensor] = []
+            gs: list[Tensor] = []
+            bs: list[Tensor] = []
+            new_ps: list[Tensor] = []
+            new_gs: list[Tensor] = []
+            new_bs: list[Tensor] = []
             for p in group["params"]:
-                if p.grad is None:
+                g = p.grad
+                if g is None:
                     continue
-                if p.grad.is_sparse:
+                if g.is_sparse:
                     raise RuntimeError("FusedSGD does not support sparse gradients")
+                if not mom:
+                    ps.append(p)
+                    gs.append(g)
+                    continue
                 state = self.state[p]
-                new = False
-                if mom and state.get("momentum_buffer") is None:
-                    state["momentum_buffer"] = torch.empty_like(
+                buf = state.get("momentum_buffer")
+                if buf is None:  # torch's first step: the buffer starts as the gradient
+                    buf = state["momentum_buffer"] = torch.empty_like(
                         p, memory_format=torch.preserve_format)
-                    new = True
-                ps, gs, bs = lists[new]
-                ps.append(p)
-                gs.append(p.grad)
-                if mom:
-                    bs.append(state["momentum_buffer"])
-            for new, (ps, gs, bs) in lists.items():
-                if ps:
+                    new_ps.append(p)
+                    new_gs.append(g)
+                    new_bs.append(buf)
+                else:
+                    ps.append(p)
+                    gs.append(g)
+                    bs.append(buf)
+            for lp, lg, lb, new in ((ps, gs, bs, False), (new_ps, new_gs, new_bs, True)):
+                if lp:
                     fused_step.sgd_step_(
-                        ps, gs, bs, lr=group["lr"], momentum=group["momentum"],
+                        lp, lg, lb, lr=group["lr"], momentum=group["momentum"],
                         dampening=group["dampening"], nesterov=group["nesterov"],
                         weight_decay=group["weight_decay"], l2=group["l2"], l1=group["l1"],
                         init_bufs=new)

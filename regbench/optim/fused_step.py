@@ -25,9 +25,6 @@ from regbench.optim import reference as ref
 
 __all__ = ["adamw_step_", "sgd_step_", "torch_uses_fma"]
 
-_NATIVE_DTYPES = (torch.float32, torch.float64)
-
-
 @functools.cache
 def torch_uses_fma(dtype: torch.dtype) -> bool:
     """Whether torch's CPU kernels round `add(x, alpha=a)` and `addcmul` as one fused
@@ -51,17 +48,17 @@ def torch_uses_fma(dtype: torch.dtype) -> bool:
     return True
 
 
-def _native(ts: Sequence[Tensor]) -> bool:
-    return all(t.device.type == "cpu" and t.dtype in _NATIVE_DTYPES and t.is_contiguous()
-               for t in ts)
+_fma: tuple[bool, bool] | None = None
 
 
-def _split(n: int, ok: Sequence[bool]) -> tuple[list[int], list[int]]:
-    fast = [i for i in range(n) if ok[i]]
-    return fast, [i for i in range(n) if not ok[i]]
+def _fma_flags() -> tuple[bool, bool]:
+    global _fma
+    if _fma is None:
+        _fma = (torch_uses_fma(torch.float32), torch_uses_fma(torch.float64))
+    return _fma
 
 
-def _pick(ts: Sequence[Tensor], idx: list[int]) -> list[Tensor]:
+def _pick(ts: Sequence[Tensor], idx: Sequence[int]) -> list[Tensor]:
     return [ts[i] for i in idx]
 
 
@@ -80,22 +77,17 @@ def _sgd_impl(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], lr:
             ref.sgd_step_(params, grads, bufs, **kw)
         return
     name = _backend.backend()
-    mom = momentum != 0.0
-    n = len(params)
-    ok = [name != "reference" and _native([params[i], grads[i], *([bufs[i]] if mom else [])])
-          for i in range(n)]
-    fast, slow = _split(n, ok)
-    if fast:
-        ext = _backend.load_extension()
-        assert ext is not None
-        fma = all(torch_uses_fma(params[i].dtype) for i in fast)
-        ext.sgd_multi(_pick(params, fast), _pick(grads, fast),
-                      _pick(bufs, fast) if mom else [], float(lr), float(momentum),
-                      float(dampening), bool(nesterov), float(weight_decay), float(l2),
-                      float(l1), bool(init_bufs), fma, _backend.ISA[name])
-    if slow:
-        ref.sgd_step_(_pick(params, slow), _pick(grads, slow),
-                      _pick(bufs, slow) if mom else [], **kw)
+    if name == "reference":
+        ref.sgd_step_(params, grads, bufs, **kw)
+        return
+    ext = _backend.load_extension()
+    assert ext is not None
+    # the extension runs the contiguous fp32/fp64 CPU tensors and returns the others' indices
+    skipped = ext.sgd_multi(params, grads, bufs, lr, momentum, dampening, nesterov,
+                            weight_decay, l2, l1, init_bufs, *_fma_flags(), _backend.ISA[name])
+    if skipped:
+        ref.sgd_step_(_pick(params, skipped), _pick(grads, skipped),
+                      _pick(bufs, skipped) if momentum != 0.0 else [], **kw)
 
 
 def _adam_impl(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
@@ -114,21 +106,17 @@ def _adam_impl(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor]
             ref.adamw_step_(params, grads, exp_avgs, exp_avg_sqs, steps, **kw)
         return
     name = _backend.backend()
-    n = len(params)
-    ok = [name != "reference" and _native([params[i], grads[i], exp_avgs[i], exp_avg_sqs[i]])
-          and steps[i].device.type == "cpu" for i in range(n)]
-    fast, slow = _split(n, ok)
-    if fast:
-        ext = _backend.load_extension()
-        assert ext is not None
-        fma = all(torch_uses_fma(params[i].dtype) for i in fast)
-        ext.adamw_multi(_pick(params, fast), _pick(grads, fast), _pick(exp_avgs, fast),
-                        _pick(exp_avg_sqs, fast), _pick(steps, fast), float(lr), float(beta1),
-                        float(beta2), float(eps), float(weight_decay), bool(decoupled),
-                        float(l2), float(l1), fma, _backend.ISA[name])
-    if slow:
-        ref.adamw_step_(_pick(params, slow), _pick(grads, slow), _pick(exp_avgs, slow),
-                        _pick(exp_avg_sqs, slow), _pick(steps, slow), **kw)
+    if name == "reference":
+        ref.adamw_step_(params, grads, exp_avgs, exp_avg_sqs, steps, **kw)
+        return
+    ext = _backend.load_extension()
+    assert ext is not None
+    skipped = ext.adamw_multi(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2,
+                              eps, weight_decay, decoupled, l2, l1, *_fma_flags(),
+                              _backend.ISA[name])
+    if skipped:
+        ref.adamw_step_(_pick(params, skipped), _pick(grads, skipped), _pick(exp_avgs, skipped),
+                        _pick(exp_avg_sqs, skipped), _pick(steps, skipped), **kw)
 
 
 @torch.library.custom_op("regbench::sgd_step_", mutates_args=("params", "bufs"))

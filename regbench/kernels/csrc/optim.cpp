@@ -373,18 +373,24 @@ void check_isa(int64_t isa) {
 #endif
 }
 
-void check_like(const torch::Tensor& t, const torch::Tensor& p, const char* what, size_t i) {
-  TORCH_CHECK(t.device().is_cpu() && t.scalar_type() == p.scalar_type() &&
-                  t.sizes() == p.sizes() && t.is_contiguous(),
-              "regbench optim: ", what, " ", i, " must be a contiguous CPU tensor like its "
-              "parameter (", p.scalar_type(), ", ", p.sizes(), ")");
+// Tensors this file runs: contiguous float32/float64 CPU tensors, state shaped like the
+// parameter. Others are skipped and their indices returned (the caller runs the reference).
+bool like(const torch::Tensor& t, const torch::Tensor& p) {
+  return t.device().is_cpu() && t.scalar_type() == p.scalar_type() && t.sizes() == p.sizes() &&
+         t.is_contiguous();
 }
 
-void check_param(const torch::Tensor& p, size_t i) {
-  TORCH_CHECK(p.device().is_cpu() && p.is_contiguous() &&
-                  (p.scalar_type() == at::kFloat || p.scalar_type() == at::kDouble),
-              "regbench optim: parameter ", i, " must be a contiguous float32/float64 CPU "
-              "tensor, got ", p.scalar_type());
+bool native_param(const torch::Tensor& p) {
+  return p.device().is_cpu() && p.is_contiguous() &&
+         (p.scalar_type() == at::kFloat || p.scalar_type() == at::kDouble);
+}
+
+std::vector<torch::Tensor> pick(const std::vector<torch::Tensor>& ts,
+                                const std::vector<int64_t>& idx) {
+  std::vector<torch::Tensor> out;
+  out.reserve(idx.size());
+  for (int64_t i : idx) out.push_back(ts[static_cast<size_t>(i)]);
+  return out;
 }
 
 template <typename Fn>
@@ -430,60 +436,75 @@ AdamK<T> adam_consts(double step, double lr, double beta1, double beta2, double 
 
 }  // namespace
 
-void sgd_multi(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& grads,
-               const std::vector<torch::Tensor>& bufs, double lr, double momentum,
-               double dampening, bool nesterov, double weight_decay, double l2, double l1,
-               bool init_bufs, bool fma, int64_t isa) {
+std::vector<int64_t> sgd_multi(const std::vector<torch::Tensor>& params_in,
+                               const std::vector<torch::Tensor>& grads_in,
+                               const std::vector<torch::Tensor>& bufs_in, double lr,
+                               double momentum, double dampening, bool nesterov,
+                               double weight_decay, double l2, double l1, bool init_bufs,
+                               bool fma32, bool fma64, int64_t isa) {
   check_isa(isa);
-  const size_t nt = params.size();
-  TORCH_CHECK(grads.size() == nt, "regbench optim: ", grads.size(), " grads for ", nt, " params");
-  TORCH_CHECK(momentum == 0.0 || bufs.size() == nt, "regbench optim: ", bufs.size(),
+  const size_t nt = params_in.size();
+  const bool mom = momentum != 0.0;
+  TORCH_CHECK(grads_in.size() == nt, "regbench optim: ", grads_in.size(), " grads for ", nt,
+              " params");
+  TORCH_CHECK(!mom || bufs_in.size() == nt, "regbench optim: ", bufs_in.size(),
               " momentum buffers for ", nt, " params");
+  std::vector<int64_t> run, skipped;
   for (size_t i = 0; i < nt; ++i) {
-    check_param(params[i], i);
-    check_like(grads[i], params[i], "grad", i);
-    if (momentum != 0.0) check_like(bufs[i], params[i], "momentum buffer", i);
+    const bool ok = native_param(params_in[i]) && like(grads_in[i], params_in[i]) &&
+                    (!mom || like(bufs_in[i], params_in[i]));
+    (ok ? run : skipped).push_back(static_cast<int64_t>(i));
   }
+  const auto params = pick(params_in, run), grads = pick(grads_in, run);
+  const auto bufs = mom ? pick(bufs_in, run) : std::vector<torch::Tensor>{};
   const auto kf = sgd_consts<float>(lr, momentum, dampening, nesterov, weight_decay, l2, l1,
                                     init_bufs);
   const auto kd = sgd_consts<double>(lr, momentum, dampening, nesterov, weight_decay, l2, l1,
                                      init_bufs);
-  const bool mom = momentum != 0.0;
   for_blocks(params, [&](size_t t, int64_t e0, int64_t len) {
     if (params[t].scalar_type() == at::kFloat) {
       sgd_block<float>(params[t].data_ptr<float>() + e0, grads[t].const_data_ptr<float>() + e0,
-                       mom ? bufs[t].data_ptr<float>() + e0 : nullptr, len, kf, fma, isa);
+                       mom ? bufs[t].data_ptr<float>() + e0 : nullptr, len, kf, fma32, isa);
     } else {
       sgd_block<double>(params[t].data_ptr<double>() + e0,
                         grads[t].const_data_ptr<double>() + e0,
-                        mom ? bufs[t].data_ptr<double>() + e0 : nullptr, len, kd, fma, isa);
+                        mom ? bufs[t].data_ptr<double>() + e0 : nullptr, len, kd, fma64, isa);
     }
   });
+  return skipped;
 }
 
-void adamw_multi(const std::vector<torch::Tensor>& params, const std::vector<torch::Tensor>& grads,
-                 const std::vector<torch::Tensor>& exp_avgs,
-                 const std::vector<torch::Tensor>& exp_avg_sqs,
-                 const std::vector<torch::Tensor>& steps, double lr, double beta1, double beta2,
-                 double eps, double weight_decay, bool decoupled, double l2, double l1, bool fma,
-                 int64_t isa) {
+std::vector<int64_t> adamw_multi(const std::vector<torch::Tensor>& params_in,
+                                 const std::vector<torch::Tensor>& grads_in,
+                                 const std::vector<torch::Tensor>& exp_avgs_in,
+                                 const std::vector<torch::Tensor>& exp_avg_sqs_in,
+                                 const std::vector<torch::Tensor>& steps_in, double lr,
+                                 double beta1, double beta2, double eps, double weight_decay,
+                                 bool decoupled, double l2, double l1, bool fma32, bool fma64,
+                                 int64_t isa) {
   check_isa(isa);
-  const size_t nt = params.size();
-  TORCH_CHECK(grads.size() == nt && exp_avgs.size() == nt && exp_avg_sqs.size() == nt &&
-                  steps.size() == nt,
+  const size_t nt = params_in.size();
+  TORCH_CHECK(grads_in.size() == nt && exp_avgs_in.size() == nt && exp_avg_sqs_in.size() == nt &&
+                  steps_in.size() == nt,
               "regbench optim: adamw_multi needs one grad, exp_avg, exp_avg_sq and step per "
               "parameter");
-  std::vector<AdamK<float>> kf(nt);
-  std::vector<AdamK<double>> kd(nt);
+  std::vector<int64_t> run, skipped;
   for (size_t i = 0; i < nt; ++i) {
-    check_param(params[i], i);
-    check_like(grads[i], params[i], "grad", i);
-    check_like(exp_avgs[i], params[i], "exp_avg", i);
-    check_like(exp_avg_sqs[i], params[i], "exp_avg_sq", i);
+    const auto& s = steps_in[i];
+    const bool ok = native_param(params_in[i]) && like(grads_in[i], params_in[i]) &&
+                    like(exp_avgs_in[i], params_in[i]) && like(exp_avg_sqs_in[i], params_in[i]) &&
+                    s.device().is_cpu() && s.numel() == 1 &&
+                    (s.scalar_type() == at::kFloat || s.scalar_type() == at::kDouble);
+    (ok ? run : skipped).push_back(static_cast<int64_t>(i));
+  }
+  const auto params = pick(params_in, run), grads = pick(grads_in, run);
+  const auto exp_avgs = pick(exp_avgs_in, run), exp_avg_sqs = pick(exp_avg_sqs_in, run);
+  const auto steps = pick(steps_in, run);
+  const size_t nr = params.size();
+  std::vector<AdamK<float>> kf(nr);
+  std::vector<AdamK<double>> kd(nr);
+  for (size_t i = 0; i < nr; ++i) {
     const auto& s = steps[i];
-    TORCH_CHECK(s.device().is_cpu() && s.numel() == 1 &&
-                    (s.scalar_type() == at::kFloat || s.scalar_type() == at::kDouble),
-                "regbench optim: step ", i, " must be a one-element float32/float64 CPU tensor");
     double step;
     if (s.scalar_type() == at::kFloat) {  // step_t += 1, then _get_value(step_t) (a double)
       float* sp = s.data_ptr<float>();
@@ -494,21 +515,25 @@ void adamw_multi(const std::vector<torch::Tensor>& params, const std::vector<tor
       *sp = *sp + 1.0;
       step = *sp;
     }
-    kf[i] = adam_consts<float>(step, lr, beta1, beta2, eps, weight_decay, decoupled, l2, l1);
-    kd[i] = adam_consts<double>(step, lr, beta1, beta2, eps, weight_decay, decoupled, l2, l1);
+    if (params[i].scalar_type() == at::kFloat) {
+      kf[i] = adam_consts<float>(step, lr, beta1, beta2, eps, weight_decay, decoupled, l2, l1);
+    } else {
+      kd[i] = adam_consts<double>(step, lr, beta1, beta2, eps, weight_decay, decoupled, l2, l1);
+    }
   }
   for_blocks(params, [&](size_t t, int64_t e0, int64_t len) {
     if (params[t].scalar_type() == at::kFloat) {
       adam_block<float>(params[t].data_ptr<float>() + e0, grads[t].const_data_ptr<float>() + e0,
                         exp_avgs[t].data_ptr<float>() + e0,
-                        exp_avg_sqs[t].data_ptr<float>() + e0, len, kf[t], fma, isa);
+                        exp_avg_sqs[t].data_ptr<float>() + e0, len, kf[t], fma32, isa);
     } else {
       adam_block<double>(params[t].data_ptr<double>() + e0,
                          grads[t].const_data_ptr<double>() + e0,
                          exp_avgs[t].data_ptr<double>() + e0,
-                         exp_avg_sqs[t].data_ptr<double>() + e0, len, kd[t], fma, isa);
+                         exp_avg_sqs[t].data_ptr<double>() + e0, len, kd[t], fma64, isa);
     }
   });
+  return skipped;
 }
 
 }  // namespace regbench_optim
