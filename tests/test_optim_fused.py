@@ -106,6 +106,49 @@ def test_adam_bitwise_reference_composition(backend, dtype, case, fused_cls, tor
         assert _same(_state(o1, got, key), _state(o2, want, key))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("fused_cls", [FusedAdamW, FusedAdam])
+def test_adam_ieee_sqrt_bitwise_reference(backend, dtype, fused_cls) -> None:
+    """sqrt="ieee" == the reference with torch.sqrt replaced by IEEE sqrt, bitwise; and within
+    a few ulp of torch.optim after 3 steps (the denominators differ by <= 1 ulp a step)."""
+    betas, wd, l2, l1 = ADAM_CASES[2]
+    ps, gss = _data(dtype)
+    with K.use_backend(backend):
+        got, o1 = _run(lambda q: fused_cls(q, lr=1e-2, betas=betas, weight_decay=wd, l2=l2,
+                                           l1=l1, sqrt="ieee"), ps, gss)
+    want = [p.clone() for p in ps]
+    ms, vs = [torch.zeros_like(p) for p in ps], [torch.zeros_like(p) for p in ps]
+    steps = [torch.tensor(0.0) for _ in ps]
+    for gs in gss:
+        R.adamw_step_(want, gs, ms, vs, steps, lr=1e-2, beta1=betas[0], beta2=betas[1], eps=1e-8,
+                      weight_decay=wd, decoupled=fused_cls.decoupled, l2=l2, l1=l1,
+                      torch_sqrt=False)
+    assert _same(got, want)
+    assert _same(_state(o1, got, "exp_avg_sq"), vs)
+    exact, _ = _run(lambda q: fused_cls(q, lr=1e-2, betas=betas, weight_decay=wd, l2=l2, l1=l1),
+                    ps, gss)
+    for a, b in zip(got, exact):
+        torch.testing.assert_close(a, b, rtol=1e-5 if dtype == torch.float32 else 1e-13,
+                                   atol=1e-6 if dtype == torch.float32 else 1e-14)
+
+
+def test_reference_written_out_adam_is_torchs_with_torch_sqrt(monkeypatch) -> None:
+    """The written-out update of R.adamw_step_(torch_sqrt=False), run with torch.sqrt, is
+    torch.optim.AdamW's bit for bit: so only the sqrt differs between the two modes."""
+    ps, gss = _data(torch.float32)
+    monkeypatch.setattr(R, "ieee_sqrt", torch.sqrt)
+    want, _ = _run(lambda q: torch.optim.AdamW(q, lr=1e-2, weight_decay=0.1, foreach=False),
+                   ps, gss, _elastic(1e-2, 0.0))
+    got = [p.clone() for p in ps]
+    ms, vs = [torch.zeros_like(p) for p in ps], [torch.zeros_like(p) for p in ps]
+    steps = [torch.tensor(0.0) for _ in ps]
+    for gs in gss:
+        R.adamw_step_(got, gs, ms, vs, steps, lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8,
+                      weight_decay=0.1, decoupled=True, l2=1e-2, l1=0.0, torch_sqrt=False)
+    assert _same(got, want)
+
+
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_dtypes_run_the_reference(dtype) -> None:
     """fp16/bf16 have no C++ path: the op runs the reference composition (same bits)."""
@@ -192,7 +235,8 @@ def test_opcheck_custom_ops() -> None:
     vs = [torch.rand_like(p) for p in ps]
     steps = [torch.tensor(3.0) for _ in ps]
     torch.library.opcheck(fused_step.adamw_step_op,
-                          (ps, gs, ms, vs, steps, 1e-2, 0.9, 0.999, 1e-8, 1e-2, True, 1e-2, 1e-3))
+                          (ps, gs, ms, vs, steps, 1e-2, 0.9, 0.999, 1e-8, 1e-2, True, 1e-2, 1e-3,
+                           True))
 
 
 @pytest.mark.parametrize("make", [
@@ -220,7 +264,8 @@ def test_bad_hyperparameters_name_the_value() -> None:
                        (lambda: FusedSGD(p, l1=float("nan")), "l1"),
                        (lambda: FusedSGD(p, momentum=0.0, nesterov=True), "nesterov"),
                        (lambda: FusedAdamW(p, betas=(0.9, 1.0)), "betas[1]"),
-                       (lambda: FusedAdamW(p, l2="x"), "l2")]:
+                       (lambda: FusedAdamW(p, l2="x"), "l2"),
+                       (lambda: FusedAdamW(p, sqrt="fast"), "sqrt")]:
         with pytest.raises(RegbenchError, match=what.replace("[", r"\[")):
             make()
 

@@ -6,7 +6,8 @@ gradients preallocated. Rows (op, ours vs baseline; ratio_vs_native = our time /
 - optim_sgd_l2:      FusedSGD(l2=lam, momentum) vs SGD(fused=True, weight_decay=lam, momentum)
 - optim_sgd_elastic: FusedSGD(l1, l2, momentum) vs penalty in the loss + autograd +
                      SGD(fused=True, momentum)
-- optim_adamw:       FusedAdamW(weight_decay) vs AdamW(fused=True, weight_decay)
+- optim_adamw:       FusedAdamW(weight_decay) vs AdamW(fused=True, weight_decay), and
+                     FusedAdamW(weight_decay, sqrt="ieee") (IEEE sqrt, as torch's fused=True)
 - optim_adamw_l2:    FusedAdamW(weight_decay, l2) vs penalty in the loss + autograd +
                      AdamW(fused=True, weight_decay)
 
@@ -117,6 +118,9 @@ def bench_optim(run, dt: str, n: int, th: int, copy_s: float) -> None:  # noqa: 
          5 * es * n),
         ("optim_adamw", "FusedAdamW(weight_decay)",
          FusedAdamW(ps, lr=LR, weight_decay=WD).step,
+         "AdamW(fused=True, weight_decay)", adamw.step, 7 * es * n),
+        ("optim_adamw", 'FusedAdamW(weight_decay, sqrt="ieee")',
+         FusedAdamW(ps, lr=LR, weight_decay=WD, sqrt="ieee").step,
          "AdamW(fused=True, weight_decay)", adamw.step, 7 * es * n),
         ("optim_adamw_l2", "FusedAdamW(weight_decay, l2)",
          FusedAdamW(ps, lr=LR, weight_decay=WD, l2=LAM2).step,

@@ -10,7 +10,9 @@ from torch.optim.optimizer import _get_scalar_dtype
 from regbench.optim import fused_step
 from regbench.optim._checks import OptimizerArgError, check_coef
 
-__all__ = ["FusedAdam", "FusedAdamW"]
+__all__ = ["SQRT_MODES", "FusedAdam", "FusedAdamW"]
+
+SQRT_MODES = {"torch": True, "ieee": False}  # name -> use torch.sqrt's rounding
 
 
 class FusedAdamW(torch.optim.Optimizer):
@@ -24,14 +26,25 @@ class FusedAdamW(torch.optim.Optimizer):
     `theta += (-step_size * m) / denom`). No operation is reordered. `.grad` is only read.
     `decoupled=False` is torch.optim.Adam's coupled `weight_decay` (see FusedAdam). State is
     torch's (`step` a CPU scalar tensor, `exp_avg`, `exp_avg_sq`). No amsgrad / maximize.
+
+    `sqrt`: "torch" (default) is torch.sqrt's rounding. Where torch has MKL (x86 wheels) that
+    is MKL VML's high-accuracy sqrt, which is not always correctly rounded and on some CPUs
+    costs ~2 ns an element, the larger part of this step. "ieee" uses the correctly rounded
+    sqrt instead (as torch's own `fused=True` kernel does): faster, and equal to the
+    reference composition with torch.sqrt replaced by IEEE sqrt (`reference.ieee_sqrt`), so
+    at most 1 ulp off torch.optim's denominator per element and step.
     """
 
     decoupled = True
 
     def __init__(self, params, lr: float = 1e-3,  # noqa: ANN001
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, *, l1: float = 0.0, l2: float = 0.0) -> None:
+                 weight_decay: float = 1e-2, *, l1: float = 0.0, l2: float = 0.0,
+                 sqrt: str = "torch") -> None:
         owner = type(self).__name__
+        if sqrt not in SQRT_MODES:
+            raise OptimizerArgError(f"{owner}: sqrt must be one of {', '.join(SQRT_MODES)}, "
+                                    f"got {sqrt!r}")
         for name, v in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay), ("l1", l1),
                         ("l2", l2)):
             check_coef(owner, name, v)
@@ -42,7 +55,7 @@ class FusedAdamW(torch.optim.Optimizer):
         defaults = dict(lr=lr, betas=tuple(float(b) for b in betas), eps=eps,
                         weight_decay=weight_decay, l1=l1, l2=l2, amsgrad=False, maximize=False,
                         foreach=False, capturable=False, differentiable=False, fused=False,
-                        decoupled_weight_decay=self.decoupled)
+                        decoupled_weight_decay=self.decoupled, sqrt=sqrt)
         super().__init__(params, defaults)
 
     @torch.no_grad()
@@ -79,7 +92,8 @@ class FusedAdamW(torch.optim.Optimizer):
                 fused_step.adamw_step_(
                     ps, gs, ms, vs, steps, lr=group["lr"], beta1=beta1, beta2=beta2,
                     eps=group["eps"], weight_decay=group["weight_decay"],
-                    decoupled=self.decoupled, l2=group["l2"], l1=group["l1"])
+                    decoupled=self.decoupled, l2=group["l2"], l1=group["l1"],
+                    torch_sqrt=SQRT_MODES[group["sqrt"]])
         return loss
 
 
@@ -91,5 +105,6 @@ class FusedAdam(FusedAdamW):
 
     def __init__(self, params, lr: float = 1e-3,  # noqa: ANN001
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, l1: float = 0.0, l2: float = 0.0) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, l1=l1, l2=l2)
+                 weight_decay: float = 0.0, *, l1: float = 0.0, l2: float = 0.0,
+                 sqrt: str = "torch") -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, l1=l1, l2=l2, sqrt=sqrt)

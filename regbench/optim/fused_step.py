@@ -93,9 +93,9 @@ def _sgd_impl(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], lr:
 def _adam_impl(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
                exp_avg_sqs: list[Tensor], steps: list[Tensor], lr: float, beta1: float,
                beta2: float, eps: float, weight_decay: float, decoupled: bool, l2: float,
-               l1: float) -> None:
+               l1: float, torch_sqrt: bool) -> None:
     kw = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-              decoupled=decoupled, l2=l2, l1=l1)
+              decoupled=decoupled, l2=l2, l1=l1, torch_sqrt=torch_sqrt)
     if not params:
         return
     if params[0].device.type == "cuda":
@@ -113,7 +113,7 @@ def _adam_impl(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor]
     assert ext is not None
     skipped = ext.adamw_multi(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2,
                               eps, weight_decay, decoupled, l2, l1, *_fma_flags(),
-                              _backend.ISA[name])
+                              torch_sqrt, _backend.ISA[name])
     if skipped:
         ref.adamw_step_(_pick(params, skipped), _pick(grads, skipped), _pick(exp_avgs, skipped),
                         _pick(exp_avg_sqs, skipped), _pick(steps, skipped), **kw)
@@ -140,16 +140,16 @@ def _sgd_fake(params, grads, bufs, lr, momentum, dampening, nesterov, weight_dec
 def adamw_step_op(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
                   exp_avg_sqs: list[Tensor], steps: list[Tensor], lr: float, beta1: float,
                   beta2: float, eps: float, weight_decay: float, decoupled: bool, l2: float,
-                  l1: float) -> None:
+                  l1: float, torch_sqrt: bool) -> None:
     """In place: one Adam/AdamW step (steps += 1) with grad + l2*p + l1*sign(p)."""
     with torch.no_grad():
         _adam_impl(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps,
-                   weight_decay, decoupled, l2, l1)
+                   weight_decay, decoupled, l2, l1, torch_sqrt)
 
 
 @adamw_step_op.register_fake
 def _adam_fake(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2, eps,  # noqa: ANN001, ANN202
-               weight_decay, decoupled, l2, l1):
+               weight_decay, decoupled, l2, l1, torch_sqrt):
     return None
 
 
@@ -170,11 +170,12 @@ def sgd_step_(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], *, 
 def adamw_step_(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
                 exp_avg_sqs: list[Tensor], steps: list[Tensor], *, lr: float, beta1: float,
                 beta2: float, eps: float, weight_decay: float = 0.0, decoupled: bool = True,
-                l2: float = 0.0, l1: float = 0.0) -> None:
-    """The fused Adam/AdamW step on tensor lists (eager: the backend; compiled: the op)."""
+                l2: float = 0.0, l1: float = 0.0, torch_sqrt: bool = True) -> None:
+    """The fused Adam/AdamW step on tensor lists (eager: the backend; compiled: the op).
+    torch_sqrt=False: IEEE sqrt instead of torch.sqrt's (MKL VML where torch has MKL)."""
     args = (list(params), list(grads), list(exp_avgs), list(exp_avg_sqs), list(steps),
             float(lr), float(beta1), float(beta2), float(eps), float(weight_decay),
-            bool(decoupled), float(l2), float(l1))
+            bool(decoupled), float(l2), float(l1), bool(torch_sqrt))
     if torch.compiler.is_compiling():
         adamw_step_op(*args)
     else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.optim.adam import adam as _torch_adam
@@ -18,7 +19,7 @@ from torch.optim.sgd import sgd as _torch_sgd
 
 from regbench.kernels import reference as kref
 
-__all__ = ["adamw_step_", "penalized_grads", "sgd_step_"]
+__all__ = ["adamw_step_", "ieee_sqrt", "penalized_grads", "sgd_step_"]
 
 
 def penalized_grads(
@@ -52,15 +53,39 @@ def sgd_step_(
             b.copy_(m)
 
 
+def ieee_sqrt(x: Tensor) -> Tensor:
+    """Correctly rounded sqrt (numpy's); torch.sqrt on CPU is MKL VML's where torch has MKL."""
+    return torch.from_numpy(np.sqrt(x.detach().cpu().numpy())).to(x.device)
+
+
 @torch.no_grad()
 def adamw_step_(
     params: Sequence[Tensor], grads: Sequence[Tensor], exp_avgs: Sequence[Tensor],
     exp_avg_sqs: Sequence[Tensor], steps: Sequence[Tensor], *, lr: float, beta1: float,
     beta2: float, eps: float, weight_decay: float, decoupled: bool, l2: float, l1: float,
+    torch_sqrt: bool = True,
 ) -> None:
-    """One Adam (decoupled=False) / AdamW (decoupled=True) step in place; steps += 1."""
+    """One Adam (decoupled=False) / AdamW (decoupled=True) step in place; steps += 1.
+
+    torch_sqrt=False: the same update op for op (torch's `_single_tensor_adam`, written out)
+    with `ieee_sqrt` in place of torch.sqrt."""
     params = list(params)
     g2 = penalized_grads(grads, params, l2, l1)
+    if not torch_sqrt:
+        for p, g, m, v, st in zip(params, g2, exp_avgs, exp_avg_sqs, steps, strict=True):
+            st += 1
+            if weight_decay != 0:
+                if decoupled:
+                    p.mul_(1 - lr * weight_decay)
+                else:
+                    g = g.add(p, alpha=weight_decay)
+            m.lerp_(g, 1 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            step = st.item()
+            step_size = lr / (1 - beta1**step)
+            bc2_sqrt = (1 - beta2**step) ** 0.5
+            p.addcdiv_(m, (ieee_sqrt(v) / bc2_sqrt).add_(eps), value=-step_size)
+        return
     _torch_adam(params, g2, list(exp_avgs), list(exp_avg_sqs), [], list(steps), foreach=False,
                 capturable=False, differentiable=False, fused=False,
                 decoupled_weight_decay=decoupled, amsgrad=False, beta1=beta1, beta2=beta2,

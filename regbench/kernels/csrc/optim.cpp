@@ -98,9 +98,10 @@ inline void sgd_elem(T* p, const T* g, T* b, int64_t j, const SgdK<T>& K) {
 }
 
 // Adam runs in three sweeps over a sub-block that stays in L1: the moments, sqrt(v), the
-// parameter. sqrt is torch's: with MKL (AT_MKL_ENABLED) torch.sqrt is MKL VML's vmsSqrt /
-// vmdSqrt in high-accuracy mode, which is not always correctly rounded, so it is called here
-// too; elsewhere it is IEEE sqrt.
+// parameter. With torch_sqrt, sqrt is torch.sqrt's: with MKL (AT_MKL_ENABLED) that is MKL
+// VML's vmsSqrt / vmdSqrt in high-accuracy mode, not always correctly rounded (and ~2 ns an
+// element on some CPUs), so it is called here too; without MKL, and with torch_sqrt = false,
+// it is IEEE sqrt (correctly rounded), which torch's own fused=True Adam kernel uses.
 template <typename T, bool F>
 inline void adam_mom_elem(const T* p, const T* g, T* m, T* v, int64_t j, const AdamK<T>& K) {
   const T x = p[j];
@@ -307,21 +308,24 @@ void sgd_block(T* p, const T* g, T* b, int64_t len, const SgdK<T>& K, bool fma, 
 }
 
 template <typename T>
-void sqrt_block(const T* v, T* out, int64_t len) {
+void sqrt_block(const T* v, T* out, int64_t len, bool mkl) {
 #if RBO_MKL
-  if constexpr (std::is_same_v<T, float>) {
-    vmsSqrt(static_cast<int>(len), v, out, kVmlMode);
-  } else {
-    vmdSqrt(static_cast<int>(len), v, out, kVmlMode);
+  if (mkl) {
+    if constexpr (std::is_same_v<T, float>) {
+      vmsSqrt(static_cast<int>(len), v, out, kVmlMode);
+    } else {
+      vmdSqrt(static_cast<int>(len), v, out, kVmlMode);
+    }
+    return;
   }
-#else
-  for (int64_t j = 0; j < len; ++j) out[j] = std::sqrt(v[j]);
 #endif
+  (void)mkl;
+  for (int64_t j = 0; j < len; ++j) out[j] = std::sqrt(v[j]);  // IEEE (vectorized by -O3)
 }
 
 template <typename T>
 void adam_block(T* p, const T* g, T* m, T* v, int64_t len, const AdamK<T>& K, bool fma,
-                int64_t isa) {
+                bool mkl, int64_t isa) {
   constexpr int64_t kSub = 1024;  // p, g, m, v and sqrt(v) of a sub-block stay in L1
   alignas(64) T sq[kSub];
   for (int64_t o = 0; o < len; o += kSub) {
@@ -340,7 +344,7 @@ void adam_block(T* p, const T* g, T* m, T* v, int64_t len, const AdamK<T>& K, bo
     } else {
       for (int64_t j = 0; j < n; ++j) adam_mom_elem<T, false>(po, go, mo, vo, j, K);
     }
-    sqrt_block<T>(vo, sq, n);
+    sqrt_block<T>(vo, sq, n, mkl);
 #if RBO_X86
     if (isa == kAvx512) {
       adam_upd512<T>(po, mo, sq, n, K);
@@ -481,7 +485,7 @@ std::vector<int64_t> adamw_multi(const std::vector<torch::Tensor>& params_in,
                                  const std::vector<torch::Tensor>& steps_in, double lr,
                                  double beta1, double beta2, double eps, double weight_decay,
                                  bool decoupled, double l2, double l1, bool fma32, bool fma64,
-                                 int64_t isa) {
+                                 bool torch_sqrt, int64_t isa) {
   check_isa(isa);
   const size_t nt = params_in.size();
   TORCH_CHECK(grads_in.size() == nt && exp_avgs_in.size() == nt && exp_avg_sqs_in.size() == nt &&
@@ -525,12 +529,14 @@ std::vector<int64_t> adamw_multi(const std::vector<torch::Tensor>& params_in,
     if (params[t].scalar_type() == at::kFloat) {
       adam_block<float>(params[t].data_ptr<float>() + e0, grads[t].const_data_ptr<float>() + e0,
                         exp_avgs[t].data_ptr<float>() + e0,
-                        exp_avg_sqs[t].data_ptr<float>() + e0, len, kf[t], fma32, isa);
+                        exp_avg_sqs[t].data_ptr<float>() + e0, len, kf[t], fma32, torch_sqrt,
+                        isa);
     } else {
       adam_block<double>(params[t].data_ptr<double>() + e0,
                          grads[t].const_data_ptr<double>() + e0,
                          exp_avgs[t].data_ptr<double>() + e0,
-                         exp_avg_sqs[t].data_ptr<double>() + e0, len, kd[t], fma64, isa);
+                         exp_avg_sqs[t].data_ptr<double>() + e0, len, kd[t], fma64, torch_sqrt,
+                         isa);
     }
   });
   return skipped;

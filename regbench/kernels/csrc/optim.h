@@ -30,6 +30,6 @@ std::vector<int64_t> adamw_multi(const std::vector<torch::Tensor>& params,
                                  const std::vector<torch::Tensor>& steps, double lr,
                                  double beta1, double beta2, double eps, double weight_decay,
                                  bool decoupled, double l2, double l1, bool fma32, bool fma64,
-                                 int64_t isa);
+                                 bool torch_sqrt, int64_t isa);
 
 }  // namespace regbench_optim
