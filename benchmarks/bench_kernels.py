@@ -294,3 +294,71 @@ class Memory(_KernelSuite):
 
     def peakmem_native(self, *args: object) -> None:
         self.native()
+
+
+class FusedOptimStep(_KernelSuite):
+    """regbench.optim's fused steps vs torch.optim's fused=True CPU steps, fp32, 64 tensors:
+    FusedSGD(l2, momentum) vs SGD(weight_decay, momentum); FusedSGD(l1, l2) vs the penalty in
+    the loss + autograd + SGD; FusedAdamW vs AdamW (both with weight_decay). CPU only."""
+
+    param_names = ["numel", "threads"]
+    params = (SIZES, THREADS)
+
+    def setup(self, data: Data, numel: int, threads: int) -> None:
+        from regbench.bench.optim import LAM1, LAM2, LR, MOM, WD, check_once, param_list
+        from regbench.optim.fused_adamw import FusedAdamW
+        from regbench.optim.fused_sgd import FusedSGD
+
+        torch.set_num_threads(threads)
+        self.threads = threads
+        self.ps = param_list(numel, torch.float32)
+        check_once(self.ps)  # bitwise against the reference composition
+        self.lam1, self.lam2 = LAM1, LAM2
+        self.ours_sgd = FusedSGD(self.ps, lr=LR, momentum=MOM, l2=LAM2).step
+        self.ours_elastic = FusedSGD(self.ps, lr=LR, momentum=MOM, l2=LAM2, l1=LAM1).step
+        self.ours_adamw = FusedAdamW(self.ps, lr=LR, weight_decay=WD).step
+        self.sgd_wd = torch.optim.SGD(self.ps, lr=LR, momentum=MOM, weight_decay=LAM2,
+                                      fused=True).step
+        self.sgd = torch.optim.SGD(self.ps, lr=LR, momentum=MOM, fused=True).step
+        self.adamw = torch.optim.AdamW(self.ps, lr=LR, weight_decay=WD, fused=True).step
+        for f in (self.ours_sgd, self.ours_elastic, self.ours_adamw, self.sgd_wd, self.sgd,
+                  self.adamw):
+            f()
+
+    def _elastic_native(self) -> None:
+        pen = 0.5 * self.lam2 * sum((p * p).sum() for p in self.ps)
+        (pen + self.lam1 * sum(p.abs().sum() for p in self.ps)).backward()
+        self.sgd()
+
+    def time_fused_sgd_l2(self, *args: object) -> None:
+        self.ours_sgd()
+
+    def time_torch_sgd_weight_decay(self, *args: object) -> None:
+        self.sgd_wd()
+
+    def time_fused_sgd_elastic(self, *args: object) -> None:
+        self.ours_elastic()
+
+    def time_penalty_autograd_sgd(self, *args: object) -> None:
+        self._elastic_native()
+
+    def time_fused_adamw(self, *args: object) -> None:
+        self.ours_adamw()
+
+    def time_torch_adamw(self, *args: object) -> None:
+        self.adamw()
+
+    def track_ratio_sgd_l2(self, *args: object) -> float:
+        return ratio(self.ours_sgd, self.sgd_wd, self.threads)
+
+    track_ratio_sgd_l2.unit = RATIO_UNIT  # type: ignore[attr-defined]
+
+    def track_ratio_sgd_elastic(self, *args: object) -> float:
+        return ratio(self.ours_elastic, self._elastic_native, self.threads)
+
+    track_ratio_sgd_elastic.unit = RATIO_UNIT  # type: ignore[attr-defined]
+
+    def track_ratio_adamw(self, *args: object) -> float:
+        return ratio(self.ours_adamw, self.adamw, self.threads)
+
+    track_ratio_adamw.unit = RATIO_UNIT  # type: ignore[attr-defined]
