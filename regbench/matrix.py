@@ -238,10 +238,11 @@ def _reg_specs(entries: list[Any], default_set: str) -> list[tuple[RegSpec, tupl
                                   f"({', '.join(STRENGTH_SETS)}) or a non-empty list of "
                                   f"numbers, got {chosen!r}")
             strengths = tuple(float(s) for s in values)
-        spec = RegSpec(name, 0.0, freeze(params))
-        for s in strengths:
-            cls.check(RegSpec(name, s, spec.params))
-        out.append((spec, strengths))
+        for swept in _sweep(params):  # a list-valued parameter sweeps, as for tasks/archs
+            spec = RegSpec(name, 0.0, freeze(swept))
+            for s in strengths:
+                cls.check(RegSpec(name, s, spec.params))
+            out.append((spec, strengths))
     return out
 
 

@@ -56,6 +56,12 @@ def test_augment_kind_is_part_of_the_cell_and_shift_needs_images():
     exp = m.expand()
     assert {c.task.name for c in exp.cells} == {"digits"}
     assert any("kind=shift needs image inputs" in s.reason for s in exp.skipped)
+    # a list-valued regularizer parameter sweeps, as task and arch parameters do
+    swept = Matrix.from_dict({"blocks": [{
+        "tasks": ["digits"], "archs": ["mlp"],
+        "regularizers": [{"name": "augment", "kind": ["noise", "shift", "both"],
+                          "strengths": [0.1]}]}]}).expand()
+    assert sorted(c.reg.get("kind") for c in swept.cells) == ["both", "noise", "shift"]
 
 
 def test_noise_only_augment_on_images_is_not_shifted():
