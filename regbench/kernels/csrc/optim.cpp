@@ -118,10 +118,15 @@ inline void adam_mom_elem(const T* p, const T* g, T* m, T* v, int64_t j, const A
 }
 
 template <typename T>
-inline void adam_upd_elem(T* p, const T* m, const T* sq, int64_t j, const AdamK<T>& K) {
+inline void adam_upd_val(T* p, const T* m, T sq, int64_t j, const AdamK<T>& K) {
   const T x = K.decoupled ? p[j] * K.decay : p[j];        // AdamW: param.mul_(1 - lr * wd)
-  const T den = sq[j] / K.bc2s + K.eps;                   // (v.sqrt() / bc2_sqrt).add_(eps)
+  const T den = sq / K.bc2s + K.eps;                      // (v.sqrt() / bc2_sqrt).add_(eps)
   p[j] = x + (K.nss * m[j]) / den;                        // param.addcdiv_(m, den, -step_size)
+}
+
+template <typename T>
+inline void adam_upd_elem(T* p, const T* m, const T* sq, int64_t j, const AdamK<T>& K) {
+  adam_upd_val<T>(p, m, sq[j], j, K);
 }
 
 #if RBO_X86
@@ -275,6 +280,48 @@ template <typename T>
 RBO_T512 void sgd_block512(T* p, const T* g, T* b, int64_t len, const SgdK<T>& K) {
   RBO_SGD_BODY(A512<T>)
 }
+// One sweep (IEEE sqrt inline): the moments and the parameter of each vector in registers.
+#define RBO_ADAM_ONE_BODY(V)                                                                \
+  using R = typename V::R;                                                                  \
+  const R l2 = V::set(K.l2), l1 = V::set(K.l1), nl1 = V::set(-K.l1), wd = V::set(K.wd);     \
+  const R w1 = V::set(K.small ? K.w1 : K.w1m1), b2 = V::set(K.b2), w2 = V::set(K.w2);       \
+  const R decay = V::set(K.decay), bc2s = V::set(K.bc2s), eps = V::set(K.eps);              \
+  const R nss = V::set(K.nss);                                                              \
+  const bool pen = K.pen, has_l1 = K.has_l1, coupled = K.coupled, small = K.small;          \
+  const bool decoupled = K.decoupled;                                                       \
+  int64_t j = 0;                                                                            \
+  for (; j + V::W <= len; j += V::W) {                                                      \
+    R x = V::ld(p + j);                                                                     \
+    R d = V::ld(g + j);                                                                     \
+    if (pen) {                                                                              \
+      R u = V::mul(l2, x);                                                                  \
+      if (has_l1) u = V::add(u, V::sgn(x, l1, nl1));                                        \
+      d = V::add(d, u);                                                                     \
+    }                                                                                       \
+    if (coupled) d = V::fma(x, wd, d);                                                      \
+    const R m0 = V::ld(m + j);                                                              \
+    const R mm = V::fma(w1, V::sub(d, m0), small ? m0 : d);                                 \
+    V::st(m + j, mm);                                                                       \
+    const R vv = V::fma(V::mul(w2, d), d, V::mul(V::ld(v + j), b2));                        \
+    V::st(v + j, vv);                                                                       \
+    if (decoupled) x = V::mul(x, decay);                                                    \
+    const R den = V::add(V::div(V::sqrt(vv), bc2s), eps);                                   \
+    V::st(p + j, V::add(x, V::div(V::mul(nss, mm), den)));                                  \
+  }                                                                                         \
+  for (; j < len; ++j) {                                                                    \
+    adam_mom_elem<T, true>(p, g, m, v, j, K);                                               \
+    adam_upd_val<T>(p, m, std::sqrt(v[j]), j, K);                                           \
+  }
+
+template <typename T>
+RBO_T256 void adam_one256(T* p, const T* g, T* m, T* v, int64_t len, const AdamK<T>& K) {
+  RBO_ADAM_ONE_BODY(A256<T>)
+}
+template <typename T>
+RBO_T512 void adam_one512(T* p, const T* g, T* m, T* v, int64_t len, const AdamK<T>& K) {
+  RBO_ADAM_ONE_BODY(A512<T>)
+}
+
 template <typename T>
 RBO_T256 void adam_mom256(const T* p, const T* g, T* m, T* v, int64_t len, const AdamK<T>& K) {
   RBO_ADAM_MOM_BODY(A256<T>)
@@ -326,6 +373,10 @@ void sqrt_block(const T* v, T* out, int64_t len, bool mkl) {
 template <typename T>
 void adam_block(T* p, const T* g, T* m, T* v, int64_t len, const AdamK<T>& K, bool fma,
                 bool mkl, int64_t isa) {
+#if RBO_X86
+  if (fma && !mkl && isa == kAvx512) return adam_one512<T>(p, g, m, v, len, K);
+  if (fma && !mkl && isa == kAvx2) return adam_one256<T>(p, g, m, v, len, K);
+#endif
   constexpr int64_t kSub = 1024;  // p, g, m, v and sqrt(v) of a sub-block stay in L1
   alignas(64) T sq[kSub];
   for (int64_t o = 0; o < len; o += kSub) {
