@@ -224,6 +224,44 @@ def test_opcheck() -> None:
     torch.library.opcheck(dropout_st_op, (x, 0.5, torch.tensor(3), torch.tensor(7)))
     torch.library.opcheck(bias_dropout_add_op, (x, b, r, 0.5, 3, 7))
     torch.library.opcheck(bias_dropout_add_op, (x, None, None, 0.5, 3, 7))
+    # permuted layouts: the fake impl's strides (torch.empty_like) are the real ones
+    xc = torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last).requires_grad_()
+    torch.library.opcheck(dropout_op, (xc, 0.5, 3, 7))
+    torch.library.opcheck(dropout_st_op, (xc, 0.5, torch.tensor(3), torch.tensor(7)))
+    torch.library.opcheck(dropout_op, (torch.randn(6, 5).t().requires_grad_(), 0.5, 3, 7))
+
+
+def test_gradcheck_channels_last_and_in_place() -> None:
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64).to(memory_format=torch.channels_last)
+    x.requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: K.dropout(t, 0.3, 11, 5), (x,))
+    assert torch.autograd.gradcheck(lambda t: K.dropout(t * 1, 0.3, 11, 5, inplace=True), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: K.dropout(t * 1, 0.3, 11, 5, inplace=True),
+                                        (x,))
+
+
+@pytest.mark.parametrize("name", NATIVE + ["reference"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_layout_follows_empty_like_and_bits_follow_the_logical_index(name, dtype) -> None:
+    """channels_last, transposed and sliced inputs: the output has torch.empty_like(x)'s
+    strides and the values of the contiguous input (bitwise, every dtype and backend), for
+    dropout, its in-place form and bias_dropout_add."""
+    base = _x((3, 4, 5, 6), dtype)
+    cases = [base.to(memory_format=torch.channels_last), base.permute(3, 1, 0, 2),
+             base[:, :, 1:, ::2], base.transpose(0, 3)[1:]]
+    with K.use_backend(name):
+        for x in cases:
+            want = R.dropout(x.contiguous(), 0.3, SEED, 2**32 - 2)
+            y = K.dropout(x, 0.3, SEED, 2**32 - 2)
+            assert y.stride() == torch.empty_like(x).stride() and torch.equal(y, want)
+            xi = x.clone()
+            assert K.dropout(xi, 0.3, SEED, 2**32 - 2, inplace=True) is xi
+            assert torch.equal(xi, want)
+            b = _x((x.shape[-1],), dtype)
+            z = K.bias_dropout_add(x, b, x, 0.3, SEED, 9)
+            assert z.stride() == torch.empty_like(x).stride()
+            assert torch.equal(z, R.bias_dropout_add(x.contiguous(), b, x.contiguous(), 0.3,
+                                                     SEED, 9))
 
 
 @pytest.mark.parametrize("name", NATIVE)

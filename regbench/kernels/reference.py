@@ -5,6 +5,8 @@ Dropout: Philox4x32-10 in int64 arithmetic (no overflow: 32x32-bit products are 
 tensor uses counter n = offset + j // 4, i.e. (n & 0xffffffff, n >> 32, 0, 0), and word j % 4.
 keep iff (r >> 8) >= ceil(p * 2**24) (float64 on the host); scale float32(1 / (1 - p)).
 y = cast(float32(x) * s) if kept else +0. fp16 / bf16 / fp32 compute in fp32, fp64 in fp64.
+The output has `torch.empty_like(x)`'s layout (a channels_last input gives a channels_last
+output); the mask follows the logical index whatever the layout.
 
 bias_dropout_add (one rounding per step, in fp32): h = float32(x) + float32(bias);
 d = h * s if kept else +0; y = cast(d + float32(residual)).
@@ -142,7 +144,8 @@ def _apply(
     d = torch.where(keep, h * s, torch.zeros((), dtype=cd))
     if residual is not None:
         d = d + residual.to(cd)
-    return d.to(x.dtype).contiguous()
+    # the layout of torch.empty_like(x) (what every backend returns); the values are d's
+    return torch.empty_like(x).copy_(d.to(x.dtype))
 
 
 def dropout(x: Tensor, p: float, seed: int, offset: int, training: bool = True) -> Tensor:

@@ -667,7 +667,19 @@ torch::Tensor alloc_like(const torch::Tensor& x) {
 void empty_cache() { BlockCache::get().clear(); }
 int64_t cached_bytes() { return static_cast<int64_t>(BlockCache::get().cached()); }
 
+// The layout of a dropout output is torch.empty_like(x)'s (preserve_format: the input's
+// stride order, made dense), so a channels_last or otherwise permuted input gives an output
+// in its memory format, as nn.Dropout does. Contiguous outputs come from the block cache.
+torch::Tensor empty_like_input(const torch::Tensor& x) {
+  return x.is_contiguous() ? alloc_like(x) : at::empty_like(x);
+}
+
 // y = [residual +] dropout(x [+ bias]) under the contract. thresh/scale come from the host.
+// The kernel runs over the logical row-major order (the mask is a function of the logical
+// index); a non-contiguous input is read through a contiguous copy, and a non-contiguous
+// output (a permuted layout, or `out` = a non-contiguous x for the in-place form) is written
+// from a contiguous result. `out` may be x itself (in place): every element is read before
+// it is written, at the same position.
 torch::Tensor dropout_fwd(const torch::Tensor& x_in, const std::optional<torch::Tensor>& bias_in,
                           const std::optional<torch::Tensor>& res_in, int64_t thresh,
                           double scale, int64_t seed, int64_t offset, int64_t isa,
@@ -679,17 +691,18 @@ torch::Tensor dropout_fwd(const torch::Tensor& x_in, const std::optional<torch::
   TORCH_CHECK(seed >= 0, "regbench dropout: seed must be non-negative, got ", seed);
   TORCH_CHECK(offset >= 0, "regbench dropout: offset must be non-negative, got ", offset);
   const auto x = x_in.contiguous();
-  torch::Tensor y;
+  torch::Tensor result;
   if (out.has_value() && out->defined()) {
-    TORCH_CHECK(out->is_contiguous() && out->sizes() == x.sizes() &&
-                    out->scalar_type() == x.scalar_type() && out->device().is_cpu(),
-                "regbench dropout: out must be a contiguous CPU tensor like x");
-    y = *out;
+    TORCH_CHECK(out->sizes() == x.sizes() && out->scalar_type() == x.scalar_type() &&
+                    out->device().is_cpu(),
+                "regbench dropout: out must be a CPU tensor of x's shape and dtype");
+    result = *out;
   } else {
-    y = alloc_like(x);
+    result = empty_like_input(x_in);
   }
+  const torch::Tensor y = result.is_contiguous() ? result : alloc_like(x);
   const int64_t n = x.numel();
-  if (n == 0) return y;
+  if (n == 0) return result;
   const bool has_bias = bias_in.has_value() && bias_in->defined();
   const bool has_res = res_in.has_value() && res_in->defined();
   torch::Tensor bias, res;
@@ -730,7 +743,8 @@ torch::Tensor dropout_fwd(const torch::Tensor& x_in, const std::optional<torch::
       drop_dispatch<scalar_t, false, false>(xp, bp, rp, yp, P, isa);
     }
   });
-  return y;
+  if (!y.is_same(result)) result.copy_(y);
+  return result;
 }
 
 // Raw Philox4x32-10 for known-answer tests: ctr int64 [N, 4] (uint32 values), key (k0, k1).
