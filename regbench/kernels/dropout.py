@@ -17,6 +17,8 @@ from regbench.kernels import reference as ref
 
 __all__ = ["bias_dropout_add", "dropout"]
 
+_I64 = 2**63
+
 
 def _run(
     x: Tensor, bias: Tensor | None, residual: Tensor | None, p: float, seed: int, offset: int
@@ -30,17 +32,18 @@ def _run_checked(
     out: Tensor | None = None,
 ) -> Tensor:
     """`_run` for arguments the caller has already validated; `out` (x itself for the
-    in-place form) receives the result."""
-    if x.device.type == "cuda":
+    in-place form) receives the result. (`x.is_cpu`, not `x.device.type`: building a device
+    object costs a microsecond, a tenth of a 64K-element call.)"""
+    if x.is_cpu:
+        isa = _backend.cpu_isa()
+        if isa is None:
+            return _into(out, ref._apply(x, bias, residual, p, seed, offset))
+        t, s = ref.threshold_scale(p)
+        return _backend.load_extension().dropout_fwd(  # type: ignore[union-attr]
+            x, bias, residual, t, s, seed, offset, isa, out)
+    if x.is_cuda:
         return _into(out, _run_cuda(x, bias, residual, p, seed, offset))
-    name = _backend.backend()
-    if name == "reference" or x.device.type != "cpu":
-        return _into(out, ref._apply(x, bias, residual, p, seed, offset))
-    ext = _backend.load_extension()
-    assert ext is not None
-    return ext.dropout_fwd(
-        x, bias, residual, ref.threshold(p), ref.scale(p), seed, offset, _backend.ISA[name], out
-    )
+    return _into(out, ref._apply(x, bias, residual, p, seed, offset))
 
 
 def _into(out: Tensor | None, y: Tensor) -> Tensor:
@@ -301,28 +304,48 @@ def dropout(
     `torch.empty_like(x)`'s layout (channels_last stays channels_last); `inplace=True` writes
     it into x and returns x, with the autograd rules of `F.dropout(x, inplace=True)`.
     """
-    ref.check_x_p(x, p)
+    # The common case first, with as few Python steps as it takes: this path is the fixed
+    # cost of every call (target <= 3 us; README "Fused kernels (CPU)").
+    if not (type(p) is float and 0.0 <= p <= 1.0 and isinstance(x, Tensor)  # noqa: E721
+            and x.is_floating_point()):
+        ref.check_x_p(x, p)  # raises, naming the value (or accepts an int p of 0 or 1)
+        p = float(p)
     if not training or p == 0:
         return x
-    if isinstance(seed, Tensor) or isinstance(offset, Tensor):
-        seed_t = seed if isinstance(seed, Tensor) else torch.tensor(seed, dtype=torch.int64)
-        off_t = offset if isinstance(offset, Tensor) else torch.tensor(offset, dtype=torch.int64)
-        if not _eager_autograd(x, seed_t, off_t):
-            y = dropout_st_op(x, float(p), seed_t, off_t)
-            return _in_place(x, y) if inplace else y
-        seed, offset = _scalar(seed_t, "seed"), _scalar(off_t, "offset")
-    ref.check_seed_offset(seed, offset, x.numel())
-    if _eager_no_grad(x):  # same bits, without the custom-op dispatch overhead
+    if (type(seed) is int and type(offset) is int and not inplace  # noqa: E721
+            and 0 <= seed < _I64 and 0 <= offset
+            and offset + (x.numel() + 3) // 4 < _I64
+            and x.is_cpu and not (x.requires_grad and torch.is_grad_enabled())
+            and not torch.compiler.is_compiling()):
+        isa = _backend.cpu_isa()
+        if isa is not None:
+            t, s = ref.threshold_scale(p)
+            return _backend.load_extension().dropout_fwd(  # type: ignore[union-attr]
+                x, None, None, t, s, seed, offset, isa, None)
+    if type(seed) is not int or type(offset) is not int:  # noqa: E721 - bool is not a seed
+        if isinstance(seed, Tensor) or isinstance(offset, Tensor):
+            seed_t = seed if isinstance(seed, Tensor) else torch.tensor(seed, dtype=torch.int64)
+            off_t = (offset if isinstance(offset, Tensor)
+                     else torch.tensor(offset, dtype=torch.int64))
+            if not _eager_autograd(x, seed_t, off_t):
+                y = dropout_st_op(x, float(p), seed_t, off_t)
+                return _in_place(x, y) if inplace else y
+            seed, offset = _scalar(seed_t, "seed"), _scalar(off_t, "offset")
+        ref.check_seed_offset(seed, offset, x.numel())  # raises for anything but ints
+    elif not (0 <= seed < _I64 and 0 <= offset and offset + (x.numel() + 3) // 4 < _I64):
+        ref.check_seed_offset(seed, offset, x.numel())  # raises, naming the value
+    if not (x.requires_grad and torch.is_grad_enabled()) and not torch.compiler.is_compiling():
+        # no autograd graph to record: the kernel directly, without the dispatcher
         if not inplace:
-            return _run_checked(x, None, None, float(p), seed, offset)
-        _run_checked(x, None, None, float(p), seed, offset, x)
+            return _run_checked(x, None, None, p, seed, offset)
+        _run_checked(x, None, None, p, seed, offset, x)
         if not x.is_inference():  # a direct write: tell autograd x changed, as x.mul_ would
             torch.autograd.graph.increment_version(x)
         return x
     if _eager_autograd(x):
         fn = _EagerDropoutInplace if inplace else _EagerDropout
-        return fn.apply(x, None, None, float(p), seed, offset)
-    y = dropout_op(x, float(p), seed, offset)
+        return fn.apply(x, None, None, p, seed, offset)
+    y = dropout_op(x, p, seed, offset)
     return _in_place(x, y) if inplace else y
 
 

@@ -112,6 +112,12 @@ def scale(p: float) -> float:
     return float(torch.tensor(1.0 / (1.0 - float(p)), dtype=torch.float64).to(torch.float32))
 
 
+@functools.lru_cache(maxsize=256)
+def threshold_scale(p: float) -> tuple[int, float]:
+    """(threshold(p), scale(p)), cached: the kernels' per-call host constants."""
+    return threshold(p), scale(p)
+
+
 def random_words(numel: int, seed: int, offset: int) -> Tensor:
     """The Philox word r of elements 0 .. numel-1 (int64 tensor holding uint32 values)."""
     nc = counters_used(numel)
