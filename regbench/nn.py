@@ -26,6 +26,12 @@ def _check_int64(name: str, v: object) -> int:
     return v
 
 
+def _as_int(t: Tensor, name: str) -> int:
+    if t.dtype != torch.int64 or t.numel() != 1:
+        raise TypeError(f"FusedDropout {name} must be a one-element int64 tensor, got {t!r}")
+    return int(t)
+
+
 class FusedDropout(nn.Module):
     """Dropout with a counter-based mask (Philox4x32-10 keyed by `seed` at counter `offset`).
 
@@ -61,14 +67,21 @@ class FusedDropout(nn.Module):
         """Apply dropout (training) or return `x` unchanged (eval, or p == 0)."""
         if not self.training or self.p == 0.0:
             return x
-        y = _dropout(x, self.p, self.seed, self.offset, inplace=self.inplace)
-        # Rebind instead of add_: the op may keep the old offset tensor for backward (under
-        # torch.compile the partitioner can save the graph input itself), so never mutate it.
-        offset = self.offset + counters_used(x.numel())
+        bufs = self._buffers  # not self.seed: Module.__getattr__ costs a microsecond a name
+        seed, offset = bufs["seed"], bufs["offset"]
         if torch.compiler.is_compiling():
-            self.offset = offset
-        else:  # the same rebinding, without Module.__setattr__'s cost (~10 us a call)
-            self._buffers["offset"] = offset
+            y = _dropout(x, self.p, seed, offset, inplace=self.inplace)
+            # Rebind instead of add_: the op may keep the old offset tensor for backward (the
+            # partitioner can save the graph input itself), so never mutate it.
+            self.offset = offset + counters_used(x.numel())
+            return y
+        if x.is_cpu and seed.is_cpu and offset.is_cpu:  # eager CPU: the int fast path
+            y = _dropout(x, self.p, _as_int(seed, "seed"), _as_int(offset, "offset"),
+                         inplace=self.inplace)
+        else:  # CUDA: the kernel reads the buffers on the device (no host sync)
+            y = _dropout(x, self.p, seed, offset, inplace=self.inplace)
+        # the same rebinding, without Module.__setattr__'s cost (~10 us a call)
+        bufs["offset"] = offset + counters_used(x.numel())
         return y
 
     def extra_repr(self) -> str:

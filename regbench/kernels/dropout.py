@@ -271,9 +271,7 @@ class _EagerDropoutInplace(_EagerDropout):
 
 def _eager_autograd(*ts: Tensor | None) -> bool:
     """True when the op runs eagerly and records autograd on CPU (the fast Function path)."""
-    return not torch.compiler.is_compiling() and all(
-        t is None or t.device.type == "cpu" for t in ts
-    )
+    return not torch.compiler.is_compiling() and all(t is None or t.is_cpu for t in ts)
 
 
 # --- public functions -------------------------------------------------------------------------
