@@ -747,6 +747,49 @@ torch::Tensor dropout_fwd(const torch::Tensor& x_in, const std::optional<torch::
   return result;
 }
 
+// The eager autograd node of `regbench.kernels.dropout` (no bias, no residual): the same
+// kernel and bits as the registered op, at the cost of a C++ autograd node (about a
+// microsecond) instead of torch.autograd.Function.apply's (about ten). Nothing of size numel
+// is saved: backward runs the same node on the gradient (so double backward works too). The
+// in-place form marks x dirty: autograd refuses a leaf that requires grad and bumps x's
+// version, as for F.dropout(x, inplace=True).
+struct DropoutNode : public torch::autograd::Function<DropoutNode> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               int64_t thresh, double scale, int64_t seed, int64_t offset,
+                               int64_t isa, bool inplace) {
+    ctx->saved_data["thresh"] = thresh;
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["seed"] = seed;
+    ctx->saved_data["offset"] = offset;
+    ctx->saved_data["isa"] = isa;
+    if (!inplace) {
+      return dropout_fwd(x, std::nullopt, std::nullopt, thresh, scale, seed, offset, isa,
+                         std::nullopt);
+    }
+    dropout_fwd(x, std::nullopt, std::nullopt, thresh, scale, seed, offset, isa, x);
+    ctx->mark_dirty({x});
+    return x;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    torch::Tensor dx;
+    if (grads[0].defined()) {
+      dx = DropoutNode::apply(grads[0], ctx->saved_data["thresh"].toInt(),
+                              ctx->saved_data["scale"].toDouble(),
+                              ctx->saved_data["seed"].toInt(), ctx->saved_data["offset"].toInt(),
+                              ctx->saved_data["isa"].toInt(), false);
+    }
+    return {dx, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor()};
+  }
+};
+
+torch::Tensor dropout_autograd(const torch::Tensor& x, int64_t thresh, double scale,
+                               int64_t seed, int64_t offset, int64_t isa, bool inplace) {
+  return DropoutNode::apply(x, thresh, scale, seed, offset, isa, inplace);
+}
+
 // Raw Philox4x32-10 for known-answer tests: ctr int64 [N, 4] (uint32 values), key (k0, k1).
 torch::Tensor philox_raw(const torch::Tensor& ctr, int64_t k0, int64_t k1, int64_t isa) {
   check_isa(isa);
@@ -999,6 +1042,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("dropout_fwd", &dropout_fwd, "fused [bias +] dropout [+ residual]", py::arg("x"),
         py::arg("bias"), py::arg("residual"), py::arg("thresh"), py::arg("scale"),
         py::arg("seed"), py::arg("offset"), py::arg("isa"), py::arg("out") = py::none());
+  m.def("dropout_autograd", &dropout_autograd, "dropout with a C++ autograd node (eager)",
+        py::arg("x"), py::arg("thresh"), py::arg("scale"), py::arg("seed"), py::arg("offset"),
+        py::arg("isa"), py::arg("inplace"));
   m.def("empty_cache", &empty_cache, "free the cached CPU output blocks");
   m.def("cached_bytes", &cached_bytes, "bytes held in the CPU output block cache");
   m.def("philox_raw", &philox_raw, "Philox4x32-10 on raw counters (tests)");
