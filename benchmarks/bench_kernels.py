@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from regbench import kernels as K
+from regbench.bench.cpu import _measure
 from regbench.kernels import reference as R
 
 from .common import (
@@ -21,6 +22,7 @@ from .common import (
     DTYPE_NAMES,
     LAM,
     PROBS,
+    RATIO_MIN_TIME,
     RATIO_UNIT,
     SEED,
     SIZES,
@@ -362,3 +364,42 @@ class FusedOptimStep(_KernelSuite):
         return ratio(self.ours_adamw, self.adamw, self.threads)
 
     track_ratio_adamw.unit = RATIO_UNIT  # type: ignore[attr-defined]
+
+
+class DropoutCall(_KernelSuite):
+    """The fixed cost of one eager call (argument checks, allocation, dispatch) on a 16-element
+    CPU tensor, where the kernel itself takes nanoseconds: the public function (target <= 3 us),
+    the registered op (the custom-op dispatcher) and F.dropout."""
+
+    param_names = ["impl", "threads"]
+    params = (["fused", "regbench::dropout op", "F.dropout"], THREADS)
+    NUMEL = 16
+    P = 0.5
+
+    def setup_cache(self) -> Data:
+        build_extension()
+        return {}
+
+    setup_cache.timeout = 900  # type: ignore[attr-defined]
+
+    def setup(self, data: Data, impl: str, threads: int) -> None:
+        from regbench.kernels.dropout import dropout_op
+
+        torch.set_num_threads(threads)
+        self.threads = threads
+        x = torch.randn(self.NUMEL, generator=torch.Generator().manual_seed(0))
+        self.fn = {"fused": lambda: K.dropout(x, self.P, SEED, 0),
+                   "regbench::dropout op": lambda: dropout_op(x, self.P, SEED, 0),
+                   "F.dropout": lambda: F.dropout(x, self.P, True)}[impl]
+        y = self.fn()
+        if impl != "F.dropout" and not torch.equal(y, R.dropout(x, self.P, SEED, 0)):
+            raise AssertionError(f"{impl} differs from the reference")
+
+    def time_call(self, *args: object) -> None:
+        self.fn()
+
+    def track_call_us(self, *args: object) -> float:
+        """Median microseconds of one call (torch.utils.benchmark.Timer, as `regbench bench`)."""
+        return _measure(self.fn, self.threads, RATIO_MIN_TIME)[0] * 1e6
+
+    track_call_us.unit = "us"  # type: ignore[attr-defined]
