@@ -21,6 +21,7 @@ def _csv_list(text: str | None) -> list[str] | None:
 # -- list -----------------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
     from regbench import matrix
+    from regbench.params import default
     from regbench.registry import ARCHS, REGULARIZERS, TASKS
 
     axes = [args.axis] if args.axis else list(AXES)
@@ -34,7 +35,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         out.append("archs:")
         for n in ARCHS.names():
             a = ARCHS.get(n)
-            params = ", ".join(f"{k}={v}" for k, v in a.params.items())
+            params = ", ".join(f"{k}={default(v)}" for k, v in a.params.items())
             out.append(f"  {n:16s} inputs={'/'.join(sorted(a.inputs)):13s} {ARCHS.describe(n)}"
                        + (f" [{params}]" if params else ""))
     if "regularizers" in axes:
