@@ -10,6 +10,8 @@ from pathlib import Path
 from regbench.errors import RegbenchError, StoreError
 
 AXES = ("tasks", "archs", "regularizers", "matrices")
+DEVICE_HELP = ("cpu (default) or cuda: where cells train; a CUDA cell's id holds the GPU "
+               "name, so CPU and CUDA results sit side by side in one store")
 
 
 def _csv_list(text: str | None) -> list[str] | None:
@@ -19,6 +21,7 @@ def _csv_list(text: str | None) -> list[str] | None:
 # -- list -----------------------------------------------------------------------------------
 def cmd_list(args: argparse.Namespace) -> int:
     from regbench import matrix
+    from regbench.params import default
     from regbench.registry import ARCHS, REGULARIZERS, TASKS
 
     axes = [args.axis] if args.axis else list(AXES)
@@ -32,7 +35,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         out.append("archs:")
         for n in ARCHS.names():
             a = ARCHS.get(n)
-            params = ", ".join(f"{k}={v}" for k, v in a.params.items())
+            params = ", ".join(f"{k}={default(v)}" for k, v in a.params.items())
             out.append(f"  {n:16s} inputs={'/'.join(sorted(a.inputs)):13s} {ARCHS.describe(n)}"
                        + (f" [{params}]" if params else ""))
     if "regularizers" in axes:
@@ -56,7 +59,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 # -- run ------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
-    from regbench import matrix
+    from regbench import devices, matrix
     from regbench.executors import make_executor, run_cells
     from regbench.store import Store
 
@@ -65,11 +68,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                    regularizers=_csv_list(args.regularizers))
     if not exp.cells:
         raise RegbenchError(f"matrix {m.name!r} has no cells for the given filters")
+    cells = devices.on(exp.cells, devices.resolve(args.device))
     executor = make_executor(args.executor, jobs=args.jobs, threads=args.threads,
                              data_dir=str(args.data_dir) if args.data_dir else None,
                              scheduler=args.scheduler, workers=args.workers)
     with Store(args.store) as store:
-        summary = run_cells(exp.cells, store, executor, force=args.force,
+        summary = run_cells(cells, store, executor, force=args.force,
                             progress=not args.no_progress, retry_failed=args.retry_failed)
     print(f"matrix {m.name}: {summary.line()}; store {args.store}")
     for line in summary.failures[:10]:
@@ -103,12 +107,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_claims(args: argparse.Namespace) -> int:
     import time
 
-    from regbench import claims
+    from regbench import claims, devices
     from regbench.cli_format import render
     from regbench.store import Store
 
     only = _csv_list(args.only)
     claims.select(only)  # unknown names fail before the store is touched
+    device = devices.resolve(args.device)
     if args.seeds is not None and args.seeds < 1:
         raise RegbenchError(f"--seeds must be >= 1, got {args.seeds}")
     t0 = time.perf_counter()
@@ -116,7 +121,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
         df = claims.run_claims(store, only, args.seeds, jobs=args.jobs,
                                data_dir=str(args.data_dir) if args.data_dir else None,
                                fast=args.fast, progress=not args.no_progress,
-                               log=lambda line: print(line, file=sys.stderr))
+                               log=lambda line: print(line, file=sys.stderr), device=device)
     if args.format == "table":
         sys.stdout.write(claims.render_table(df))
         print(f"wall time {time.perf_counter() - t0:.1f} s; store {args.store}")
@@ -156,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerun stored cells whose status is failed (replacing them)")
     p.add_argument("--data-dir", type=Path, help="folder with user data files (bikes: hour.csv)")
     p.add_argument("--executor", default="local", help="where cells run: local or dask")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="with --executor dask: a running Dask scheduler, e.g. tcp://HOST:8786")
     p.add_argument("--workers", type=int, metavar="N",
@@ -185,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--data-dir", type=Path, help="folder with hour.csv for the bikes claim")
     p.add_argument("--fast", action="store_true", help="only the fast claims (slow: skipped)")
+    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_claims)
 

@@ -143,7 +143,7 @@ class Matrix:
             ):
                 if tasks and t.name not in tasks or regularizers and r.name not in regularizers:
                     continue
-                task, arch = TASKS.get(t.name)(), ARCHS.get(a.name)()
+                task, arch = TASKS.get(t.name)().bind(t), ARCHS.get(a.name)()
                 reg_cls = REGULARIZERS.get(r.name)
                 task.protocol.override(protocol)
                 reason = arch.skip_reason(a, task) or reg_cls.skip_reason(task, arch, r)
@@ -256,6 +256,8 @@ ALL_REGULARIZERS = [
     "augment", "more_data", "stochastic_depth", "label_smoothing",
 ]
 DEFAULT_TASKS = ["curve", "periodic", "digits", "breast_cancer", "diabetes"]
+VISION_REGULARIZERS = ["none", "l2", "weight_decay", "adamw", "dropout", "batchnorm", "augment",
+                       "label_smoothing", "stochastic_depth"]
 
 BUILTIN: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -284,6 +286,11 @@ BUILTIN: dict[str, dict[str, Any]] = {
             # the same dropout cells with our fused kernel: gaps should agree, speeds differ
             {"tasks": ["periodic", "digits"], "archs": ["mlp"],
              "regularizers": [{"name": "dropout", "backend": "fused"}]},
+            # penalties and decay folded into the fused optimizer step (regbench.optim):
+            # the same training up to rounding, so metrics should agree with the native rows
+            {"tasks": ["periodic", "digits"], "archs": ["mlp"],
+             "regularizers": [{"name": n, "backend": "fused"}
+                              for n in ("l1", "l2", "weight_decay", "adamw")]},
         ],
     },
     "full": {
@@ -308,6 +315,19 @@ BUILTIN: dict[str, dict[str, Any]] = {
                         "width": [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]}],
              "regularizers": ["none", {"name": "weight_decay", "strengths": [1e-3]}],
              "protocol": {"epochs": 100}},
+        ],
+    },
+    "vision": {
+        "description": "the standard vision sets from --data-dir: MNIST and Fashion-MNIST with "
+                       "mlp/cnn, CIFAR-10 with resnet20, 5 seeds (for a GPU or a cluster)",
+        "seeds": 5,
+        "blocks": [
+            {"tasks": ["mnist", "fashion_mnist"], "archs": ["mlp", "cnn"],
+             "regularizers": VISION_REGULARIZERS},
+            {"tasks": ["cifar10"], "archs": [{"name": "resnet", "depth": 20}],
+             "regularizers": [r if r != "augment" else
+                              {"name": "augment", "kind": "crop_flip", "strengths": [0.0]}
+                              for r in VISION_REGULARIZERS]},
         ],
     },
     "seeds": {

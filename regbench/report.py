@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="worker processes for missing cells (default: CPU count, at most 8)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per cell (default 1)")
     p.add_argument("--data-dir", type=Path, help="folder with user data files (bikes: hour.csv)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default) or cuda: the device whose cells are run and reported")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -92,8 +94,12 @@ def run(args: argparse.Namespace) -> int:
 
     formats = _list(args.formats, FORMATS, "--formats")
     fig_formats = _list(args.figure_formats, FIGURE_FORMATS, "--figure-formats")
+    from regbench import devices
+
     m = matrix.get(args.matrix)
     exp = m.expand()
+    device = devices.resolve(args.device)
+    cells_on = devices.on(exp.cells, device)
     store_path = Path(args.store)
     if args.no_run and not (store_path.exists() and store_path.stat().st_size > 0):
         raise RegbenchError(f"--no-run: no results store at {store_path}; run without --no-run "
@@ -105,11 +111,11 @@ def run(args: argparse.Namespace) -> int:
 
             executor = make_executor("local", jobs=args.jobs, threads=args.threads,
                                      data_dir=str(args.data_dir) if args.data_dir else None)
-            summary = run_cells(exp.cells, store, executor, progress=not args.no_progress)
+            summary = run_cells(cells_on, store, executor, progress=not args.no_progress)
             print(f"matrix {m.name}: {summary.line()}")
             for line in summary.failures[:10]:
                 print(f"  failed: {line}", file=sys.stderr)
-        ids = {c.cell_id for c in exp.cells}
+        ids = {c.cell_id for c in cells_on}
         all_cells = store.cells_frame()
         cells = all_cells[all_cells.cell_id.isin(ids)].reset_index(drop=True)
         if cells.empty:
@@ -120,16 +126,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"matrix {m.name}: {missing} of {len(ids)} cells are missing from the store"
                   + (" (not run: --no-run)" if args.no_run else "") + "; the report covers the "
                   f"{len(cells)} stored")
-        dd_ids = {c.cell_id for c in matrix.get(DOUBLE_DESCENT).expand().cells}
+        dd_ids = {c.cell_id for c in devices.on(matrix.get(DOUBLE_DESCENT).expand().cells,
+                                                device)}
         dd_cells = all_cells[all_cells.cell_id.isin(dd_ids)].reset_index(drop=True)
         artifacts = {name: store.artifacts(name, ids)
                      for name in ("predictions", "params_before", "params_after")}
         curves = store.curves(list(artifacts["predictions"]))
         bench = store.bench_frame()
-        claims = claims_frame(store, data_dir=str(args.data_dir) if args.data_dir else None)
+        claims = claims_frame(store, data_dir=str(args.data_dir) if args.data_dir else None,
+                              device=device)
     info = index.RunInfo(
         matrix=m.name, description=m.description, n_matrix=len(ids),
-        command="python -m regbench.report --matrix " + str(args.matrix),
+        command="python -m regbench.report --matrix " + str(args.matrix)
+        + ("" if device == "cpu" else f" --device {args.device}"),
         skipped=[f"{s.task} x {s.arch} x {s.regularizer} ({s.reason})" for s in exp.skipped])
     report = write_report(cells, Path(args.out), info, curves=curves, artifacts=artifacts,
                           dd_cells=dd_cells, bench=bench, claims=claims, formats=formats,

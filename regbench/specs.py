@@ -101,10 +101,14 @@ class Cell:
     seed: int
     protocol: Params = ()  # overrides of the task's training protocol (epochs, lr, batch_size)
     suite_version: str = SUITE_VERSION
+    # "cpu" or "cuda:<GPU name>"; left out of the id for "cpu", so CPU ids never changed
+    device: str = "cpu"
 
     def key(self) -> dict[str, Any]:
         """The fields that define the cell, in canonical JSON-able form."""
+        device = {} if self.device == "cpu" else {"device": self.device}
         return {
+            **device,
             "suite_version": self.suite_version,
             "task": [self.task.name, _canon(self.task.params)],
             "arch": [self.arch.name, _canon(self.arch.params)],
@@ -122,10 +126,14 @@ class Cell:
         return (
             f"{self.task.label()} / {self.arch.label()} / {self.reg.label()}"
             f"={self.reg.strength:g} / seed {self.seed}"
+            + ("" if self.device == "cpu" else f" / {self.device}")
         )
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        d = asdict(self)
+        if self.device == "cpu":
+            del d["device"]  # CPU cells serialize as before the device field existed
+        return json.dumps(d, sort_keys=True)
 
     @staticmethod
     def from_json(blob: str) -> Cell:
@@ -137,6 +145,7 @@ class Cell:
             seed=int(d["seed"]),
             protocol=freeze(d["protocol"]),
             suite_version=d["suite_version"],
+            device=d.get("device", "cpu"),
         )
 
 

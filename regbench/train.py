@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import math
 import time
@@ -22,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from regbench import seeding
+from regbench import devices, seeding
 from regbench.archs.base import Knobs, init_weights
 from regbench.errors import RegbenchError
 from regbench.optim import make_optimizer
@@ -71,7 +72,10 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 def score(out: torch.Tensor, y: torch.Tensor, data: TaskData) -> tuple[float, float]:
     """(plain loss, metric): unsmoothed CE and accuracy, or MSE (standardized y) and rmse."""
     if data.kind == "classification":
-        loss = F.cross_entropy(out, y).item()
+        if out.is_cuda:
+            loss = DeterministicCrossEntropy()(out, y).item()
+        else:
+            loss = F.cross_entropy(out, y).item()
         metric = (out.argmax(1) == y).double().mean().item()
     else:
         loss = F.mse_loss(out, y).item()
@@ -110,12 +114,96 @@ def init_model(model: nn.Module, scheme: str, gen_seed: int) -> None:
         raise ValueError(f"unknown init scheme {scheme!r}; valid choices: regbench, torch")
 
 
-def make_criterion(kind: str, reduction: str, loss_kwargs: dict[str, Any]) -> nn.Module:
+def make_criterion(kind: str, reduction: str, loss_kwargs: dict[str, Any],
+                   device: torch.device | None = None) -> nn.Module:
     """The training loss: cross-entropy (with the regularizer's kwargs) or MSE, reduced by
-    `reduction` ("mean" over the minibatch, or "sum" as seed 000's code does)."""
+    `reduction` ("mean" over the minibatch, or "sum" as seed 000's code does). On CUDA the
+    cross-entropy is `DeterministicCrossEntropy` (torch lists NLLLoss on CUDA among the ops
+    without a deterministic implementation)."""
     if kind == "classification":
+        if device is not None and device.type == "cuda":
+            return DeterministicCrossEntropy(reduction=reduction, **loss_kwargs)
         return nn.CrossEntropyLoss(reduction=reduction, **loss_kwargs)
     return nn.MSELoss(reduction=reduction)
+
+
+class DeterministicCrossEntropy(nn.Module):
+    """Cross-entropy with label smoothing from log_softmax and gather (both deterministic
+    on CUDA): (1 - eps) * -log p_y + eps * mean_j(-log p_j), as nn.CrossEntropyLoss."""
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__()
+        self.reduction, self.eps = reduction, float(label_smoothing)
+
+    def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        logp = F.log_softmax(out, dim=1)
+        loss = -logp.gather(1, y.view(-1, 1)).squeeze(1)
+        if self.eps > 0:
+            loss = (1 - self.eps) * loss - self.eps * logp.mean(1)
+        return loss.sum() if self.reduction == "sum" else loss.mean()
+
+
+class HostLog:
+    """Per-step loss accounting on the host (CPU cells): reads each loss, stops at the first
+    non-finite one."""
+
+    def __init__(self, reduction: str):
+        self.reduction, self.running = reduction, 0.0
+
+    def start_epoch(self) -> None:
+        self.running = 0.0
+
+    def add(self, step: int, epoch: int, loss: torch.Tensor, penalty: torch.Tensor | None,
+            size: int) -> None:
+        value = loss.item()
+        self.running += value if self.reduction == "sum" else value * size
+        if penalty is not None:
+            value += penalty.item()
+        if not math.isfinite(value):
+            raise Diverged(step, epoch, value)
+
+    def end_epoch(self, epoch: int) -> float:
+        return self.running
+
+
+class DeviceLog:
+    """Per-step loss accounting on the device (CUDA cells): no host sync per step. The sum
+    and the first non-finite step are kept on the device and read once per epoch."""
+
+    def __init__(self, reduction: str, device: torch.device):
+        self.reduction, self.device = reduction, device
+
+    def start_epoch(self) -> None:
+        self.running = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.first_bad = torch.full((), -1, dtype=torch.int64, device=self.device)
+        self.bad_value = torch.zeros((), dtype=torch.float64, device=self.device)
+
+    def add(self, step: int, epoch: int, loss: torch.Tensor, penalty: torch.Tensor | None,
+            size: int) -> None:
+        value = loss.detach().double()
+        self.running += value if self.reduction == "sum" else value * size
+        if penalty is not None:
+            value = value + penalty.detach().double()
+        new_bad = ~torch.isfinite(value) & (self.first_bad < 0)
+        self.first_bad = torch.where(new_bad, torch.full_like(self.first_bad, step),
+                                     self.first_bad)
+        self.bad_value = torch.where(new_bad, value, self.bad_value)
+
+    def end_epoch(self, epoch: int) -> float:
+        first, value, running = torch.stack(
+            [self.first_bad.double(), self.bad_value, self.running]).tolist()
+        if first >= 0:
+            raise Diverged(int(first), epoch, value)
+        return running
+
+
+def cell_data(data: TaskData, device: torch.device) -> TaskData:
+    """The split's tensors on `device` (the same object on the CPU)."""
+    if device.type == "cpu":
+        return data
+    move = {k: getattr(data, k).to(device) for k in
+            ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+    return dataclasses.replace(data, **move)
 
 
 def n_params(model: nn.Module) -> int:
@@ -154,9 +242,11 @@ def weight_stats(model: nn.Module) -> dict[str, float]:
 def run_cell(cell: Cell, data_dir: str | None = None, threads: int = 1) -> CellResult:
     """Train and evaluate one cell; never raises for a problem inside the cell."""
     started = now()
-    prov = provenance(threads)
+    prov = provenance(threads, cell.device)
     try:
-        with torch.random.fork_rng(devices=[]), num_threads(threads):
+        cuda = [] if devices.torch_device(cell.device).type == "cpu" else [0]
+        with devices.deterministic(cell.device), torch.random.fork_rng(devices=cuda), \
+                num_threads(threads):
             torch.manual_seed(seeding.derive("torch", cell.seed, cell.cell_id))
             result = _train(cell, data_dir)
     except Exception as exc:  # noqa: BLE001 - a failing cell is a result, not a crash
@@ -168,17 +258,19 @@ def run_cell(cell: Cell, data_dir: str | None = None, threads: int = 1) -> CellR
 
 def _train(cell: Cell, data_dir: str | None) -> CellResult:
     t_cell = time.perf_counter()
+    device = devices.torch_device(cell.device)
     task = TASKS.get(cell.task.name)()
     arch = ARCHS.get(cell.arch.name)()
     reg = REGULARIZERS.get(cell.reg.name)(cell.reg, cell)
     proto = task.protocol.override(cell.protocol)
-    data = load_data(cell.task, cell.seed, data_dir, proto.standardize)
+    data = cell_data(load_data(cell.task, cell.seed, data_dir, proto.standardize), device)
 
     knobs = Knobs()
     reg.configure_model(knobs)
     model = arch.build(cell.arch, data, knobs)
     init_model(model, proto.init,
                seeding.derive("init", cell.seed, cell.task.label(), cell.arch.label()))
+    model.to(device)  # initialized on the CPU: the same initial weights on every device
     artifacts: dict[str, Any] = {"model": {"n_params": n_params(model)}}
     if task.one_dim:
         artifacts["params_before"] = _snapshot(model)
@@ -191,7 +283,7 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
     n = max(1, math.ceil(reg.train_fraction() * len(data.x_train)))
     x_tr, y_tr = data.x_train[:n], data.y_train[:n]
     reduction = proto.loss_reduction
-    criterion = make_criterion(data.kind, reduction, reg.loss_kwargs())
+    criterion = make_criterion(data.kind, reduction, reg.loss_kwargs(), device)
     batch_size = proto.batch_size or n
     order = seeding.generator("order", cell.seed, cell.task.label())
     patience = reg.patience()
@@ -203,26 +295,25 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
     curves: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
     step, epoch = 0, 0
+    log = HostLog(reduction) if device.type == "cpu" else DeviceLog(reduction, device)
     t_train = time.perf_counter()
     try:
         for epoch in range(1, proto.epochs + 1):
             model.train()
-            running = 0.0
-            for idx in _batches(torch.randperm(n, generator=order), batch_size):
+            log.start_epoch()
+            # the order comes from the CPU generator on every device (one copy per epoch)
+            perm = torch.randperm(n, generator=order).to(device)
+            for idx in _batches(perm, batch_size):
                 xb = reg.augment(x_tr[idx], data)
                 loss = criterion(model(xb), y_tr[idx])
                 penalty = reg.penalty(model)
                 total = loss if penalty is None else loss + penalty
                 step += 1
-                value = loss.item()
-                running += value if reduction == "sum" else value * len(idx)
-                if penalty is not None:
-                    value += penalty.item()
-                if not math.isfinite(value):
-                    raise Diverged(step, epoch, value)
+                log.add(step, epoch, loss, penalty, len(idx))
                 opt.zero_grad(set_to_none=True)
                 total.backward()
                 opt.step()
+            running = log.end_epoch(epoch)
             if schedule is not None:
                 schedule.step()
             # the validation split only: the test set is scored once, after training
@@ -257,7 +348,8 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
         artifacts["params_after"] = _snapshot(model)
         with torch.no_grad():
             pred = model(data.x_test).flatten().tolist()
-        raw = lambda x: (x.flatten().numpy() * data.x_scale[0] + data.x_center[0]).tolist()  # noqa: E731
+        raw = lambda x: (x.flatten().cpu().numpy() * data.x_scale[0]  # noqa: E731
+                         + data.x_center[0]).tolist()
         artifacts["predictions"] = {
             "x": raw(data.x_test), "y": data.y_test.flatten().tolist(), "pred": pred,
             "x_train": raw(x_tr), "y_train": y_tr.flatten().tolist(),

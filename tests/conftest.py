@@ -1,4 +1,5 @@
-"""Shared fixtures: a small bikes CSV in the UCI hour.csv layout, temporary stores."""
+"""Shared fixtures: one data folder (a bikes CSV in the UCI hour.csv layout, the vision sets
+in their official formats, a table CSV)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ def write_hour_csv(path: Path, n: int = 240, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="session")
 def bikes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("bikes")
+    """One data folder for every task that reads files: hour.csv, the vision sets in the
+    torchvision layout (small, random pixels, official formats) and table.csv."""
+    from data_files import write_all
+
+    d = tmp_path_factory.mktemp("data")
     write_hour_csv(d / "hour.csv")
+    write_all(d)
     return d
+
+

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from data_files import task_spec
 
 from regbench.errors import DataError, RegbenchError
 from regbench.registry import TASKS
@@ -10,7 +11,7 @@ from regbench.tasks.bikes import load_frame
 
 @pytest.mark.parametrize("name", sorted(TASKS.names()))
 def test_task_loads_standardized_split(name, bikes_dir):
-    data = TASKS.get(name)().load(TaskSpec(name), seed=0, data_dir=bikes_dir)
+    data = TASKS.get(name)().load(task_spec(name, bikes_dir), seed=0, data_dir=bikes_dir)
     for x in (data.x_train, data.x_val, data.x_test):
         assert x.dtype == torch.float32 and x.shape[1] == data.n_features
     # standardized on the train split only: per feature for tabular rows, per channel for

@@ -1,4 +1,4 @@
-"""A small convolutional net for 8x8 digit images."""
+"""A small convolutional net for images of any (C, H, W)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from regbench.specs import ArchSpec
 from regbench.tasks.base import TaskData
 
 
-class _AsImage(nn.Module):
+class AsImage(nn.Module):
+    """Flattened rows -> (N, C, H, W) images."""
+
     def __init__(self, shape: tuple[int, ...]):
         super().__init__()
         self.shape = tuple(shape)
@@ -21,7 +23,10 @@ class _AsImage(nn.Module):
 
 @register_arch("cnn")
 class CNN(Arch):
-    """Two 3x3 conv layers (width, 2*width channels), 2x2 max-pool, a hidden FC layer."""
+    """Two 3x3 conv layers (width, 2*width channels), 2x2 max-pool, a hidden FC layer.
+
+    Any (C, H, W) input: a side shorter than 2 pixels is not pooled (odd sides floor).
+    """
 
     inputs = frozenset({"image"})
     params = {"width": width(16), "hidden": width(64)}
@@ -37,9 +42,10 @@ class CNN(Arch):
                 block.append(nn.BatchNorm2d(cout))
             return [*block, nn.ReLU()]
 
-        layers: list[nn.Module] = [_AsImage(data.image_shape), *conv(c, width),
-                                   *conv(width, 2 * width), nn.MaxPool2d(2), nn.Flatten()]
-        n_flat = 2 * width * (h // 2) * (w // 2)
+        pool = (min(2, h), min(2, w))
+        layers: list[nn.Module] = [AsImage(data.image_shape), *conv(c, width),
+                                   *conv(width, 2 * width), nn.MaxPool2d(pool), nn.Flatten()]
+        n_flat = 2 * width * (h // pool[0]) * (w // pool[1])
         if knobs.dropout > 0:
             layers.append(knobs.dropout_layer(knobs.dropout, 0))
         layers += [nn.Linear(n_flat, hidden, bias=not knobs.batchnorm)]

@@ -25,7 +25,8 @@ class DropPath(nn.Module):
         if not self.training or self.p == 0.0:
             return x
         keep = 1.0 - self.p
-        u = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), generator=self.generator)
+        u = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), generator=self.generator,
+                       device=x.device)
         return x * (u < keep).to(x.dtype) / keep
 
 

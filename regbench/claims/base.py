@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -90,10 +90,14 @@ def verdict(ok: bool) -> str:
 
 
 class Stored:
-    """Read access to the store's rows, curves and artifacts by cell (loaded lazily)."""
+    """Read access to the store's rows, curves and artifacts by cell (loaded lazily).
 
-    def __init__(self, store: Store):
-        self.store = store
+    `device`: the claims' cells are looked up as run on this device ("cpu", or
+    "cuda:<GPU name>"), so CPU and CUDA results of one claim are never mixed.
+    """
+
+    def __init__(self, store: Store, device: str = "cpu"):
+        self.store, self.device = store, device
         self._rows: pd.DataFrame | None = None
         self._curves: dict[str, pd.DataFrame] = {}
         self._artifacts: dict[str, dict[str, Any]] = {}
@@ -104,24 +108,31 @@ class Stored:
             self._rows = self.store.cells_frame().set_index("cell_id", drop=False)
         return self._rows
 
+    def id(self, c: Cell) -> str:
+        """The id of `c` on this Stored's device."""
+        return c.cell_id if c.device == self.device else replace(c, device=self.device).cell_id
+
     def row(self, c: Cell) -> pd.Series | None:
-        return self.rows.loc[c.cell_id] if c.cell_id in self.rows.index else None
+        cid = self.id(c)
+        return self.rows.loc[cid] if cid in self.rows.index else None
 
     def missing(self, cells: Sequence[Cell]) -> list[Cell]:
-        return [c for c in cells if c.cell_id not in self.rows.index]
+        return [c for c in cells if self.id(c) not in self.rows.index]
 
     def curve(self, c: Cell) -> pd.DataFrame:
         """The cell's per-epoch rows in epoch order (read from the store once per cell)."""
-        if c.cell_id not in self._curves:
-            self._curves[c.cell_id] = self.store.curves([c.cell_id])
-        return self._curves[c.cell_id]
+        cid = self.id(c)
+        if cid not in self._curves:
+            self._curves[cid] = self.store.curves([cid])
+        return self._curves[cid]
 
     def artifact(self, name: str, c: Cell) -> Any:
         """The cell's stored artifact `name`, or None (read from the store once per cell)."""
         seen = self._artifacts.setdefault(name, {})
-        if c.cell_id not in seen:
-            seen[c.cell_id] = self.store.artifacts(name, [c.cell_id]).get(c.cell_id)
-        return seen[c.cell_id]
+        cid = self.id(c)
+        if cid not in seen:
+            seen[cid] = self.store.artifacts(name, [cid]).get(cid)
+        return seen[cid]
 
 
 @dataclass

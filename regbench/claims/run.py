@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -42,14 +43,15 @@ def _row(claim: Claim, out: Outcome) -> dict[str, Any]:
 
 def claims_frame(store: Store, only: Sequence[str] | None = None, seeds: int | None = None,
                  data_dir: str | None = None, fast: bool = False,
-                 slow_direct: bool = False) -> pd.DataFrame:
+                 slow_direct: bool = False, device: str = "cpu") -> pd.DataFrame:
     """Evaluate claims from what `store` holds, running no cell (missing cells: "not run").
 
     Direct claims are computed here (deterministic, about a second in all), except the slow
     ones (the talk's 4000-step MLP) unless `slow_direct`. `fast` skips the slow claims.
-    Columns: COLUMNS.
+    Columns: COLUMNS. `device`: whose cells the claims are evaluated on (the direct
+    computations always run on the CPU).
     """
-    stored = Stored(store)
+    stored = Stored(store, device)
     rows = []
     for name in select(only):
         claim = CLAIMS.get(name)()
@@ -66,7 +68,7 @@ def claims_frame(store: Store, only: Sequence[str] | None = None, seeds: int | N
 
 
 def claim_cells(names: Sequence[str], seeds: int | None = None, data_dir: str | None = None,
-                fast: bool = False) -> list[Cell]:
+                fast: bool = False, device: str = "cpu") -> list[Cell]:
     """The cells the named claims need (deduplicated; bikes left out without its data)."""
     out, seen = [], set()
     for name in names:
@@ -74,6 +76,7 @@ def claim_cells(names: Sequence[str], seeds: int | None = None, data_dir: str | 
         if fast and not claim.fast or claim.needs_data and bikes_missing(data_dir):
             continue
         for c in claim.cells(seeds or claim.seeds):
+            c = c if device == "cpu" else replace(c, device=device)
             if c.cell_id not in seen:
                 seen.add(c.cell_id)
                 out.append(c)
@@ -83,18 +86,19 @@ def claim_cells(names: Sequence[str], seeds: int | None = None, data_dir: str | 
 def run_claims(store: Store, only: Sequence[str] | None = None, seeds: int | None = None,
                jobs: int = 1, data_dir: str | None = None, fast: bool = False,
                progress: bool = True,
-               log: Callable[[str], None] | None = None) -> pd.DataFrame:
+               log: Callable[[str], None] | None = None, device: str = "cpu") -> pd.DataFrame:
     """Run the missing cells of the selected claims into `store`, then evaluate them all."""
     from regbench.executors import make_executor, run_cells
 
     names = select(only)
-    cells = claim_cells(names, seeds, data_dir, fast)
+    cells = claim_cells(names, seeds, data_dir, fast, device)
     if cells:
         executor = make_executor("local", jobs=jobs, threads=1, data_dir=data_dir)
         summary = run_cells(cells, store, executor, progress=progress)
         if log:
             log(f"claims: {summary.line()}")
-    return claims_frame(store, names, seeds, data_dir, fast=fast, slow_direct=True)
+    return claims_frame(store, names, seeds, data_dir, fast=fast, slow_direct=True,
+                        device=device)
 
 
 def render_table(df: pd.DataFrame) -> str:

@@ -1,8 +1,10 @@
 """Batch normalization after every hidden linear/conv layer."""
 
-from regbench.archs.base import Knobs
+from regbench.archs.base import Arch, Knobs
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
+from regbench.specs import RegSpec
+from regbench.tasks.base import Task
 
 
 @register_regularizer("batchnorm")
@@ -17,6 +19,13 @@ class BatchNorm(Regularizer):
     default_strengths = (1.0,)
     full_strengths = (1.0,)
     needs_capability = "hidden"
+
+    @classmethod
+    def skip_reason(cls, task: Task, arch: Arch, spec: RegSpec | None = None) -> str | None:
+        if "intrinsic_batchnorm" in arch.capabilities:
+            return (f"batchnorm is part of {arch.name} (every conv is followed by BatchNorm, "
+                    "in its none cell too)")
+        return super().skip_reason(task, arch, spec)
 
     def configure_model(self, knobs: Knobs) -> None:
         knobs.batchnorm = self.strength > 0

@@ -1,6 +1,6 @@
 """Stochastic depth for residual architectures."""
 
-from regbench import seeding
+from regbench import devices, seeding
 from regbench.archs.base import Knobs
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
@@ -18,5 +18,6 @@ class StochasticDepth(Regularizer):
 
     def configure_model(self, knobs: Knobs) -> None:
         knobs.drop_path = self.strength
-        knobs.drop_path_generator = seeding.generator("drop_path", self.cell.seed,
-                                                      self.cell.cell_id)
+        knobs.drop_path_generator = seeding.generator(
+            "drop_path", self.cell.seed, self.cell.cell_id,
+            device=devices.generator_device(self.cell.device))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,22 +11,18 @@ from regbench.errors import DataError
 from regbench.registry import register_task
 from regbench.specs import TaskSpec
 from regbench.tasks.base import N_TRAIN, Protocol, Task, split
+from regbench.tasks.datadir import DATA_DIR_ENV, data_root
 
 FILENAME = "hour.csv"
 CATEGORICAL = ["season", "mnth", "hr", "weekday", "weathersit"]
 NUMERIC = ["yr", "holiday", "workingday", "temp", "atemp", "hum", "windspeed"]
 TARGET = "cnt"
-DATA_DIR_ENV = "REGBENCH_DATA_DIR"
+__all__ = ["DATA_DIR_ENV", "find_csv", "load_frame"]
 
 
 def find_csv(data_dir: Path | None) -> Path:
     """Locate hour.csv in `data_dir` (or $REGBENCH_DATA_DIR), also one folder down."""
-    root = data_dir or (Path(os.environ[DATA_DIR_ENV]) if DATA_DIR_ENV in os.environ else None)
-    if root is None:
-        raise DataError(
-            f"task 'bikes' needs the UCI Bike Sharing file {FILENAME}: pass --data-dir DIR "
-            f"(or set {DATA_DIR_ENV}) pointing at the folder that holds it"
-        )
+    root = data_root(data_dir, "bikes", f"the UCI Bike Sharing file {FILENAME}")
     for candidate in (root / FILENAME, *sorted(root.glob(f"*/{FILENAME}"))):
         if candidate.is_file():
             return candidate

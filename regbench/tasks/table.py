@@ -1,0 +1,211 @@
+"""Your own table: a CSV or Parquet file, one target column, classification or regression.
+
+    [[blocks]]
+    tasks = [{name = "table", path = "data/houses.csv", target = "price"}]
+    archs = ["mlp"]
+    regularizers = ["none", "l2", "dropout"]
+
+Preprocessing is fitted on the train split only (after the seeded 60/20/20 split):
+numeric columns get missing values replaced by the train median; every other column
+(strings, categories) is categorical: missing values become the train split's most
+frequent value, then the column is one-hot encoded over the categories seen in train
+(a category seen only in validation or test encodes as all zeros). Rows whose target is
+missing are dropped. Features are then standardized like every tabular task.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from regbench.errors import DataError, RegbenchError
+from regbench.params import Param
+from regbench.registry import register_task
+from regbench.specs import TaskSpec
+from regbench.tasks.base import LABEL_NOISE, N_TRAIN, Protocol, Task, split
+
+KINDS = ("auto", "classification", "regression")
+MAX_AUTO_CLASSES = 20  # auto: an integer-valued target with at most this many values is a class
+READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def resolve(path: str) -> Path:
+    """`path` as given (absolute, or relative to the current directory), ~ expanded."""
+    return Path(os.path.expanduser(path))
+
+
+@functools.lru_cache(maxsize=4)
+def _read(path: str, mtime_ns: int, size: int) -> pd.DataFrame:
+    p = Path(path)
+    fmt = READERS.get(p.suffix.lower())
+    if fmt is None:
+        raise DataError(f"task 'table': {p} is neither .csv nor .parquet "
+                        f"(known suffixes: {', '.join(READERS)})")
+    try:
+        if fmt == "parquet":
+            try:
+                return pd.read_parquet(p)
+            except ImportError as exc:
+                raise DataError(f"task 'table': reading {p} needs a Parquet engine ({exc}); "
+                                "pip install pyarrow (or pip install -e '.[parquet]')") from None
+        return pd.read_csv(p)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parser failure is a bad file
+        raise DataError(f"task 'table': cannot read {p}: {type(exc).__name__}: {exc}") from None
+
+
+def read_table(path: str) -> pd.DataFrame:
+    """The table at `path` (cached per process while the file is unchanged)."""
+    p = resolve(path)
+    if not p.is_file():
+        raise DataError(f"task 'table': no file {p} (resolved from path={path!r}, relative "
+                        f"to {Path.cwd()})")
+    st = p.stat()
+    return _read(str(p), st.st_mtime_ns, st.st_size)
+
+
+def infer_kind(y: pd.Series) -> str:
+    """auto: classification for a non-numeric/bool target or an integer-valued one with at
+    most MAX_AUTO_CLASSES distinct values; regression otherwise."""
+    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
+        return "classification"
+    values = y.dropna().to_numpy(np.float64)
+    if np.all(values == np.round(values)) and len(np.unique(values)) <= MAX_AUTO_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def _is_numeric(col: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+
+
+def fit_features(train: pd.DataFrame) -> list[tuple[str, str, Any]]:
+    """The preprocessing fitted on the train rows: per column (name, kind, fill / categories)."""
+    plan: list[tuple[str, str, Any]] = []
+    for name in train.columns:
+        col = train[name]
+        if _is_numeric(col):
+            median = col.astype(np.float64).median()
+            plan.append((name, "numeric", 0.0 if pd.isna(median) else float(median)))
+        else:
+            as_text = col.astype("string")
+            mode = as_text.mode(dropna=True)
+            fill = mode.iloc[0] if len(mode) else "missing"
+            cats = sorted(as_text.fillna(fill).unique())
+            plan.append((name, "categorical", (fill, cats)))
+    return plan
+
+
+def apply_features(df: pd.DataFrame, plan: list[tuple[str, str, Any]]) -> np.ndarray:
+    """The feature matrix of `df` under a fitted plan (float64)."""
+    blocks = []
+    for name, kind, fitted in plan:
+        col = df[name]
+        if kind == "numeric":
+            blocks.append(col.astype(np.float64).fillna(fitted).to_numpy()[:, None])
+        else:
+            fill, cats = fitted
+            values = col.astype("string").fillna(fill).to_numpy()
+            blocks.append((values[:, None] == np.asarray(cats, dtype=object)[None, :])
+                          .astype(np.float64))
+    return np.concatenate(blocks, axis=1)
+
+
+@register_task("table")
+class Table(Task):
+    """Your CSV/Parquet file (`path`, `target`, `kind`, `drop`): one-hot and imputation on train."""
+
+    kind = "auto"  # until bound to a spec (see bind)
+    metric = "auto"
+    inputs = frozenset({"vector"})
+    params = {
+        "path": Param(None, str, optional=True, doc="CSV or Parquet file (required)"),
+        "target": Param(None, str, optional=True, doc="the column to predict (required)"),
+        "kind": Param("auto", choices=KINDS, doc="auto: see infer_kind"),
+        "drop": Param("", str, doc="comma-separated columns to leave out (ids, dates)"),
+        "label_noise": LABEL_NOISE, "n_train": N_TRAIN,
+    }
+    protocol = Protocol(epochs=30, batch_size=128, optimizer="adam", lr=1e-3)
+
+    def __init__(self, kind: str | None = None):
+        if kind is not None:
+            self.kind = kind
+            self.metric = "accuracy" if kind == "classification" else "rmse"
+
+    def check(self, spec: TaskSpec) -> None:
+        super().check(spec)
+        missing = [k for k in ("path", "target") if spec.get(k) is None]
+        if missing:
+            raise RegbenchError(f"task 'table' needs {' and '.join(missing)} "
+                                "(e.g. {name = \"table\", path = \"my.csv\", target = \"y\"})")
+
+    def bind(self, spec: TaskSpec) -> Table:
+        """This task with its kind settled (auto reads the target column once)."""
+        self.check(spec)
+        df = self.frame(spec)  # a missing file or column stops a matrix before it runs
+        kind = self.param(spec, "kind")
+        if kind == "auto":
+            kind = infer_kind(df[spec.get("target")])
+        return Table(kind)
+
+    def frame(self, spec: TaskSpec) -> pd.DataFrame:
+        """The file with the target and `drop` columns checked (errors list the columns)."""
+        df = read_table(spec.get("path"))
+        target = spec.get("target")
+        drop = [c.strip() for c in self.param(spec, "drop").split(",") if c.strip()]
+        found = ", ".join(map(str, df.columns))
+        missing = [c for c in [target, *drop] if c not in df.columns]
+        if missing:
+            raise DataError(f"task 'table': {resolve(spec.get('path'))} has no column(s) "
+                            f"{missing}; columns found: {found}")
+        if len(df.columns) - 1 - len(set(drop) - {target}) < 1:
+            raise DataError(f"task 'table': no feature columns left after target={target!r} "
+                            f"and drop={drop}; columns found: {found}")
+        return df
+
+    def check_available(self, data_dir: Path | None) -> None:
+        """The file is checked per spec (in `bind` and `load`); nothing to do without one."""
+
+    def load(self, spec: TaskSpec, seed: int, data_dir: Path | None = None,
+             standardize: str = "xy"):
+        bound = self.bind(spec)
+        return Task.load(bound, spec, seed, data_dir, standardize)
+
+    def arrays(self, spec: TaskSpec, seed: int, data_dir: Path | None):
+        df = self.frame(spec)
+        target = spec.get("target")
+        drop = {c.strip() for c in self.param(spec, "drop").split(",") if c.strip()}
+        df = df[df[target].notna()].reset_index(drop=True)
+        if len(df) < 5:
+            raise DataError(f"task 'table': {len(df)} rows with a target; need at least 5 "
+                            "for a train/validation/test split")
+        features = df[[c for c in df.columns if c != target and c not in drop]]
+        if self.kind == "classification":
+            labels = df[target].astype("string") if not _is_numeric(df[target]) else df[target]
+            classes = sorted(labels.unique())
+            y = labels.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
+            counts = np.bincount(y)
+            stratify = len(classes) > 1 and counts.min() >= 3
+        else:
+            if not _is_numeric(df[target]):
+                raise DataError(f"task 'table': kind='regression' needs a numeric target; "
+                                f"{target!r} is {df[target].dtype}")
+            y = df[target].to_numpy(np.float64)
+            stratify = False
+        n_train = spec.get("n_train")
+        # the split depends on the seed and target only: not on where the file lies (a CSV
+        # and its Parquet copy split alike), nor on n_train / label_noise
+        scope = f"table|{target}"
+        itr, ytr, iva, yva, ite, yte = split(
+            np.arange(len(df)), y, seed, scope, stratify=stratify,
+            n_train=None if n_train is None else int(n_train))
+        plan = fit_features(features.iloc[itr])
+        return (apply_features(features.iloc[itr], plan), ytr,
+                apply_features(features.iloc[iva], plan), yva,
+                apply_features(features.iloc[ite], plan), yte)
