@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import NullLocator
 
 from regbench.report.plotting import MAX_SERIES, Figure, legend_outside, save, style
 from regbench.report.stats import t_ci
@@ -85,12 +86,17 @@ def double_descent(cells: pd.DataFrame, out_dir: Path, formats: list[str],
                             label=f"{reg} ({split})")
                     ax.fill_between(s.width, s.lo, s.hi, color=colors[reg],
                                     alpha=0.2 if split == "test" else 0.1, linewidth=0)
+            marks: dict[float, list[str]] = {}
+            for reg in group:
                 w = interpolation_width(d, reg)
                 if math.isfinite(w):
-                    ax.axvline(w, color=colors[reg], linestyle="--", linewidth=1)
-                    ax.annotate(f"interpolates ({reg})", (w, 1.0),
-                                xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
-                                ha="right", va="top", color=colors[reg])
+                    marks.setdefault(w, []).append(reg)
+            for w, who in marks.items():  # one mark per width, naming its regularizers
+                color = colors[who[0]] if len(who) == 1 else "0.3"
+                ax.axvline(w, color=color, linestyle="--", linewidth=1)
+                ax.annotate("interpolates: " + ", ".join(who), (w, 0.98),
+                            xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
+                            ha="right", va="top", color=color)
             ax.set_xscale("log", base=2)
             widths = sorted(d.width.unique())
             ax.set_xticks(widths, [f"{w:g}" for w in widths])
@@ -100,6 +106,7 @@ def double_descent(cells: pd.DataFrame, out_dir: Path, formats: list[str],
                 top = ax.secondary_xaxis("top")
                 top.set_xticks([w for w in widths if w in n_params],
                                [_count(n_params[w]) for w in widths if w in n_params])
+                top.xaxis.set_minor_locator(NullLocator())
                 top.tick_params(labelsize=7)
                 top.set_xlabel("parameters")
             legend_outside(ax)

@@ -191,7 +191,8 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
             if g.higher_is_better.notna().any() else True,
         }
         for col in STAT_COLUMNS:
-            mean, low, high, _ = t_ci(ok[col].to_numpy(dtype=float))
+            values = ok[col].to_numpy(dtype=float) if col in ok else np.array([])
+            mean, low, high, _ = t_ci(values)
             row.update({f"{col}_mean": mean, f"{col}_ci_low": low, f"{col}_ci_high": high})
         base = df[(df.task_label == task) & (df.arch_label == arch) & (df.regularizer == "none")
                   & (df.status == "ok")]

@@ -71,7 +71,7 @@ def tuned(cells: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     the TUNED_COLUMNS (labels as in summary.csv; `regularizer` is the family label)."""
     picked = select(summary)
     if picked.empty:
-        return pd.DataFrame(columns=TUNED_COLUMNS)
+        return pd.DataFrame(columns=[*TUNED_COLUMNS, "higher_is_better"])
     df = prepare(cells)
     ok = df[df.status == "ok"]
     rows = []

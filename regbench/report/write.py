@@ -155,7 +155,9 @@ def _sections(summary, view, rank, tests, checks, cells, tuned_pairs, task_pairs
     S = index.Section
     secs = [S("Tuned view: each regularizer at its validation-selected strength",
               [(md, index.tuned_note(view, md.title.removeprefix("Task ")))
-               for md, _ in tuned_pairs], subheadings=True)]
+               for md, _ in tuned_pairs], subheadings=True,
+              intro=[] if tuned_pairs else ["No ok cell has a validation metric, so no "
+                                             "strength can be selected: no tuned view."])]
     if across_pair:
         secs.append(S("Across tasks (tuned view)", [(across_pair[0], ax.left_out_line(tests))]))
     lines = tv.variant_lines(cells)
