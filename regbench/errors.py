@@ -23,15 +23,6 @@ class UnknownNameError(RegbenchError, KeyError):
         return self.args[0]
 
 
-def check_params(kind: str, name: str, given: Iterable[str], valid: Iterable[str]) -> None:
-    """Raise a RegbenchError naming the parameters of `name` that are not in `valid`."""
-    valid = sorted(valid)
-    bad = [k for k in given if k not in valid]
-    if bad:
-        raise RegbenchError(f"unknown parameter(s) {bad} for {kind} {name!r}; "
-                            f"valid choices: {', '.join(valid) or '(none)'}")
-
-
 class StoreError(RegbenchError):
     """A results store that cannot be opened or written safely."""
 

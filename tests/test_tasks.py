@@ -13,8 +13,13 @@ def test_task_loads_standardized_split(name, bikes_dir):
     data = TASKS.get(name)().load(TaskSpec(name), seed=0, data_dir=bikes_dir)
     for x in (data.x_train, data.x_val, data.x_test):
         assert x.dtype == torch.float32 and x.shape[1] == data.n_features
-    # standardized on the train split only: train columns have mean 0, std 1 (or are constant)
-    mean, std = data.x_train.double().mean(0), data.x_train.double().std(0, unbiased=False)
+    # standardized on the train split only: per feature for tabular rows, per channel for
+    # images and signals (each channel's pixels together have mean 0, std 1)
+    x = data.x_train.double()
+    if data.channel_shape is not None:
+        x = x.view(len(x), data.channel_shape[0], -1).transpose(0, 1).reshape(
+            data.channel_shape[0], -1).T
+    mean, std = x.mean(0), x.std(0, unbiased=False)
     assert torch.allclose(mean, torch.zeros_like(mean), atol=1e-5)
     assert torch.all((std - 1).abs() < 1e-4) or torch.all(((std - 1).abs() < 1e-4) | (std < 1e-6))
     if data.kind == "classification":

@@ -10,9 +10,23 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from regbench.errors import check_params
+from regbench.params import Param, check_values, default
 from regbench.specs import ArchSpec
 from regbench.tasks.base import Task, TaskData
+
+WIDTH_RANGE = {"lo": 1, "hi": 1_000_000}  # layer widths and channel counts
+DEPTH_RANGE = {"lo": 1, "hi": 1000}
+
+
+def width(default: int) -> Param:
+    """A layer width or channel count parameter."""
+    return Param(default, int, **WIDTH_RANGE)
+
+
+def depth(default: int) -> Param:
+    """A depth (number of layers or blocks) parameter."""
+    return Param(default, int, **DEPTH_RANGE)
+
 
 DropoutFactory = Callable[[float, int], nn.Module]
 
@@ -43,7 +57,7 @@ class Arch:
     params: ClassVar[dict[str, Any]] = {}
 
     def check(self, spec: ArchSpec) -> None:
-        check_params("architecture", spec.name, dict(spec.params), self.params)
+        check_values("architecture", spec.name, dict(spec.params), self.params)
 
     def skip_reason(self, spec: ArchSpec, task: Task) -> str | None:
         """Why this architecture cannot run `task`, or None."""
@@ -55,7 +69,7 @@ class Arch:
         return None
 
     def param(self, spec: ArchSpec, key: str) -> Any:
-        return spec.get(key, self.params[key])
+        return spec.get(key, default(self.params[key]))
 
     def build(self, spec: ArchSpec, data: TaskData, knobs: Knobs) -> nn.Module:
         raise NotImplementedError

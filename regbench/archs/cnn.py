@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from regbench.archs.base import Arch, Knobs
+from regbench.archs.base import Arch, Knobs, width
 from regbench.registry import register_arch
 from regbench.specs import ArchSpec
 from regbench.tasks.base import TaskData
@@ -24,7 +24,7 @@ class CNN(Arch):
     """Two 3x3 conv layers (width, 2*width channels), 2x2 max-pool, a hidden FC layer."""
 
     inputs = frozenset({"image"})
-    params = {"width": 16, "hidden": 64}
+    params = {"width": width(16), "hidden": width(64)}
 
     def build(self, spec: ArchSpec, data: TaskData, knobs: Knobs) -> nn.Module:
         assert data.image_shape is not None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from regbench.archs.base import Arch, Knobs, hidden_stack
+from regbench.archs.base import Arch, Knobs, depth, hidden_stack, width
+from regbench.params import Param
 from regbench.registry import register_arch
 from regbench.specs import ArchSpec
 from regbench.tasks.base import Task, TaskData
@@ -34,7 +35,7 @@ class Linear(Arch):
     """Linear model; `poly=K` expands a 1-D input to K polynomial features (seed 000's fits)."""
 
     capabilities = frozenset()
-    params = {"poly": 1}
+    params = {"poly": Param(1, int, lo=1, hi=100)}
 
     def skip_reason(self, spec: ArchSpec, task: Task) -> str | None:
         reason = super().skip_reason(spec, task)
@@ -56,23 +57,19 @@ class _MLP(Arch):
         layers, n = hidden_stack(data.n_features, widths, act, knobs)
         return nn.Sequential(Flatten(), *layers, nn.Linear(n, data.n_out))
 
-    def check(self, spec: ArchSpec) -> None:
-        super().check(spec)
-        if self.param(spec, "activation") not in ACTIVATIONS:
-            from regbench.errors import UnknownNameError
-
-            raise UnknownNameError("activation", self.param(spec, "activation"), ACTIVATIONS)
 
 
 @register_arch("mlp")
 class MLP(_MLP):
     """MLP of seed 004: 3 hidden layers x 64 units, LeakyReLU (width/depth sweepable)."""
 
-    params = {"width": 64, "depth": 3, "activation": "leaky_relu"}
+    params = {"width": width(64), "depth": depth(3),
+              "activation": Param("leaky_relu", choices=tuple(ACTIVATIONS))}
 
 
 @register_arch("wide")
 class Wide(_MLP):
     """The wide MLP of seed 000: 2 hidden layers x 1000 units, ReLU."""
 
-    params = {"width": 1000, "depth": 2, "activation": "relu"}
+    params = {"width": width(1000), "depth": depth(2),
+              "activation": Param("relu", choices=tuple(ACTIVATIONS))}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from regbench.archs.base import Arch, Knobs
+from regbench.archs.base import Arch, Knobs, depth, width
 from regbench.registry import register_arch
 from regbench.specs import ArchSpec
 from regbench.tasks.base import TaskData
@@ -57,7 +57,7 @@ class ResMLP(Arch):
     """
 
     capabilities = frozenset({"hidden", "residual"})
-    params = {"width": 64, "depth": 4}
+    params = {"width": width(64), "depth": depth(4)}
 
     def build(self, spec: ArchSpec, data: TaskData, knobs: Knobs) -> nn.Module:
         width, depth = int(self.param(spec, "width")), int(self.param(spec, "depth"))

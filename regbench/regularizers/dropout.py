@@ -8,10 +8,10 @@ from torch import nn
 
 from regbench import seeding
 from regbench.archs.base import DropoutFactory, Knobs, native_dropout
-from regbench.errors import UnknownNameError
+from regbench.params import Param
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
-from regbench.specs import Cell, RegSpec
+from regbench.specs import Cell
 
 # seed 004's sweep: p in {0, 0.1, ..., 1.0}
 P_SWEEP = tuple(round(0.1 * i, 1) for i in range(1, 11))
@@ -41,14 +41,7 @@ class Dropout(Regularizer):
     default_strengths = (0.1, 0.5)
     full_strengths = P_SWEEP
     needs_capability = "hidden"
-    params = {"backend": "native"}
-
-    @classmethod
-    def check(cls, spec: RegSpec) -> None:
-        super().check(spec)
-        backend = spec.get("backend", "native")
-        if backend not in BACKENDS:
-            raise UnknownNameError("dropout backend", backend, BACKENDS)
+    params = {"backend": Param("native", choices=tuple(BACKENDS))}
 
     def configure_model(self, knobs: Knobs) -> None:
         knobs.dropout = self.strength

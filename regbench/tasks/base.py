@@ -11,16 +11,51 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from regbench import seeding
-from regbench.errors import RegbenchError, check_params
+from regbench.errors import RegbenchError, UnknownNameError
+from regbench.params import Param, check_values, default
 from regbench.specs import Params, TaskSpec
+
+# parameters many tasks share
+N_TRAIN = Param(None, int, lo=1, optional=True, doc="cap on the train split")
+LABEL_NOISE = Param(0.0, float, lo=0.0, hi=1.0, doc="fraction of train labels flipped")
+
+STANDARDIZE = ("xy", "x", "none")  # what is standardized on the train split
 
 # metric name -> True when higher is better
 METRICS: dict[str, bool] = {"accuracy": True, "rmse": False}
 
 
+# Every protocol field, its type and range: a matrix's `protocol = {...}` is checked
+# against this before anything runs. Optimizer names are checked against regbench.optim.
+PROTOCOL_FIELDS: dict[str, Param] = {
+    "epochs": Param(1, int, lo=1, hi=1_000_000, doc="passes over the train split"),
+    "batch_size": Param(0, int, lo=0, hi=100_000_000, doc="0 means full batch"),
+    "optimizer": Param("sgd", str, doc="a key of regbench.optim.OPTIMIZERS"),
+    "lr": Param(1e-3, float, lo=0.0, lo_open=True),
+    "momentum": Param(0.0, float, lo=0.0, hi=1.0, hi_open=True),
+    "adam_lr": Param(1e-3, float, lo=0.0, lo_open=True,
+                     doc="lr when a regularizer swaps in an Adam-family optimizer"),
+    "loss_reduction": Param("mean", choices=("mean", "sum"),
+                            doc="how the training loss sums over a minibatch"),
+    "standardize": Param("xy", choices=STANDARDIZE,
+                         doc="what is standardized on the train split (metrics stay in units)"),
+    "init": Param("regbench", choices=("regbench", "torch"),
+                  doc="regbench: U(+-1/sqrt(fan_in)) from the init stream; torch: each "
+                      "layer's reset_parameters under the init seed"),
+    "lr_schedule": Param("constant", str, doc="a key of regbench.optim.schedules.SCHEDULES"),
+    "lr_step_size": Param(30, int, lo=1, hi=1_000_000, doc="step: epochs between decays"),
+    "lr_gamma": Param(0.1, float, lo=0.0, lo_open=True, hi=1.0, doc="step: decay factor"),
+    "lr_min": Param(0.0, float, lo=0.0, doc="cosine: final lr"),
+}
+
+
 @dataclass(frozen=True)
 class Protocol:
-    """How a task is trained: the same for every architecture and regularizer."""
+    """How a task is trained: the same for every architecture and regularizer.
+
+    Every field can be overridden per matrix block (`protocol = {...}`); each is part of
+    the cell and so of its id. See PROTOCOL_FIELDS for types and ranges.
+    """
 
     epochs: int
     batch_size: int  # 0 means full batch
@@ -28,15 +63,26 @@ class Protocol:
     lr: float
     momentum: float = 0.0
     adam_lr: float = 1e-3  # used when a regularizer swaps in an Adam-family optimizer
+    loss_reduction: str = "mean"
+    standardize: str = "xy"
+    init: str = "regbench"
+    lr_schedule: str = "constant"
+    lr_step_size: int = 30
+    lr_gamma: float = 0.1
+    lr_min: float = 0.0
 
     def override(self, params: Params) -> Protocol:
-        valid = set(self.__dataclass_fields__)
-        bad = [k for k, _ in params if k not in valid]
-        if bad:
-            raise RegbenchError(
-                f"unknown protocol field(s) {bad}; valid choices: {', '.join(sorted(valid))}"
-            )
-        return replace(self, **dict(params))
+        """This protocol with `params` replaced, each checked for type and range."""
+        given = dict(params)
+        check_values("protocol", "", given, PROTOCOL_FIELDS)
+        # optim imports the regularizer base, which imports this module: import here
+        from regbench.optim import OPTIMIZERS
+        from regbench.optim.schedules import SCHEDULES
+
+        for key, registry in (("optimizer", OPTIMIZERS), ("lr_schedule", SCHEDULES)):
+            if key in given and given[key] not in registry:
+                raise UnknownNameError(f"protocol {key}", given[key], registry)
+        return replace(self, **given)
 
 
 @dataclass
@@ -53,8 +99,11 @@ class TaskData:
     n_out: int
     metric: str
     image_shape: tuple[int, ...] | None = None  # (C, H, W) when the rows are images
+    channel_shape: tuple[int, ...] | None = None  # (C, ...) when normalized per channel
     y_scale: float = 1.0  # regression targets were divided by this (to report rmse in units)
-    x_center: np.ndarray | None = None  # per-feature train mean / std, to plot raw x
+    # per-feature center / scale (per-channel values repeated over pixels): raw = x * scale
+    # + center, for augmentation in raw space and for plotting raw x
+    x_center: np.ndarray | None = None
     x_scale: np.ndarray | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -76,7 +125,7 @@ class Task:
 
     def check(self, spec: TaskSpec) -> None:
         """Raise a RegbenchError naming any unknown parameter."""
-        check_params("task", spec.name, dict(spec.params), self.params)
+        check_values("task", spec.name, dict(spec.params), self.params)
 
     def check_available(self, data_dir: Path | None) -> None:
         """Raise a DataError if the task's data cannot be found (user-supplied files)."""
@@ -88,16 +137,39 @@ class Task:
         raise NotImplementedError
 
     def param(self, spec: TaskSpec, key: str) -> Any:
-        return spec.get(key, self.params[key])
+        return spec.get(key, default(self.params[key]))
 
-    def load(self, spec: TaskSpec, seed: int, data_dir: Path | None = None) -> TaskData:
-        """Build the seeded, standardized split."""
+    def load(self, spec: TaskSpec, seed: int, data_dir: Path | None = None,
+             standardize: str = "xy") -> TaskData:
+        """Build the seeded split, standardized on the train split as `standardize` says.
+
+        `standardize`: "xy" (inputs and regression targets), "x" (inputs only) or "none"
+        (raw values, as a source document's own code feeds them). Inputs are standardized
+        per feature for tabular rows and per channel (one mean/std over all train pixels
+        of a channel) when the task has a `channel_shape`: the image convention, which keeps
+        rarely-inked pixels from being blown up by a tiny per-pixel std.
+        """
+        if standardize not in STANDARDIZE:
+            raise RegbenchError(f"standardize={standardize!r} is not allowed; "
+                                f"allowed: one of {', '.join(map(repr, STANDARDIZE))}")
         self.check(spec)
         self.check_available(data_dir)
         xtr, ytr, xva, yva, xte, yte = self.arrays(spec, seed, data_dir)
-        center = xtr.mean(axis=0)
-        scale = xtr.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
+        shape = self.channel_shape()
+        n_features = int(np.prod(xtr.shape[1:]))
+        if standardize == "none":
+            center, scale = np.zeros(n_features), np.ones(n_features)
+        elif shape is not None:
+            per_channel = xtr.reshape(len(xtr), shape[0], -1)
+            pixels = int(np.prod(shape[1:]))
+            c_mean = per_channel.mean(axis=(0, 2))
+            c_std = per_channel.std(axis=(0, 2))
+            center = np.repeat(c_mean, pixels)
+            scale = np.repeat(np.where(c_std > 0, c_std, 1.0), pixels)
+        else:
+            center = xtr.mean(axis=0)
+            scale = xtr.std(axis=0)
+            scale = np.where(scale > 0, scale, 1.0)
 
         def fx(a: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(((a - center) / scale).astype(np.float32))
@@ -112,8 +184,10 @@ class Task:
             y_scale = 1.0
         else:
             n_out = 1
-            y_mean = float(ytr.mean())
-            y_scale = float(ytr.std()) or 1.0
+            if standardize == "xy":
+                y_mean, y_scale = float(ytr.mean()), float(ytr.std()) or 1.0
+            else:
+                y_mean, y_scale = 0.0, 1.0
 
             def fy(a: np.ndarray) -> torch.Tensor:
                 return torch.from_numpy(((a - y_mean) / y_scale).astype(np.float32)).view(-1, 1)
@@ -121,8 +195,14 @@ class Task:
         return TaskData(
             fx(xtr), fy(ytr), fx(xva), fy(yva), fx(xte), fy(yte),
             kind=self.kind, n_out=n_out, metric=self.metric,
-            image_shape=self.image_shape(), y_scale=y_scale, x_center=center, x_scale=scale,
+            image_shape=self.image_shape(), channel_shape=shape, y_scale=y_scale,
+            x_center=center, x_scale=scale,
         )
+
+    def channel_shape(self) -> tuple[int, ...] | None:
+        """(C, ...) of one sample when rows are flattened channel-first images or signals
+        (inputs are then normalized per channel); None for tabular rows."""
+        return self.image_shape()
 
     def image_shape(self) -> tuple[int, ...] | None:
         return None

@@ -11,7 +11,7 @@ import pandas as pd
 from regbench.errors import DataError
 from regbench.registry import register_task
 from regbench.specs import TaskSpec
-from regbench.tasks.base import Protocol, Task, split
+from regbench.tasks.base import N_TRAIN, Protocol, Task, split
 
 FILENAME = "hour.csv"
 CATEGORICAL = ["season", "mnth", "hr", "weekday", "weathersit"]
@@ -53,7 +53,7 @@ class Bikes(Task):
 
     kind = "regression"
     metric = "rmse"
-    params = {"n_train": None}
+    params = {"n_train": N_TRAIN}
     protocol = Protocol(epochs=20, batch_size=256, optimizer="adam", lr=1e-3)
 
     def check_available(self, data_dir: Path | None) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from regbench import seeding
+from regbench.params import Param
 from regbench.registry import register_task
 from regbench.specs import TaskSpec
 from regbench.tasks.base import Protocol, Task
@@ -28,7 +29,7 @@ class Curve(Task):
     kind = "regression"
     metric = "rmse"
     one_dim = True
-    params = {"noise": 0.05}
+    params = {"noise": Param(0.05, float, lo=0.0)}
     protocol = Protocol(epochs=300, batch_size=0, optimizer="adam", lr=1e-2)
 
     def arrays(self, spec: TaskSpec, seed: int, data_dir: Path | None):

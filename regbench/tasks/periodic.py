@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from regbench import seeding
+from regbench.params import Param
 from regbench.registry import register_task
 from regbench.specs import TaskSpec
 from regbench.tasks.base import Protocol, Task, split
@@ -24,7 +25,8 @@ class Periodic(Task):
     kind = "regression"
     metric = "rmse"
     one_dim = True
-    params = {"n": 1000, "terms": 4, "noise": 0.1}
+    params = {"n": Param(1000, int, lo=10, hi=10_000_000), "terms": Param(4, int, lo=1, hi=1000),
+              "noise": Param(0.1, float, lo=0.0)}
     protocol = Protocol(epochs=60, batch_size=64, optimizer="adam", lr=1e-3)
 
     def arrays(self, spec: TaskSpec, seed: int, data_dir: Path | None):
