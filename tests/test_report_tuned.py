@@ -234,3 +234,29 @@ def test_diverged_scores_zero_and_failed_is_left_out(tmp_path) -> None:
     l2 = scores[scores.regularizer == "l2"].set_index("seed").score
     assert l2[0] == 0.0 and l2[1] == 1.0
     assert 0 not in set(scores[scores.regularizer == "dropout"].seed)
+
+
+def test_across_numbers_from_the_store_equal_the_libraries(cells: pd.DataFrame) -> None:
+    """End to end on the hand-made store: tuned cells -> normalized scores -> the tests."""
+    import scikit_posthocs as sp
+    from rliable import metrics
+
+    view = tv.tuned(cells, rs.summarize(cells))
+    scores = ax.normalized_scores(tv.tuned_cells(cells, view))
+    assert set(scores.regularizer) == {"none", "l2", "dropout", "early_stopping"}
+    assert scores.score.min() == 0.0 and scores.score.max() == 1.0
+    tests = ax.rank_tests(scores)
+    means = scores.groupby(["setting", "regularizer"]).score.mean().unstack()[tests.regularizers]
+    long = means.reset_index().melt(id_vars="setting", var_name="regularizer",
+                                    value_name="score")
+    pv = sp.posthoc_wilcoxon(long, val_col="score", group_col="regularizer",
+                             zero_method="zsplit", p_adjust="holm")
+    pd.testing.assert_frame_equal(tests.pvalues, pv.loc[tests.regularizers, tests.regularizers])
+    agg = ax.aggregates(scores).set_index("regularizer")
+    wide = {r: g.pivot(index="seed", columns="setting", values="score").to_numpy()
+            for r, g in scores.groupby("regularizer")}
+    for reg, x in wide.items():
+        assert agg.loc[reg, "iqm"] == pytest.approx(metrics.aggregate_iqm(x))
+        if reg != "none":
+            assert agg.loc[reg, "poi_vs_none"] == pytest.approx(
+                metrics.probability_of_improvement(x, wide["none"]))
