@@ -73,7 +73,9 @@ def tuned(cells: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
     if picked.empty:
         return pd.DataFrame(columns=[*TUNED_COLUMNS, "higher_is_better"])
     df = prepare(cells)
-    ok = df[df.status == "ok"]
+    keep = ["task_label", "arch_label", "reg_label", "regularizer", "strength", "seed",
+            "test_metric", "gap_metric"]
+    ok = df.loc[df.status == "ok", keep]  # narrow: the loop filters and merges this often
     rows = []
     for r in picked.itertuples(index=False):
         at = ok[(ok.task_label == r.task) & (ok.arch_label == r.arch)
