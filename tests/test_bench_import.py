@@ -77,9 +77,9 @@ def test_store_roundtrip_and_figure(bench_json: Path, tmp_path: Path) -> None:
     with Store(store_path) as store:
         frame = store.bench_frame()
     assert len(frame) == 7 and set(frame.op) == {"copy", "dropout_fwd", "l2"}
-    from regbench import figures
+    from regbench.report import fig_kernels
 
-    figs = figures.kernel_throughput(frame, tmp_path / "fig", ["png"])
+    figs = fig_kernels.kernel_figures(frame, tmp_path / "fig", ["png"])
     assert figs and all(Path(f).exists() for fig in figs for f in fig.files)
 
 

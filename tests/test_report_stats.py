@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from regbench import report_stats as rs
+from regbench.report import stats as rs
 from regbench.specs import ArchSpec, Cell, CellResult, RegSpec, TaskSpec
 from regbench.store import Store
 
@@ -101,13 +101,6 @@ def test_diverged_and_failed_are_counted_not_dropped(cells) -> None:
     assert (row.n_seeds, row.n_diverged, row.n_failed, row.n_pairs) == (3, 1, 1, 3)
     d = np.subtract([0.05, 0.06, 0.04], GAPS[("none", 0.0)][:3])
     assert row.delta_gap_vs_none == pytest.approx(d.mean())
-
-
-def test_best_cell_per_task(cells) -> None:
-    s = rs.summarize(cells)
-    for _task, g in s.groupby("task"):
-        assert g.best.sum() == 1
-        assert g[g.best].test_metric_mean.iloc[0] == pytest.approx(g.test_metric_mean.max())
 
 
 def test_ranking_iqm_and_bootstrap_match_scipy(cells) -> None:

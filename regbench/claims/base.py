@@ -18,7 +18,7 @@ import pandas as pd
 
 from regbench.errors import DataError
 from regbench.registry import Registry
-from regbench.report_stats import t_ci
+from regbench.report.stats import t_ci
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 from regbench.store import Store
 

@@ -20,7 +20,7 @@ from regbench.claims.base import (
     register_claim,
     verdict,
 )
-from regbench.report_stats import t_ci
+from regbench.report.stats import t_ci
 from regbench.specs import Cell, TaskSpec
 
 

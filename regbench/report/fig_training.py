@@ -1,88 +1,21 @@
-"""The report's figures (seaborn on matplotlib's Agg backend), written as PNG and/or PDF.
-
-- The figure family of seed 004 for 1-D tasks (curve, periodic), per regularizer l2 and
-  dropout: training-loss traces (log y, darker = stronger), predictions against the data,
-  and the kernel density of the parameters before and after training.
-- For every (task, architecture): the generalization gap vs strength, one panel per
-  regularizer, mean with a 95% t-CI band, `none` as a grey reference band.
-- The learning curve of `more_data` (none = the full training split).
-- Double descent (test error vs width) when the `double-descent` matrix cells are stored.
-- Kernel throughput vs native PyTorch and vs the copy roofline when benchmark rows exist.
-
-Every function returns `Figure` records (files plus a short data-driven note) for the index.
-Output files carry no timestamps, so the same store gives the same images.
-"""
+"""Figures of the training results: seed 004's family for 1-D tasks (loss traces, predictions,
+parameter densities per strength of l2 and dropout), the generalization gap vs strength per
+(task, architecture), and the `more_data` learning curve."""
 
 from __future__ import annotations
 
-import json
 import math
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+from regbench.report.plotting import Figure, save, shades, style
+from regbench.report.stats import slug
 
-from regbench.report_stats import slug, t_ci  # noqa: E402
-
-DPI = 110
 SEED004_REGS = {"l2": ("Reds", "λ"), "dropout": ("Blues", "p")}
-
-
-@dataclass
-class Figure:
-    """A written figure: its name, title, one data-driven sentence and the files."""
-
-    name: str
-    title: str
-    note: str
-    files: list[Path] = field(default_factory=list)
-
-
-@contextmanager
-def _style() -> Iterator[None]:
-    with sns.axes_style("whitegrid"), sns.plotting_context("paper", font_scale=1.1), \
-            warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        yield
-
-
-def save(fig: plt.Figure, out_dir: Path, name: str, formats: list[str]) -> list[Path]:
-    """Write `fig` as out_dir/name.<fmt> for each format (no timestamps inside) and close it."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in formats:
-        path = out_dir / f"{name}.{fmt}"
-        meta = {"CreationDate": None} if fmt == "pdf" else {"Software": None} if fmt == "png" \
-            else None
-        fig.savefig(path, dpi=DPI, bbox_inches="tight", metadata=meta)
-        if fmt == "png":
-            _palette_png(path)
-        paths.append(path)
-    plt.close(fig)
-    return paths
-
-
-def _palette_png(path: Path) -> None:
-    """Re-save a PNG with a 256-colour palette (a third of the size; plots have few colours)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        small = im.convert("RGB").quantize(colors=256, dither=Image.Dither.NONE)
-    small.save(path, optimize=True)
-
-
-def _shades(cmap: str, n: int) -> list[tuple[float, float, float]]:
-    """n colours of a sequential palette, light to dark, skipping the near-white end."""
-    return list(sns.color_palette(cmap, n + 2))[2:] if n else []
 
 
 # -- seed 004 -----------------------------------------------------------------------------
@@ -99,11 +32,12 @@ def seed004(cells: pd.DataFrame, curves: pd.DataFrame, predictions: dict, before
             if r.empty:
                 continue
             sub = pd.concat([none, r])
-            strengths = sorted(sub.strength.unique())
+            every = sorted(sub.strength.unique())
+            strengths = pick_strengths(every)
             seed = int(sub.seed.min())
             colors = dict(zip(strengths, [(0.2, 0.2, 0.2)] * (0 in strengths)
-                              + _shades(cmap, len(strengths) - (0 in strengths))))
-            with _style():
+                              + shades(cmap, len(strengths) - (0 in strengths))))
+            with style():
                 fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
                 final = _loss_traces(axes[0], sub, curves, strengths, colors, sym)
                 _predictions(axes[1], sub, predictions, strengths, colors, sym, seed)
@@ -117,9 +51,26 @@ def seed004(cells: pd.DataFrame, curves: pd.DataFrame, predictions: dict, before
                     f"to {final.get(hi, math.nan):.3g} at {sym}={hi:g}; the spread (std) of the "
                     f"parameters after training from {spread.get(lo, math.nan):.3g} to "
                     f"{spread.get(hi, math.nan):.3g} (seed {seed}).")
+            if len(strengths) < len(every):
+                note += (f" {len(strengths)} of {len(every)} strengths drawn (" + ", ".join(
+                    f"{s:g}" for s in strengths) + "); all are in the task table.")
             figs.append(Figure(name, f"{task} / {arch}: {reg} — loss, predictions, parameters",
                                note, files))
     return figs
+
+
+SEED004_SHOWN = 4  # strengths per figure (none included): the predictions panel adds 2 data series
+
+
+def pick_strengths(strengths: list[float], k: int = SEED004_SHOWN) -> list[float]:
+    """At most k strengths: 0 (none) if present, then evenly spaced ones from weakest to
+    strongest (both ends kept)."""
+    if len(strengths) <= k:
+        return list(strengths)
+    base = [s for s in strengths if s == 0][:1]
+    rest = [s for s in strengths if s != 0]
+    idx = np.unique(np.round(np.linspace(0, len(rest) - 1, k - len(base))).astype(int))
+    return base + [rest[i] for i in idx]
 
 
 def _loss_traces(ax: plt.Axes, sub: pd.DataFrame, curves: pd.DataFrame, strengths: list[float],
@@ -211,7 +162,7 @@ def gap_vs_strength(summary: pd.DataFrame, out_dir: Path, formats: list[str]) ->
         base = g[g.regularizer == "none"]
         ncols = min(4, len(regs))
         nrows = math.ceil(len(regs) / ncols)
-        with _style():
+        with style():
             fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.8 * nrows),
                                      sharey=True, squeeze=False)
             colors = sns.color_palette("tab10", len(regs))
@@ -288,7 +239,7 @@ def learning_curve(summary: pd.DataFrame, out_dir: Path, formats: list[str]) -> 
     ncols = min(3, len(settings))
     nrows = math.ceil(len(settings) / ncols)
     notes = []
-    with _style():
+    with style():
         fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False)
         for ax, (task, arch) in zip(axes.flat, settings):
             g = summary[(summary.task == task) & (summary.arch == arch)
@@ -315,146 +266,3 @@ def learning_curve(summary: pd.DataFrame, out_dir: Path, formats: list[str]) -> 
     return [Figure("learning_curve", "Learning curve (more_data)", "; ".join(notes) + ".", files)]
 
 
-# -- double descent -----------------------------------------------------------------------
-def double_descent(cells: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Figure]:
-    """Test (and train) error vs hidden width, per regularizer, mean and t-CI over seeds."""
-    ok = cells[cells.status == "ok"].copy()
-    if ok.empty:
-        return []
-    ok["width"] = [json.loads(p or "{}").get("width", math.nan) for p in ok.arch_params]
-    higher = bool(ok.higher_is_better.iloc[0])
-    err = (lambda v: 1 - v) if higher else (lambda v: v)  # noqa: E731
-    rows = []
-    for (reg, width), g in ok.groupby(["reg_label", "width"], sort=True):
-        for col in ("train_metric", "test_metric"):
-            mean, lo, hi, n = t_ci(err(g[col].to_numpy(dtype=float)))
-            rows.append({"reg": reg, "width": width, "split": col.split("_")[0], "mean": mean,
-                         "lo": lo, "hi": hi})
-    d = pd.DataFrame(rows)
-    ylabel = "error (1 - accuracy)" if higher else ok.metric_name.iloc[0]
-    with _style():
-        fig, ax = plt.subplots(figsize=(6.5, 4.2))
-        colors = sns.color_palette("tab10", d.reg.nunique())
-        for (reg, color) in zip(dict.fromkeys(d.reg), colors):
-            for split, ls in (("test", "-"), ("train", ":")):
-                s = d[(d.reg == reg) & (d.split == split)].sort_values("width")
-                ax.plot(s.width, s["mean"], ls, marker="o", ms=3, color=color,
-                        label=f"{reg} ({split})")
-                if split == "test":
-                    ax.fill_between(s.width, s.lo, s.hi, color=color, alpha=0.2, linewidth=0)
-        ax.set_xscale("log", base=2)
-        ax.set(xlabel="hidden width", ylabel=ylabel,
-               title="Double descent: error vs width (mean, 95% t-CI)")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        files = save(fig, out_dir, "double_descent", formats)
-    notes = []
-    for reg in dict.fromkeys(d.reg):
-        t = d[(d.reg == reg) & (d.split == "test") & d["mean"].notna()].sort_values("width")
-        tr = d[(d.reg == reg) & (d.split == "train") & d["mean"].notna()].sort_values("width")
-        if t.empty:
-            continue
-        low = t.loc[t["mean"].idxmin()]
-        text = f"{reg}: test error falls to {low['mean']:.3g} at width {low.width:g}"
-        later = t[t.width > low.width]
-        if not later.empty:
-            peak = later.loc[later["mean"].idxmax()]
-            text += (f", rises to {peak['mean']:.3g} at width {peak.width:g} and ends at "
-                     f"{later['mean'].iloc[-1]:.3g} at width {later.width.iloc[-1]:g}")
-        fit = tr[tr["mean"] <= 0.01]
-        if not fit.empty:
-            text += f"; train error reaches ~0 (interpolation) at width {fit.width.iloc[0]:g}"
-        notes.append(text)
-    return [Figure("double_descent", "Double descent", "; ".join(notes) + ".", files)]
-
-
-# -- kernel benchmarks --------------------------------------------------------------------
-def latest_bench(bench: pd.DataFrame) -> pd.DataFrame:
-    """The most recent row per (op, impl, baseline, backend, dtype, numel, threads, device)."""
-    if bench.empty:
-        return bench
-    keys = ["op", "impl", "baseline", "backend", "dtype", "numel", "threads", "device"]
-    b = bench.sort_values("id", kind="stable")
-    b = b.groupby(keys, dropna=False, sort=False).tail(1)
-    return b.sort_values(["op", "device", "dtype", "threads", "impl", "numel"],
-                         kind="stable").reset_index(drop=True)
-
-
-def kernel_throughput(bench: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Figure]:
-    """One figure per dtype: per op, bandwidth (or time) vs size per implementation with the
-    `copy_` roofline, and the time ratios ours/native and ours/copy (< 1 = ours faster)."""
-    b = latest_bench(bench)
-    if b.empty:
-        return []
-    # CPU rows by thread count and GPU rows side by side: one line style per device/threads
-    device = b.device.fillna("cpu").astype(str)
-    b = b.assign(where=device.where(device != "cpu", "cpu " + b.threads.astype(str) + " thr"))
-    dtypes = list(dict.fromkeys(b.dtype.astype(str)))
-    return [_throughput_figure(b[b.dtype.astype(str) == dt], dt, len(dtypes) > 1, out_dir,
-                               formats) for dt in dtypes]
-
-
-def _throughput_figure(b: pd.DataFrame, dtype: str, suffix: bool, out_dir: Path,
-                       formats: list[str]) -> Figure:
-    copy = b[b.op == "copy"]
-    ops = [o for o in dict.fromkeys(b.op) if o != "copy"] or ["copy"]
-    name = f"kernel_throughput_{slug(dtype)}" if suffix else "kernel_throughput"
-    with _style():
-        fig, axes = plt.subplots(len(ops), 2, figsize=(12, 3.3 * len(ops)), squeeze=False)
-        for i, op in enumerate(ops):
-            o = b[b.op == op]
-            left, right = axes[i]
-            y, ylabel = (("gbps", "GB/s") if o.gbps.notna().any()
-                         else ("median_us", "median time (us)"))
-            o = o.assign(median_us=o.median_s * 1e6)
-            sns.lineplot(data=o, x="numel", y=y, hue="impl", style="where", marker="o",
-                         ax=left, errorbar=None)
-            if y == "gbps" and not copy.empty and op != "copy":
-                for w, c in copy.groupby("where", sort=True):
-                    left.plot(c.numel, c.gbps, ":", color="black", linewidth=1.2,
-                              label=f"copy_ roofline ({w})")
-            left.set(xscale="log", yscale="log", title=f"{op} ({dtype})", ylabel=ylabel,
-                     xlabel="numel")
-            left.legend(fontsize=6, ncol=2)
-            ours = o[o.baseline.notna()] if o.baseline.notna().any() else o
-            for col, ls in (("ratio_vs_native", "-"), ("ratio_vs_copy", "--")):
-                rr = ours[ours[col].notna()]
-                keys = ["impl", "baseline", "where"] if col == "ratio_vs_native" \
-                    else ["impl", "where"]
-                for key, r in rr.groupby(keys, sort=True, dropna=False):
-                    r = r.drop_duplicates("numel")
-                    what = f"vs {key[1]}" if col == "ratio_vs_native" else "vs copy_"
-                    right.plot(r.numel, r[col], ls, marker="o", ms=3,
-                               label=f"{key[0]} {what} ({key[-1]})")
-            right.axhline(1.0, color="0.4", linewidth=1)
-            right.set(xscale="log", yscale="log", xlabel="numel",
-                      ylabel="time ratio (ours / ref)",
-                      title=f"{op}: < 1 = ours faster; solid vs native, dashed vs copy_")
-            if right.get_legend_handles_labels()[0]:
-                right.legend(fontsize=6)
-        fig.tight_layout()
-        fig.suptitle(f"Kernel throughput, {dtype} (latest run) — " + _machine_line(b), y=1.005)
-        files = save(fig, out_dir, name, formats)
-    notes = []
-    for op in ops:
-        o = b[(b.op == op) & b.ratio_vs_native.notna() & b.baseline.notna()]
-        if not o.empty:
-            notes.append(f"{op}: ours/native time {o.ratio_vs_native.min():.3g}–"
-                         f"{o.ratio_vs_native.max():.3g}"
-                         + (f", ours/copy_ {o.ratio_vs_copy.min():.3g}–"
-                            f"{o.ratio_vs_copy.max():.3g}" if o.ratio_vs_copy.notna().any()
-                            else ""))
-    note = ("Time ratios (< 1 = ours faster) — " + "; ".join(notes) + "."
-            if notes else "No ratios recorded.")
-    return Figure(name, f"Kernel throughput vs native and copy ({dtype})", note, files)
-
-
-def _machine_line(b: pd.DataFrame) -> str:
-    parts = []
-    for m in dict.fromkeys(b.machine.dropna()):
-        try:
-            d = json.loads(m)
-        except (TypeError, ValueError):
-            continue
-        parts.append(", ".join(str(d[k]) for k in ("cpu_model", "gpu", "threads") if d.get(k)))
-    return "; ".join(dict.fromkeys(parts)) or "machine not recorded"

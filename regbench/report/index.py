@@ -11,8 +11,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from regbench.figures import Figure
-from regbench.report_tables import MD, DisplayTable, pvalue, to_markdown
+from regbench.report.plotting import Figure
+from regbench.report.tables import MD, DisplayTable, pvalue, to_markdown
+
+SELECTION_LINE = ("Strengths are selected on validation: each regularizer's strength is the one "
+                  "with the best mean validation metric over seeds (ties: the weaker one), and "
+                  "the test metric is reported at that strength; no test number chose anything.")
+
+
+@dataclass
+class Section:
+    """A `## heading` of the index: intro lines, then (table, note) pairs."""
+
+    heading: str
+    tables: list[tuple[DisplayTable, str]]
+    intro: list[str] = field(default_factory=list)
+    subheadings: bool = False  # each table under its own `### title`
 
 
 @dataclass
@@ -37,22 +51,35 @@ def counts_line(cells: pd.DataFrame) -> str:
             f"{int(c.get('failed', 0))} failed")
 
 
-def task_note(summary: pd.DataFrame, task: str) -> str:
-    """One data-driven sentence under a task table."""
-    s = summary[summary.task == task]
+def tuned_note(view: pd.DataFrame, task: str) -> str:
+    """One data-driven sentence under a tuned table."""
+    s = view[view.task == task]
     metric = s.metric_name.iloc[0]
     parts = []
-    best = s[s.best]
-    if not best.empty:
-        b = best.iloc[0]
-        parts.append(f"Best test {metric}: {b.regularizer}={b.strength:g} on {b.arch} "
-                     f"({b.test_metric_mean:.3f})")
+    for b in s[s.best_val].itertuples(index=False):
+        parts.append(f"best validation {metric} on {b.arch}: {b.regularizer}={b.strength:g} "
+                     f"(validation {b.val_metric_mean:.3f}, test {b.test_metric_mean:.3f})")
+    d = s[s.p_test_holm.notna()]
+    if not d.empty:
+        sig = d[d.p_test_holm < 0.05]
+        parts.append(f"{len(sig)} of {len(d)} test differences from none significant at 0.05 "
+                     "after Holm" + (" (" + ", ".join(
+                         f"{r.regularizer} {r.delta_test_vs_none:+.3f}"
+                         for r in sig.itertuples(index=False)) + ")" if len(sig) else ""))
+    text = "; ".join(parts)
+    return (text[:1].upper() + text[1:] + ".") if text else "No validation metric stored."
+
+
+def task_note(summary: pd.DataFrame, task: str) -> str:
+    """One data-driven sentence under an all-strengths task table."""
+    s = summary[summary.task == task]
+    parts = []
     d = s[s.delta_gap_vs_none.notna()]
     if not d.empty:
         r = d.loc[d.delta_gap_vs_none.idxmin()]
         p = pvalue(r.p_value_holm, MD)
         p = "n/a" if p == MD.na else p if p.startswith("<") else "= " + p
-        parts.append(f"closed the gap most: {r.regularizer}={r.strength:g} "
+        parts.append(f"Closed the gap most: {r.regularizer}={r.strength:g} "
                      f"(Δ gap {r.delta_gap_vs_none:+.3f} vs none, Holm p {p})")
         sig = d[d.p_value_holm < 0.05]
         parts.append(f"{len(sig)} of {len(d)} differences from none significant at 0.05 "
@@ -61,7 +88,10 @@ def task_note(summary: pd.DataFrame, task: str) -> str:
     if bad:
         parts.append(f"{int(s.n_diverged.sum())} diverged and {int(s.n_failed.sum())} failed "
                      "cells are counted in the last column and left out of the means")
-    return "; ".join(parts) + "."
+    if not parts:
+        return "No ok cells."
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
 
 
 def ranking_note(rank: pd.DataFrame) -> str:
@@ -110,16 +140,16 @@ def problem_lines(cells: pd.DataFrame, limit: int = 20) -> list[str]:
     return lines
 
 
-def render(info: RunInfo, cells: pd.DataFrame, task_tables: list[tuple[DisplayTable, str]],
-           ranking: tuple[DisplayTable, str] | None, extra_tables: list[tuple[DisplayTable, str]],
+def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
            figures: list[Figure], files: list[str], out_dir: Path) -> str:
-    """The Markdown text of README.md (tables as (table, note) pairs)."""
+    """The Markdown text of README.md."""
     seeds = sorted(int(s) for s in cells.seed.unique())
     settings = cells[["task_label", "arch_label"]].drop_duplicates()
     missing = info.n_matrix - len(cells)
     lines = [
         f"# regbench report: matrix `{info.matrix}`", "",
         f"Made by `{info.command}`. Matrix: {info.description}.", "",
+        SELECTION_LINE, "",
         "## What was run", "",
         f"- Cells: {info.n_matrix} in the matrix, {len(cells)} in this report "
         f"({counts_line(cells)})" + (f"; **{missing} missing from the store**" if missing else "")
@@ -136,16 +166,15 @@ def render(info: RunInfo, cells: pd.DataFrame, task_tables: list[tuple[DisplayTa
     problems = problem_lines(cells)
     if problems:
         lines += ["### Cells that did not finish ok", "", *problems, ""]
-    if ranking is not None:
-        table, note = ranking
-        lines += ["## Ranking across tasks", "", to_markdown(table), f"*{table.caption}*", "",
-                  note, ""]
-    lines += ["## Per-task results", ""]
-    for table, note in task_tables:
-        lines += [f"### {table.title}", "", to_markdown(table), f"*{table.caption}*", "", note,
-                  ""]
-    for table, note in extra_tables:
-        lines += [f"## {table.title}", "", to_markdown(table), f"*{table.caption}*", "", note, ""]
+    for sec in sections:
+        if not sec.tables and not sec.intro:
+            continue
+        lines += [f"## {sec.heading}", ""]
+        lines += [x for line in sec.intro for x in (line, "")]
+        for table, note in sec.tables:
+            if sec.subheadings:
+                lines += [f"### {table.title}", ""]
+            lines += [to_markdown(table), f"*{table.caption}*", "", note, ""]
     if figures:
         lines += ["## Figures", ""]
         for fig in figures:

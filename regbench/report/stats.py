@@ -27,7 +27,12 @@ from scipy import stats
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
-STAT_COLUMNS = ("train_metric", "test_metric", "gap_metric", "gap_loss", "train_loss", "test_loss")
+STAT_COLUMNS = ("train_metric", "val_metric", "test_metric", "gap_metric", "gap_loss",
+                "train_loss", "test_loss")
+# Regularizer parameters that choose an implementation, not a method: `dropout[backend=fused]`
+# is dropout. Cells that differ only in these are one regularizer (`reg_family`) in the
+# tuned view and the rankings, and their agreement is a check (`regbench.report.tuned`).
+VARIANT_PARAMS = ("backend",)
 
 # Display order of regularizers: the baseline first, then the order of the matrices.
 REG_ORDER = ("none", "l1", "l2", "weight_decay", "adamw", "dropout", "batchnorm",
@@ -40,6 +45,15 @@ def label(name: str, params_json: str | None) -> str:
     if not params:
         return name
     return name + "[" + ",".join(f"{k}={_value(v)}" for k, v in sorted(params.items())) + "]"
+
+
+def split_variant(params_json: str | None) -> tuple[str, str]:
+    """(params without VARIANT_PARAMS, variant params) as JSON texts; "" for no variant."""
+    params = json.loads(params_json) if params_json else {}
+    variant = {k: v for k, v in params.items() if k in VARIANT_PARAMS}
+    rest = {k: v for k, v in params.items() if k not in VARIANT_PARAMS}
+    return json.dumps(rest, sort_keys=True), (json.dumps(variant, sort_keys=True)
+                                              if variant else "")
 
 
 def _value(v: object) -> str:
@@ -143,6 +157,9 @@ def prepare(cells: pd.DataFrame) -> pd.DataFrame:
     df["task_label"] = [label(t, p) for t, p in zip(df.task, df.task_params)]
     df["arch_label"] = [label(a, p) for a, p in zip(df.arch, df.arch_params)]
     df["reg_label"] = [label(r, p) for r, p in zip(df.regularizer, df.reg_params)]
+    split = [split_variant(p) for p in df.reg_params]
+    df["reg_family"] = [label(r, rest) for r, (rest, _) in zip(df.regularizer, split)]
+    df["variant"] = [label("", v).strip("[]") if v else "" for _, v in split]
     df["protocol"] = df["protocol"].fillna("{}")
     # The same task and architecture under two protocols are two settings: say which.
     n_proto = df.groupby(["task_label", "arch_label"])["protocol"].transform("nunique")
@@ -165,6 +182,8 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
         ok = g[g.status == "ok"]
         row: dict[str, object] = {
             "task": task, "arch": arch, "regularizer": reg, "strength": float(strength),
+            "reg_family": g.reg_family.iloc[0], "variant": g.variant.iloc[0],
+            "reg_name": g.regularizer.iloc[0],
             "n_seeds": len(ok), "n_diverged": int((g.status == "diverged").sum()),
             "n_failed": int((g.status == "failed").sum()),
             "metric_name": g.metric_name.dropna().iloc[0] if g.metric_name.notna().any() else "",
@@ -172,7 +191,8 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
             if g.higher_is_better.notna().any() else True,
         }
         for col in STAT_COLUMNS:
-            mean, low, high, _ = t_ci(ok[col].to_numpy(dtype=float))
+            values = ok[col].to_numpy(dtype=float) if col in ok else np.array([])
+            mean, low, high, _ = t_ci(values)
             row.update({f"{col}_mean": mean, f"{col}_ci_low": low, f"{col}_ci_high": high})
         base = df[(df.task_label == task) & (df.arch_label == arch) & (df.regularizer == "none")
                   & (df.status == "ok")]
@@ -194,20 +214,24 @@ def summarize(cells: pd.DataFrame) -> pd.DataFrame:
     if out.empty:
         return out
     out["p_value_holm"] = np.nan
-    out["best"] = False
     for _, g in out.groupby("task", sort=False):
         out.loc[g.index, "p_value_holm"] = holm(g.p_value.to_numpy(dtype=float))
-        scored = g[g.n_seeds > 0]
-        if not scored.empty:
-            higher = bool(scored.higher_is_better.iloc[0])
-            col = scored.test_metric_mean
-            out.loc[col.idxmax() if higher else col.idxmin(), "best"] = True
     return out
+
+
+def canonical(df: pd.DataFrame, setting: tuple[str, str] = ("task_label", "arch_label")
+              ) -> pd.DataFrame:
+    """The rows of one implementation per regularizer family and setting: the plain one
+    (no VARIANT_PARAMS) where stored, else the first variant by name. Variants then do not
+    compete with their own regularizer."""
+    keys = [*setting, "reg_family"]
+    first = df.groupby(keys, sort=False)["variant"].transform("min")
+    return df[df.variant == first]
 
 
 def normalized_gaps(cells: pd.DataFrame) -> pd.DataFrame:
     """The ok cells with `norm_gap`: per setting, (gap - min) / (max - min) over its cells."""
-    df = prepare(cells)
+    df = canonical(prepare(cells))
     df = df[df.status == "ok"].copy()
     grp = df.groupby(["task_label", "arch_label"])["gap_metric"]
     lo, hi = grp.transform("min"), grp.transform("max")
@@ -221,6 +245,7 @@ def ranking(cells: pd.DataFrame) -> pd.DataFrame:
     df = normalized_gaps(cells)
     if df.empty:
         return pd.DataFrame()
+    df = df.assign(reg_label=df.reg_family)  # variants are one regularizer
     per = (df.groupby(["task_label", "arch_label", "reg_label"], sort=True)
              .agg(norm_gap=("norm_gap", "mean"), test=("test_metric", "mean"),
                   higher=("higher_is_better", "first")).reset_index())

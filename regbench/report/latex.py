@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from regbench.report_tables import DisplayTable
+from regbench.report.tables import DisplayTable
 
 _SPECIAL = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
             "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",

@@ -1,0 +1,36 @@
+"""`python -m regbench.report`: the report a paper can use, from the results store.
+
+One module per job:
+
+- `cli`: the command line (run the missing cells of a matrix, then write the report).
+- `write`: `write_report`, which puts the pieces below into `--out`.
+- `stats`: labels, Student-t CIs, paired tests, Holm, the all-strengths summary and ranking.
+- `tuned`: the headline view, each regularizer at its validation-selected strength, and the
+  agreement check of implementation variants (`stats.VARIANT_PARAMS`).
+- `across`: across tasks on the tuned view: Friedman, Wilcoxon-Holm and mean ranks
+  (scikit-posthocs), IQM and probability of improvement (rliable).
+- `kernels`: benchmark rows reduced to speed-up over native and fraction of copy bandwidth.
+- `tables`, `latex`, `index`: display tables, their Markdown and LaTeX, and README.md.
+- `plotting` and `fig_*`: the figures.
+
+`main` and `write_report` are importable from here; the submodules load on first use (the
+claims package imports `regbench.report.stats`, and the report imports the claims).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["main", "write_report", "build_parser", "Report"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("main", "build_parser", "run"):
+        from regbench.report import cli
+
+        return getattr(cli, name)
+    if name in ("write_report", "Report"):
+        from regbench.report import write
+
+        return getattr(write, name)
+    raise AttributeError(f"module 'regbench.report' has no attribute {name!r}")

@@ -1,0 +1,126 @@
+"""`python -m regbench.report`: run the missing cells of a matrix, then write the report.
+
+    python -m regbench.report [--matrix NAME_OR_TOML] [--store PATH] [--out DIR] [--no-run]
+                              [--formats md,tex,csv] [--figure-formats png,pdf] [--jobs N]
+
+The report (in `--out`, default `reports/`) is described in `regbench.report.write`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from regbench.errors import RegbenchError
+from regbench.report import index
+from regbench.report.write import FIGURE_FORMATS, FORMATS, write_report
+
+DOUBLE_DESCENT = "double-descent"
+
+
+def _list(text: str, valid: tuple[str, ...], flag: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [t for t in items if t not in valid]
+    if bad or not items:
+        raise RegbenchError(f"{flag} {text!r}: unknown format(s) {bad or '(none given)'}; "
+                            f"valid choices: {', '.join(valid)}")
+    return list(dict.fromkeys(items))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from regbench.store import DEFAULT_STORE
+
+    p = argparse.ArgumentParser(
+        prog="python -m regbench.report",
+        description="Run the cells of a matrix missing from the store, then write tables "
+                    "(Markdown, LaTeX, CSV) and figures to a report folder.")
+    p.add_argument("--matrix", default="default", help="built-in matrix name or a .toml file")
+    p.add_argument("--store", default=str(DEFAULT_STORE), help="SQLite results store")
+    p.add_argument("--out", default="reports", help="report folder (default reports)")
+    p.add_argument("--no-run", action="store_true",
+                   help="render from what is stored; say how many cells are missing")
+    p.add_argument("--formats", default="md,tex,csv", help="table formats (md,tex,csv)")
+    p.add_argument("--figure-formats", default="png,pdf", help="figure formats (png,pdf)")
+    p.add_argument("--jobs", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
+                   help="worker processes for missing cells (default: CPU count, at most 8)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per cell (default 1)")
+    p.add_argument("--data-dir", type=Path, help="folder with user data files (bikes: hour.csv)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default) or cuda: the device whose cells are run and reported")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except RegbenchError as exc:
+        print(f"regbench.report: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run(args: argparse.Namespace) -> int:
+    from regbench import matrix
+    from regbench.claims import claims_frame
+    from regbench.store import Store
+
+    formats = _list(args.formats, FORMATS, "--formats")
+    fig_formats = _list(args.figure_formats, FIGURE_FORMATS, "--figure-formats")
+    m = matrix.get(args.matrix)
+    exp = m.expand()
+    from regbench import devices
+
+    device = devices.resolve(args.device)
+    cells_on = devices.on(exp.cells, device)
+    store_path = Path(args.store)
+    if args.no_run and not (store_path.exists() and store_path.stat().st_size > 0):
+        raise RegbenchError(f"--no-run: no results store at {store_path}; run without --no-run "
+                            f"to compute the {len(exp.cells)} cells of matrix {m.name!r}, or "
+                            "pass --store")
+    with Store(store_path) as store:
+        if not args.no_run:
+            from regbench.executors import make_executor, run_cells
+
+            executor = make_executor("local", jobs=args.jobs, threads=args.threads,
+                                     data_dir=str(args.data_dir) if args.data_dir else None)
+            summary = run_cells(cells_on, store, executor, progress=not args.no_progress)
+            print(f"matrix {m.name}: {summary.line()}")
+            for line in summary.failures[:10]:
+                print(f"  failed: {line}", file=sys.stderr)
+        ids = {c.cell_id for c in cells_on}
+        all_cells = store.cells_frame()
+        cells = all_cells[all_cells.cell_id.isin(ids)].reset_index(drop=True)
+        if cells.empty:
+            raise RegbenchError(f"store {store_path} has none of the {len(ids)} cells of matrix "
+                                f"{m.name!r}; run without --no-run to compute them")
+        missing = len(ids) - len(cells)
+        if missing:
+            print(f"matrix {m.name}: {missing} of {len(ids)} cells are missing from the store"
+                  + (" (not run: --no-run)" if args.no_run else "") + "; the report covers the "
+                  f"{len(cells)} stored")
+        dd_ids = {c.cell_id for c in devices.on(matrix.get(DOUBLE_DESCENT).expand().cells,
+                                                device)}
+        dd_cells = all_cells[all_cells.cell_id.isin(dd_ids)].reset_index(drop=True)
+        artifacts = {name: store.artifacts(name, ids)
+                     for name in ("predictions", "params_before", "params_after")}
+        artifacts["model"] = store.artifacts("model", set(dd_cells.cell_id))
+        curves = store.curves(list(artifacts["predictions"]))
+        bench = store.bench_frame()
+        claims = claims_frame(store, data_dir=str(args.data_dir) if args.data_dir else None,
+                              device=device)
+    info = index.RunInfo(
+        matrix=m.name, description=m.description, n_matrix=len(ids),
+        command="python -m regbench.report --matrix " + str(args.matrix)
+        + ("" if device == "cpu" else f" --device {args.device}"),
+        skipped=[f"{s.task} x {s.arch} x {s.regularizer} ({s.reason})" for s in exp.skipped])
+    report = write_report(cells, Path(args.out), info, curves=curves, artifacts=artifacts,
+                          dd_cells=dd_cells, bench=bench, claims=claims, formats=formats,
+                          figure_formats=fig_formats)
+    print(f"report: {report.readme} ({len(report.tables)} table files, "
+          f"{len(report.figures)} figure files)")
+    return 0
+
+

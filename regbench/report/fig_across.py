@@ -1,0 +1,80 @@
+"""Across-task figures of the tuned view: the critical-difference diagram (scikit-posthocs;
+mean rank per regularizer, bars join those no Holm-corrected Wilcoxon test separates) and
+the rliable aggregates (IQM of the normalized test score, probability of improvement over
+`none`, stratified-bootstrap 95% CIs), one point-and-interval series per panel."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from regbench.report.across import ALPHA, RankTests, left_out_line
+from regbench.report.plotting import Figure, save, style
+
+
+def critical_difference(tests: RankTests, out_dir: Path, formats: list[str]) -> list[Figure]:
+    """`critical_difference.png|pdf` when at least two regularizers run in two settings."""
+    import scikit_posthocs as sp
+
+    if not tests.usable:
+        return []
+    with style():
+        fig, ax = plt.subplots(figsize=(8.5, 0.9 + 0.28 * len(tests.regularizers)))
+        sp.critical_difference_diagram(tests.mean_ranks, tests.pvalues.astype(float),
+                                       alpha=ALPHA, ax=ax,
+                                       label_props={"fontsize": 9})
+        ax.set_title(f"Mean rank over {len(tests.settings)} settings (1 = best tuned test "
+                     f"score); bars: no Holm-corrected Wilcoxon difference at {ALPHA:g}",
+                     fontsize=9, pad=16)
+        files = save(fig, out_dir, "critical_difference", formats, check_series=False)
+    best = tests.mean_ranks.idxmin()
+    p = tests.pvalues.to_numpy(dtype=float)
+    sig = int(np.sum(np.triu(p < ALPHA, 1)))
+    pairs = len(tests.regularizers) * (len(tests.regularizers) - 1) // 2
+    fried = (f"Friedman p = {tests.friedman_p:.3g}" if math.isfinite(tests.friedman_p)
+             else "Friedman test needs three regularizers")
+    note = (f"Best mean rank: {best} ({tests.mean_ranks[best]:.2f}); {fried}; {sig} of {pairs} "
+            f"pairs differ at {ALPHA:g} after Holm. " + left_out_line(tests))
+    return [Figure("critical_difference", "Critical-difference diagram (tuned view)", note,
+                   files)]
+
+
+def aggregates(agg: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Figure]:
+    """`aggregates.png|pdf`: IQM and P(improvement over none) per regularizer with CIs."""
+    a = agg[agg.iqm.notna()]
+    if a.empty:
+        return []
+    y = np.arange(len(a))[::-1]
+    with style():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 0.9 + 0.32 * len(a)), sharey=True)
+        _interval(left, a.iqm, a.iqm_ci_low, a.iqm_ci_high, y, "tab:blue", "IQM")
+        left.set(xlabel="IQM of normalized test score (1 = best in setting)",
+                 title="Interquartile mean (95% CI)")
+        left.set_yticks(y, [f"{r} ({n})" for r, n in zip(a.regularizer, a.n_settings)])
+        p = a.poi_vs_none
+        _interval(right, p, a.poi_ci_low, a.poi_ci_high, y, "tab:green", "P(X > none)")
+        right.axvline(0.5, color="0.3", linestyle="--", linewidth=1)
+        right.set(xlabel="P(regularizer > none) on a random run of a setting",
+                  title="Probability of improvement over none (95% CI)", xlim=(0, 1))
+        fig.suptitle("Across tasks, tuned view (rliable; stratified bootstrap over runs in "
+                     "each setting; (n) = settings)", fontsize=10)
+        fig.tight_layout()
+        files = save(fig, out_dir, "aggregates", formats)
+    best = a.loc[a.iqm.idxmax()]
+    poi = a[a.poi_vs_none.notna()]
+    above = poi[poi.poi_ci_low > 0.5].regularizer.tolist()
+    note = (f"Highest IQM: {best.regularizer} ({best.iqm:.3f} [{best.iqm_ci_low:.3f}, "
+            f"{best.iqm_ci_high:.3f}]); probability of improvement over none with a CI above "
+            f"0.5: {', '.join(above) if above else 'none of the ' + str(len(poi))}.")
+    return [Figure("aggregates", "IQM and probability of improvement (tuned view)", note, files)]
+
+
+def _interval(ax: plt.Axes, point: pd.Series, lo: pd.Series, hi: pd.Series, y: np.ndarray,
+              color: str, label: str) -> None:
+    pt = point.to_numpy(dtype=float)
+    err = np.vstack([pt - lo.to_numpy(dtype=float), hi.to_numpy(dtype=float) - pt])
+    ax.errorbar(pt, y, xerr=np.nan_to_num(err), fmt="o", color=color, capsize=3, label=label)

@@ -1,0 +1,206 @@
+"""`write_report`: tables (Markdown, LaTeX, CSV), figures and the index of one report folder.
+
+Files (in `out_dir`): `README.md`; `tuned.csv` (the headline view), `summary.csv` (every
+strength), `across.csv`, `variants.csv`, `ranking.csv`, `bench.csv` (raw kernel rows);
+`tables/*.md|tex` (the .tex files are bare booktabs tabulars to `\\input`); `tables.tex`
+(compiles standalone); `figures/*.png|pdf`. Same store in, byte-identical tables out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from regbench.report import across as ax
+from regbench.report import fig_across, fig_double_descent, fig_kernels, fig_training, index, latex
+from regbench.report import kernels as kb
+from regbench.report import stats as rs
+from regbench.report import tables as rt
+from regbench.report import tuned as tv
+
+FORMATS = ("md", "tex", "csv")
+FIGURE_FORMATS = ("png", "pdf")
+# Files the report writes under tables/ and figures/ start with one of these; a rerun
+# removes stale ones (and nothing else) so the folder matches the index.
+OWNED_PREFIXES = ("task_", "tuned_", "ranking", "bench", "claims", "across", "variants",
+                  "seed004_", "gap_", "learning_curve", "double_descent", "kernel_",
+                  "critical_difference", "aggregates")
+CSV = {"float_format": "%.10g", "lineterminator": "\n", "index": False}
+
+
+@dataclass
+class Report:
+    """What `write_report` produced."""
+
+    out_dir: Path
+    tables: list[Path] = field(default_factory=list)
+    figures: list[Path] = field(default_factory=list)
+    readme: Path | None = None
+
+
+def _clean(folder: Path) -> None:
+    if folder.is_dir():
+        for f in folder.iterdir():
+            if f.is_file() and f.name.startswith(OWNED_PREFIXES):
+                f.unlink()
+
+
+def _both(make, *a):  # noqa: ANN001, ANN202 - (md table, tex table) of one builder
+    return make(*a, rt.MD), make(*a, rt.TEX)
+
+
+def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
+                 curves: pd.DataFrame | None = None, artifacts: dict[str, dict] | None = None,
+                 dd_cells: pd.DataFrame | None = None, bench: pd.DataFrame | None = None,
+                 claims: pd.DataFrame | None = None,
+                 formats: list[str] | tuple[str, ...] = FORMATS,
+                 figure_formats: list[str] | tuple[str, ...] = FIGURE_FORMATS) -> Report:
+    """Write tables, figures and the index for `cells` (a `Store.cells_frame()` subset).
+
+    `artifacts` maps an artifact kind (predictions, params_before, params_after, model) to
+    {cell_id: value}; `dd_cells` are the double-descent matrix's cells.
+    """
+    artifacts = artifacts or {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tables_dir, fig_dir = out_dir / "tables", out_dir / "figures"
+    _clean(tables_dir)
+    _clean(fig_dir)
+    report = Report(out_dir)
+    prepared = rs.prepare(cells)
+    summary = rs.summarize(cells)
+    picked = tv.select(summary)
+    summary = tv.mark_selected(summary, picked)
+    view = tv.tuned(cells, summary)
+    checks = tv.variant_checks(cells)
+    rank = rs.ranking(cells)
+    scores = ax.normalized_scores(tv.tuned_cells(cells, view))
+    tests = ax.rank_tests(scores)
+    agg = ax.aggregates(scores) if not scores.empty else pd.DataFrame()
+    across = ax.across_frame(tests, agg) if not agg.empty else pd.DataFrame()
+    latest = kb.latest_bench(bench) if bench is not None else pd.DataFrame()
+    pivot = kb.pivot(latest) if not latest.empty else pd.DataFrame()
+
+    tasks = list(dict.fromkeys(summary.task)) if not summary.empty else []
+    tuned_pairs = [_both(rt.tuned_table, view, t) for t in tasks if (view.task == t).any()]
+    task_pairs = [_both(rt.task_table, summary, t) for t in tasks]
+    across_pair = _both(rt.across_table, across, len(tests.settings), tests.friedman_p) \
+        if not across.empty else None
+    variants_pair = _both(rt.variants_table, checks) if not checks.empty else None
+    rank_pair = _both(rt.ranking_table, rank) if not rank.empty else None
+    bench_pair = _both(rt.bench_table, pivot) if not pivot.empty else None
+    claims_pair = _both(rt.claims_table, claims) if claims is not None and len(claims) else None
+    singles = [p for p in (across_pair, variants_pair, rank_pair) if p]
+    all_pairs = (tuned_pairs + singles + task_pairs
+                 + [p for p in (bench_pair, claims_pair) if p])
+    if "md" in formats or "tex" in formats:
+        tables_dir.mkdir(exist_ok=True)
+    for md, tex in all_pairs:
+        if "md" in formats:
+            path = tables_dir / f"{md.name}.md"
+            path.write_text(f"**{md.title}**\n\n" + rt.to_markdown(md) + f"\n*{md.caption}*\n")
+            report.tables.append(path)
+        if "tex" in formats:
+            path = tables_dir / f"{tex.name}.tex"
+            path.write_text(latex.to_latex(tex))
+            report.tables.append(path)
+    if "tex" in formats:
+        path = out_dir / "tables.tex"
+        path.write_text(latex.wrapper([(tex, f"tables/{tex.name}.tex") for _, tex in all_pairs],
+                                      f"regbench report: matrix {info.matrix}"))
+        report.tables.append(path)
+    if "csv" in formats:
+        frames = {"tuned.csv": view.drop(columns=["higher_is_better", "best_val"]),
+                  "summary.csv": summary.drop(columns=["higher_is_better", "reg_name"]),
+                  "across.csv": across, "variants.csv": checks, "ranking.csv": rank,
+                  "bench.csv": latest}
+        for name, frame in frames.items():
+            if name in ("across.csv", "variants.csv", "bench.csv") and frame.empty:
+                continue
+            frame.to_csv(out_dir / name, **CSV)
+            report.tables.append(out_dir / name)
+
+    fig_formats = list(figure_formats)
+    figures = fig_training.seed004(
+        prepared, curves if curves is not None else pd.DataFrame(
+            columns=["cell_id", "epoch", "train_loss"]), artifacts.get("predictions", {}),
+        artifacts.get("params_before", {}), artifacts.get("params_after", {}), fig_dir,
+        fig_formats)
+    figures += fig_across.critical_difference(tests, fig_dir, fig_formats)
+    if not agg.empty:
+        figures += fig_across.aggregates(agg, fig_dir, fig_formats)
+    figures += fig_training.gap_vs_strength(summary, fig_dir, fig_formats)
+    figures += fig_training.learning_curve(summary, fig_dir, fig_formats)
+    if dd_cells is not None and not dd_cells.empty:
+        figures += fig_double_descent.double_descent(rs.prepare(dd_cells), fig_dir, fig_formats,
+                                                     artifacts.get("model", {}))
+    if not latest.empty:
+        figures += fig_kernels.kernel_figures(latest, fig_dir, fig_formats)
+    report.figures = [p for f in figures for p in f.files]
+
+    files = [p.relative_to(out_dir).as_posix() for p in report.tables]
+    sections = _sections(summary, view, rank, tests, checks, cells, tuned_pairs, task_pairs,
+                         across_pair, variants_pair, rank_pair, bench_pair, claims_pair, claims)
+    text = index.render(info, prepared, sections, figures, _file_notes(files), out_dir)
+    report.readme = out_dir / "README.md"
+    report.readme.write_text(text)
+    return report
+
+
+def _sections(summary, view, rank, tests, checks, cells, tuned_pairs, task_pairs,  # noqa: ANN001
+              across_pair, variants_pair, rank_pair, bench_pair, claims_pair, claims
+              ) -> list[index.Section]:
+    """The index's sections, headline first."""
+    S = index.Section
+    secs = [S("Tuned view: each regularizer at its validation-selected strength",
+              [(md, index.tuned_note(view, md.title.removeprefix("Task ")))
+               for md, _ in tuned_pairs], subheadings=True,
+              intro=[] if tuned_pairs else ["No ok cell has a validation metric, so no "
+                                             "strength can be selected: no tuned view."])]
+    if across_pair:
+        secs.append(S("Across tasks (tuned view)", [(across_pair[0], ax.left_out_line(tests))]))
+    lines = tv.variant_lines(cells)
+    if variants_pair:
+        secs.append(S("Implementation variants", [(variants_pair[0], " ".join(lines))]))
+    if rank_pair:
+        secs.append(S(rank_pair[0].title, [(rank_pair[0], index.ranking_note(rank))]))
+    secs.append(S("Per-task results, all strengths",
+                  [(md, index.task_note(summary, md.title.removeprefix("Task ")
+                                        .removesuffix(": all strengths")))
+                   for md, _ in task_pairs], subheadings=True))
+    if bench_pair:
+        secs.append(S(bench_pair[0].title, [(bench_pair[0], "Rows are the latest measurement "
+                                             "per configuration; the raw rows: bench.csv.")]))
+    if claims_pair:
+        verdicts = claims["reproduced"].value_counts()
+        secs.append(S(claims_pair[0].title, [(claims_pair[0], ", ".join(
+            f"{verdicts[v]} {v}" for v in ("yes", "no", "skipped", "not run") if v in verdicts)
+            + f" of {len(claims)} claims; the numbers behind each verdict: "
+            "`regbench claims --store <this store>`.")]))
+    return secs
+
+
+def _file_notes(files: list[str]) -> list[str]:
+    notes = []
+    described = {
+        "tuned.csv": "the headline view: one row per (task, arch, regularizer) at the "
+                     "validation-selected strength, test metric and gap with 95% t-CIs, "
+                     "paired Δ vs none with Holm p-values.",
+        "summary.csv": "every strength: one row per (task, arch, regularizer, strength), "
+                       "means with 95% t-CI bounds, paired Δ gap vs none, raw and Holm "
+                       "p-values, diverged/failed counts, `selected` = the tuned strength.",
+        "across.csv": "across tasks on the tuned view: mean rank, IQM and probability of "
+                      "improvement over none with bootstrap CIs.",
+        "variants.csv": "implementation variants against the plain implementation.",
+        "ranking.csv": "the ranking across tasks, all strengths pooled.",
+        "bench.csv": "every kernel benchmark row (latest per configuration).",
+    }
+    notes += [f"`{f}`: {d}" for f, d in described.items() if f in files]
+    if any(f.endswith(".tex") for f in files):
+        notes.append("`tables/*.tex`: booktabs tabulars to `\\input` into a paper "
+                     "(needs `\\usepackage{booktabs}`); `tables.tex` compiles them standalone "
+                     "(`pdflatex tables.tex`).")
+    if any(f.endswith(".md") for f in files):
+        notes.append("`tables/*.md`: each table as Markdown.")
+    return notes
