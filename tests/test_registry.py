@@ -3,8 +3,8 @@ import pytest
 from regbench.errors import UnknownNameError
 from regbench.registry import ARCHS, REGULARIZERS, TASKS
 
-EXPECTED_TASKS = {"curve", "periodic", "digits", "breast_cancer", "diabetes", "bikes"}
-EXPECTED_ARCHS = {"linear", "mlp", "wide", "cnn", "resmlp"}
+EXPECTED_TASKS = {"curve", "periodic", "digits", "breast_cancer", "diabetes", "bikes", "mnist1d"}
+EXPECTED_ARCHS = {"linear", "mlp", "wide", "cnn", "resmlp", "mlp_residual", "cnn1d"}
 EXPECTED_REGS = {"none", "l1", "l2", "weight_decay", "adamw", "dropout", "batchnorm",
                  "early_stopping", "augment", "more_data", "stochastic_depth", "label_smoothing"}
 

@@ -175,7 +175,7 @@ class Task:
             return torch.from_numpy(((a - center) / scale).astype(np.float32))
 
         if self.kind == "classification":
-            n_out = int(max(ytr.max(), yva.max(), yte.max()) + 1)
+            n_out = int(max(a.max() for a in (ytr, yva, yte) if len(a)) + 1)  # val may be empty
             ytr = self._noisy_labels(spec, seed, ytr, n_out)
 
             def fy(a: np.ndarray) -> torch.Tensor:
