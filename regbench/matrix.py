@@ -27,12 +27,15 @@ from typing import Any
 import tomllib
 
 from regbench.errors import MatrixError, UnknownNameError
+from regbench.params import finite
 from regbench.registry import ARCHS, REGULARIZERS, TASKS, Registry
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 
 MATRIX_KEYS = {"name", "description", "seeds", "blocks"}
 BLOCK_KEYS = {"tasks", "archs", "regularizers", "strengths", "protocol"}
 STRENGTH_SETS = ("default", "full", "first")
+MAX_CELLS = 1_000_000  # a larger expansion is refused before it is built
+MAX_SEEDS = 10_000
 
 
 @dataclass(frozen=True)
@@ -58,20 +61,52 @@ class Matrix:
 
     @staticmethod
     def from_dict(d: dict[str, Any], source: str = "matrix") -> Matrix:
+        """Check the document's structure, size and every value, then build the matrix."""
         _check_keys(d, MATRIX_KEYS, source)
-        for i, block in enumerate(d.get("blocks", [])):
-            _check_keys(block, BLOCK_KEYS, f"{source} block {i}")
+        for key in ("name", "description"):
+            if key in d and not isinstance(d[key], str):
+                raise MatrixError(f"{source}: {key} must be a string, got {d[key]!r}")
+        blocks = d.get("blocks")
+        if not isinstance(blocks, list) or not blocks:
+            raise MatrixError(f"{source} has no [[blocks]] (a non-empty list of tables)")
+        for i, block in enumerate(blocks):
+            where = f"{source} block {i}"
+            _check_keys(block, BLOCK_KEYS, where)
             for key in ("tasks", "archs", "regularizers"):
-                if not block.get(key):
-                    raise MatrixError(f"{source} block {i} has no {key}")
-        if not d.get("blocks"):
-            raise MatrixError(f"{source} has no [[blocks]]")
+                entries = block.get(key)
+                if not isinstance(entries, list) or not entries:
+                    raise MatrixError(f"{where}: {key} must be a non-empty list of names or "
+                                      f"tables, got {entries!r}")
+            if not isinstance(block.get("protocol", {}), dict):
+                raise MatrixError(f"{where}: protocol must be a table, got "
+                                  f"{block['protocol']!r}")
         seeds = d.get("seeds", 1)
-        if not isinstance(seeds, int) or seeds < 1:
-            raise MatrixError(f"{source}: seeds must be a positive integer, got {seeds!r}")
-        m = Matrix(d.get("name", source), d.get("description", ""), seeds, d["blocks"])
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_SEEDS:
+            raise MatrixError(f"{source}: seeds must be an integer in [1, {MAX_SEEDS}], "
+                              f"got {seeds!r}")
+        m = Matrix(d.get("name", source), d.get("description", ""), seeds, blocks)
+        m.check_size(source)
         m.expand()  # validate every name and parameter now, not mid-run
         return m
+
+    def size_bound(self, seeds: int | None = None) -> int:
+        """An upper bound on the number of cells, counted without expanding anything."""
+        n_seeds = self.seeds if seeds is None else seeds
+        total = 0
+        for block in self.blocks:
+            n_tasks = sum(_sweep_size(e) for e in block["tasks"])
+            n_archs = sum(_sweep_size(e) for e in block["archs"])
+            n_regs = sum(_sweep_size(e) * _strength_count(e, block.get("strengths", "default"))
+                         for e in block["regularizers"])
+            total += n_tasks * n_archs * n_regs * n_seeds
+        return total
+
+    def check_size(self, source: str, seeds: int | None = None) -> None:
+        """Refuse, before expanding, a matrix of more than MAX_CELLS cells."""
+        size = self.size_bound(seeds)
+        if size > MAX_CELLS:
+            raise MatrixError(f"{source} would expand to up to {size:,} cells; at most "
+                              f"{MAX_CELLS:,} are allowed (split it into smaller matrices)")
 
     @staticmethod
     def from_toml(path: str | Path) -> Matrix:
@@ -93,8 +128,9 @@ class Matrix:
         for name in regularizers or []:
             REGULARIZERS.get(name)
         n_seeds = self.seeds if seeds is None else seeds
-        if n_seeds < 1:
-            raise MatrixError(f"--seeds must be >= 1, got {n_seeds}")
+        if not 1 <= n_seeds <= MAX_SEEDS:
+            raise MatrixError(f"--seeds must be in [1, {MAX_SEEDS}], got {n_seeds}")
+        self.check_size(f"matrix {self.name!r}", n_seeds)
         out, seen_skips, seen_cells = Expansion(), set(), set()
         for block in self.blocks:
             protocol = freeze(block.get("protocol", {}))
@@ -107,7 +143,7 @@ class Matrix:
                 task, arch = TASKS.get(t.name)(), ARCHS.get(a.name)()
                 reg_cls = REGULARIZERS.get(r.name)
                 task.protocol.override(protocol)
-                reason = arch.skip_reason(a, task) or reg_cls.skip_reason(task, arch)
+                reason = arch.skip_reason(a, task) or reg_cls.skip_reason(task, arch, r)
                 if reason:
                     skip = Skip(t.label(), a.label(), r.label(), reason)
                     if skip not in seen_skips:
@@ -125,6 +161,26 @@ class Matrix:
         return out
 
 
+def _sweep_size(entry: Any) -> int:
+    """How many specs a task/arch/regularizer entry sweeps into (1 for a bare name)."""
+    if not isinstance(entry, dict):
+        return 1
+    size = 1
+    for key, value in entry.items():
+        if key != "strengths" and isinstance(value, list):
+            size *= max(len(value), 1)
+    return size
+
+
+def _strength_count(entry: Any, default_set: Any) -> int:
+    chosen = entry.get("strengths", default_set) if isinstance(entry, dict) else default_set
+    if isinstance(chosen, list):
+        return max(len(chosen), 1)
+    if isinstance(chosen, str):
+        return 10  # the largest built-in strength set ("full") has at most 10 entries
+    return 1
+
+
 def _check_keys(d: dict[str, Any], valid: set[str], where: str) -> None:
     if not isinstance(d, dict):
         raise MatrixError(f"{where} must be a table, got {d!r}")
@@ -137,7 +193,7 @@ def _check_keys(d: dict[str, Any], valid: set[str], where: str) -> None:
 def _entry(entry: str | dict[str, Any], kind: str) -> tuple[str, dict[str, Any]]:
     if isinstance(entry, str):
         return entry, {}
-    if isinstance(entry, dict) and "name" in entry:
+    if isinstance(entry, dict) and isinstance(entry.get("name"), str):
         params = {k: v for k, v in entry.items() if k != "name"}
         return entry["name"], params
     raise MatrixError(f"a {kind} entry must be a name or a table with 'name', got {entry!r}")
@@ -175,11 +231,18 @@ def _reg_specs(entries: list[Any], default_set: str) -> list[tuple[RegSpec, tupl
             strengths = {"default": cls.default_strengths, "full": cls.full_strengths,
                          "first": cls.default_strengths[:1]}[chosen]
         else:
-            strengths = tuple(float(s) for s in (chosen if isinstance(chosen, list) else [chosen]))
-        spec = RegSpec(name, 0.0, freeze(params))
-        for s in strengths:
-            cls.check(RegSpec(name, s, spec.params))
-        out.append((spec, strengths))
+            values = chosen if isinstance(chosen, list) else [chosen]
+            bad = [v for v in values if not finite(v)]
+            if bad or not values:
+                raise MatrixError(f"regularizer {name!r}: strengths must be a strength set "
+                                  f"({', '.join(STRENGTH_SETS)}) or a non-empty list of "
+                                  f"numbers, got {chosen!r}")
+            strengths = tuple(float(s) for s in values)
+        for swept in _sweep(params):  # a list-valued parameter sweeps, as for tasks/archs
+            spec = RegSpec(name, 0.0, freeze(swept))
+            for s in strengths:
+                cls.check(RegSpec(name, s, spec.params))
+            out.append((spec, strengths))
     return out
 
 

@@ -82,7 +82,7 @@ class Param:
         elif kind is float:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise bad()
-            if not math.isfinite(value):
+            if not finite(value):
                 raise bad()
         elif not isinstance(value, kind):
             raise bad()
@@ -93,6 +93,16 @@ class Param:
         if self.hi is not None and (value >= self.hi if self.hi_open else value > self.hi):
             raise bad()
         return value
+
+
+def finite(value: Any) -> bool:
+    """A real number (not bool) that is finite as a float (huge ints are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _num(v: float) -> str:

@@ -24,7 +24,9 @@ from torch.nn import functional as F
 
 from regbench import seeding
 from regbench.archs.base import Knobs, init_weights
+from regbench.errors import RegbenchError
 from regbench.optim import make_optimizer
+from regbench.optim.schedules import make_schedule
 from regbench.provenance import now, provenance
 from regbench.registry import ARCHS, REGULARIZERS, TASKS
 from regbench.regularizers.base import OptimConfig, decay_params
@@ -36,9 +38,11 @@ EVAL_CHUNK = 8192
 
 
 @functools.lru_cache(maxsize=16)
-def load_data(spec: TaskSpec, seed: int, data_dir: str | None) -> TaskData:
+def load_data(spec: TaskSpec, seed: int, data_dir: str | None,
+              standardize: str = "xy") -> TaskData:
     """The seeded split of a task, cached per process (cells share it across regularizers)."""
-    return TASKS.get(spec.name)().load(spec, seed, Path(data_dir) if data_dir else None)
+    return TASKS.get(spec.name)().load(spec, seed, Path(data_dir) if data_dir else None,
+                                       standardize=standardize)
 
 
 @contextlib.contextmanager
@@ -76,9 +80,46 @@ def score(out: torch.Tensor, y: torch.Tensor, data: TaskData) -> tuple[float, fl
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: TaskData
-             ) -> tuple[float, float]:
-    """(plain loss, metric) of `model` on (x, y) in eval mode."""
+             ) -> tuple[float | None, float | None]:
+    """(plain loss, metric) of `model` on (x, y) in eval mode; (None, None) for no rows."""
+    if len(x) == 0:
+        return None, None
     return score(predict(model, x), y, data)
+
+
+def init_model(model: nn.Module, scheme: str, gen_seed: int) -> None:
+    """Initial weights as a function of `gen_seed` alone.
+
+    `regbench`: every Linear/Conv weight and bias from U(+-1/sqrt(fan_in)) drawn from a
+    generator seeded with `gen_seed`. `torch`: each layer's own `reset_parameters`, in module
+    order, with torch's generator seeded with `gen_seed` (what `torch.manual_seed(s)` before
+    building the model gives, as the source documents' code does).
+    """
+    if scheme == "regbench":
+        g = torch.Generator()
+        g.manual_seed(gen_seed)
+        init_weights(model, g)
+    elif scheme == "torch":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(gen_seed)
+            for module in model.modules():
+                if hasattr(module, "reset_parameters") and any(
+                        True for _ in module.parameters(recurse=False)):
+                    module.reset_parameters()
+    else:
+        raise ValueError(f"unknown init scheme {scheme!r}; valid choices: regbench, torch")
+
+
+def make_criterion(kind: str, reduction: str, loss_kwargs: dict[str, Any]) -> nn.Module:
+    """The training loss: cross-entropy (with the regularizer's kwargs) or MSE, reduced by
+    `reduction` ("mean" over the minibatch, or "sum" as seed 000's code does)."""
+    if kind == "classification":
+        return nn.CrossEntropyLoss(reduction=reduction, **loss_kwargs)
+    return nn.MSELoss(reduction=reduction)
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
 
 
 def _snapshot(model: nn.Module) -> list[float]:
@@ -131,29 +172,33 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
     arch = ARCHS.get(cell.arch.name)()
     reg = REGULARIZERS.get(cell.reg.name)(cell.reg, cell)
     proto = task.protocol.override(cell.protocol)
-    data = load_data(cell.task, cell.seed, data_dir)
+    data = load_data(cell.task, cell.seed, data_dir, proto.standardize)
 
     knobs = Knobs()
     reg.configure_model(knobs)
     model = arch.build(cell.arch, data, knobs)
-    init_weights(model, seeding.generator("init", cell.seed, cell.task.label(), cell.arch.label()))
-    artifacts: dict[str, Any] = {}
+    init_model(model, proto.init,
+               seeding.derive("init", cell.seed, cell.task.label(), cell.arch.label()))
+    artifacts: dict[str, Any] = {"model": {"n_params": n_params(model)}}
     if task.one_dim:
         artifacts["params_before"] = _snapshot(model)
 
     cfg = OptimConfig(proto.optimizer, proto.lr, proto.momentum)
     reg.configure_optimizer(cfg, proto.adam_lr)
     opt = make_optimizer(model, cfg)
+    schedule = make_schedule(opt, proto)
 
     n = max(1, math.ceil(reg.train_fraction() * len(data.x_train)))
     x_tr, y_tr = data.x_train[:n], data.y_train[:n]
-    if data.kind == "classification":
-        criterion: nn.Module = nn.CrossEntropyLoss(**reg.loss_kwargs())
-    else:
-        criterion = nn.MSELoss()
+    reduction = proto.loss_reduction
+    criterion = make_criterion(data.kind, reduction, reg.loss_kwargs())
     batch_size = proto.batch_size or n
     order = seeding.generator("order", cell.seed, cell.task.label())
     patience = reg.patience()
+    has_val = len(data.x_val) > 0
+    if patience is not None and not has_val:
+        raise RegbenchError(f"{cell.reg.name} needs a validation split; "
+                            f"{cell.task.label()} has none")
 
     curves: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
@@ -170,7 +215,7 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
                 total = loss if penalty is None else loss + penalty
                 step += 1
                 value = loss.item()
-                running += value * len(idx)
+                running += value if reduction == "sum" else value * len(idx)
                 if penalty is not None:
                     value += penalty.item()
                 if not math.isfinite(value):
@@ -178,13 +223,17 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
                 opt.zero_grad(set_to_none=True)
                 total.backward()
                 opt.step()
+            if schedule is not None:
+                schedule.step()
             # the validation split only: the test set is scored once, after training
             val_loss, val_metric = evaluate(model, data.x_val, data.y_val, data)
-            if not math.isfinite(val_loss):
+            if val_loss is not None and not math.isfinite(val_loss):
                 raise Diverged(step, epoch, val_loss)
             curves.append({"epoch": epoch, "train_loss": running / n,
                            "val_loss": val_loss, "val_metric": val_metric})
-            if val_loss < best_loss:
+            if val_loss is None:
+                best_epoch = epoch  # no validation split: the last epoch is the result
+            elif val_loss < best_loss:
                 best_loss, best_epoch = val_loss, epoch
                 if patience is not None:
                     best_state = copy.deepcopy(model.state_dict())
@@ -212,7 +261,8 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
         artifacts["predictions"] = {
             "x": raw(data.x_test), "y": data.y_test.flatten().tolist(), "pred": pred,
             "x_train": raw(x_tr), "y_train": y_tr.flatten().tolist(),
-            "units": "targets standardized on the train split",
+            "units": ("targets standardized on the train split" if proto.standardize == "xy"
+                      else "targets in the data's units"),
         }
     metrics = {
         "epochs": epoch, "best_epoch": best_epoch, "diverged_step": None,

@@ -73,8 +73,16 @@ class Poly19Overfits(Claim):
                        f"poly4 {fmt_list([f[1][1] for f in fits], 2)}")
 
 
-WIDE_PROTOCOL = {"optimizer": "sgd", "lr": 0.004 * 21, "momentum": 0.05, "epochs": 4000,
-                 "batch_size": 0}
+# The talk's own setup, as a cell: raw x/y, MSELoss(reduction="sum"), torch's default init,
+# SGD(lr=0.004, momentum=0.05), full batch (21 points), 4000 steps.
+WIDE_PROTOCOL = {"optimizer": "sgd", "lr": 0.004, "momentum": 0.05, "epochs": 4000,
+                 "batch_size": 0, "loss_reduction": "sum", "standardize": "none",
+                 "init": "torch"}
+
+
+def fits(test_rmse: float) -> bool:
+    """One seed "fits the bump": test RMSE under WideMagic.MAX_TEST_RMSE (2x the noise sd)."""
+    return test_rmse < WideMagic.MAX_TEST_RMSE
 
 
 def _magic_outcome(mlp: list[tuple[float, float]], seeds: int, note: str) -> Outcome:
@@ -85,7 +93,10 @@ def _magic_outcome(mlp: list[tuple[float, float]], seeds: int, note: str) -> Out
     m, lo, hi, n = t_ci(test)
     rm, rlo, rhi, _ = geo_ci(np.array(test) / np.array(poly19))
     ok = hi < WideMagic.MAX_TEST_RMSE and rhi < WideMagic.MAX_RATIO_VS_POLY19
+    k = sum(fits(t) for t in test)
     return Outcome("wide-MLP test RMSE", m, lo, hi, n, verdict(ok),
+                   f"fits on {k} of {len(test)} seeds "
+                   f"(test RMSE < {fmt(WideMagic.MAX_TEST_RMSE)}); "
                    f"MLP train RMSE {fmt_list([t for t, _ in mlp], 2)}, test RMSE "
                    f"{fmt_list(test, 2)}; MLP/poly19 test RMSE geo. mean {fmt(rm)} "
                    f"[{fmt(rlo)}, {fmt(rhi)}]; poly19 {fmt_list(poly19, 2)}, "
@@ -94,7 +105,8 @@ def _magic_outcome(mlp: list[tuple[float, float]], seeds: int, note: str) -> Out
 
 @register_claim("wide-mlp-magic")
 class WideMagic(Claim):
-    """000: the 2 x 1000 ReLU MLP trained with SGD fits the 21 points smoothly (as a cell)."""
+    """000: the 2 x 1000 ReLU MLP trained with SGD fits the 21 points smoothly (the talk's
+    setup as a stored cell)."""
 
     source = "000"
     text = ("the 2 x 1000 ReLU MLP trained with plain SGD (lr 0.004, momentum 0.05, sum-MSE, "
@@ -102,7 +114,7 @@ class WideMagic(Claim):
     criterion = ("mean test RMSE CI high < 0.1 (2x noise sd) and geometric-mean "
                  "MLP/poly19 test RMSE CI high < 0.5")
     fast = False
-    seeds = 3
+    seeds = 10  # seed-sensitive: the talk's net fits on some seeds only ("fits on k of n")
 
     # Why: a smooth fit of the bump has test RMSE close to the noise sd (poly-4 reaches about
     # 0.057), so twice the noise (0.1) separates "fits the bump" from "misses it". "Well below
@@ -111,8 +123,6 @@ class WideMagic(Claim):
     MAX_RATIO_VS_POLY19 = 0.5
 
     def cells(self, seeds: int) -> list[Cell]:
-        # regbench trains with mean-reduced MSE on standardized x and y; lr 0.004 with
-        # reduction='sum' over 21 points is lr 0.084 with the mean (same gradient step).
         return [cell("curve", "wide", seed=s, protocol=WIDE_PROTOCOL) for s in range(seeds)]
 
     def evaluate(self, ctx: Context) -> Outcome:
@@ -120,8 +130,8 @@ class WideMagic(Claim):
             return o
         rows = [ctx.stored.row(c) for c in self.cells(ctx.seeds)]
         return _magic_outcome([(r["train_metric"], r["test_metric"]) for r in rows], ctx.seeds,
-                              "regbench cell: standardized x/y, mean-MSE, lr 0.084 (= talk's "
-                              "0.004 with sum over 21 points)")
+                              "regbench cell with the talk's protocol: raw x/y, sum-MSE, torch "
+                              "init, SGD 0.004/0.05, full batch, 4000 steps")
 
 
 def talk_mlp(seed: int) -> tuple[float, float]:
@@ -166,7 +176,7 @@ class WideMagicTalk(Claim):
     criterion = WideMagic.criterion
     kind = "direct"
     fast = False
-    seeds = 3
+    seeds = 10
 
     def evaluate(self, ctx: Context) -> Outcome:
         # Same thresholds as wide-mlp-magic (defined there, before any run).

@@ -14,7 +14,7 @@ from torch import nn
 
 from regbench.archs.base import Arch, Knobs
 from regbench.errors import RegbenchError
-from regbench.params import check_values, default
+from regbench.params import check_values, default, finite
 from regbench.specs import Cell, RegSpec
 from regbench.tasks.base import Task, TaskData
 
@@ -61,15 +61,15 @@ class Regularizer:
     def check(cls, spec: RegSpec) -> None:
         """Raise a RegbenchError naming a bad strength or parameter."""
         lo, hi = cls.strength_range
-        if not lo <= float(spec.strength) <= hi:
+        if not finite(spec.strength) or not lo <= float(spec.strength) <= hi:
             raise RegbenchError(
                 f"{spec.name} {cls.strength_name}={spec.strength} is outside [{lo}, {hi}]"
             )
         check_values("regularizer", spec.name, dict(spec.params), cls.params)
 
     @classmethod
-    def skip_reason(cls, task: Task, arch: Arch) -> str | None:
-        """Why this regularizer cannot apply to (task, arch), or None."""
+    def skip_reason(cls, task: Task, arch: Arch, spec: RegSpec | None = None) -> str | None:
+        """Why this regularizer (with `spec`'s parameters) cannot apply to (task, arch)."""
         if cls.needs_kind and task.kind != cls.needs_kind:
             return f"{cls.name} needs a {cls.needs_kind} task; {task.name} is {task.kind}"
         if cls.needs_capability and cls.needs_capability not in arch.capabilities:
