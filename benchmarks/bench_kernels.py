@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from regbench import kernels as K
+from regbench.bench.cpu import _measure
 from regbench.kernels import reference as R
 
 from .common import (
@@ -21,6 +22,7 @@ from .common import (
     DTYPE_NAMES,
     LAM,
     PROBS,
+    RATIO_MIN_TIME,
     RATIO_UNIT,
     SEED,
     SIZES,
@@ -294,3 +296,110 @@ class Memory(_KernelSuite):
 
     def peakmem_native(self, *args: object) -> None:
         self.native()
+
+
+class FusedOptimStep(_KernelSuite):
+    """regbench.optim's fused steps vs torch.optim's fused=True CPU steps, fp32, 64 tensors:
+    FusedSGD(l2, momentum) vs SGD(weight_decay, momentum); FusedSGD(l1, l2) vs the penalty in
+    the loss + autograd + SGD; FusedAdamW vs AdamW (both with weight_decay). CPU only."""
+
+    param_names = ["numel", "threads"]
+    params = (SIZES, THREADS)
+
+    def setup(self, data: Data, numel: int, threads: int) -> None:
+        from regbench.bench.optim import LAM1, LAM2, LR, MOM, WD, check_once, param_list
+        from regbench.optim.fused_adamw import FusedAdamW
+        from regbench.optim.fused_sgd import FusedSGD
+
+        torch.set_num_threads(threads)
+        self.threads = threads
+        self.ps = param_list(numel, torch.float32)
+        check_once(self.ps)  # bitwise against the reference composition
+        self.lam1, self.lam2 = LAM1, LAM2
+        self.ours_sgd = FusedSGD(self.ps, lr=LR, momentum=MOM, l2=LAM2).step
+        self.ours_elastic = FusedSGD(self.ps, lr=LR, momentum=MOM, l2=LAM2, l1=LAM1).step
+        self.ours_adamw = FusedAdamW(self.ps, lr=LR, weight_decay=WD).step
+        self.sgd_wd = torch.optim.SGD(self.ps, lr=LR, momentum=MOM, weight_decay=LAM2,
+                                      fused=True).step
+        self.sgd = torch.optim.SGD(self.ps, lr=LR, momentum=MOM, fused=True).step
+        self.adamw = torch.optim.AdamW(self.ps, lr=LR, weight_decay=WD, fused=True).step
+        for f in (self.ours_sgd, self.ours_elastic, self.ours_adamw, self.sgd_wd, self.sgd,
+                  self.adamw):
+            f()
+
+    def _elastic_native(self) -> None:
+        pen = 0.5 * self.lam2 * sum((p * p).sum() for p in self.ps)
+        (pen + self.lam1 * sum(p.abs().sum() for p in self.ps)).backward()
+        self.sgd()
+
+    def time_fused_sgd_l2(self, *args: object) -> None:
+        self.ours_sgd()
+
+    def time_torch_sgd_weight_decay(self, *args: object) -> None:
+        self.sgd_wd()
+
+    def time_fused_sgd_elastic(self, *args: object) -> None:
+        self.ours_elastic()
+
+    def time_penalty_autograd_sgd(self, *args: object) -> None:
+        self._elastic_native()
+
+    def time_fused_adamw(self, *args: object) -> None:
+        self.ours_adamw()
+
+    def time_torch_adamw(self, *args: object) -> None:
+        self.adamw()
+
+    def track_ratio_sgd_l2(self, *args: object) -> float:
+        return ratio(self.ours_sgd, self.sgd_wd, self.threads)
+
+    track_ratio_sgd_l2.unit = RATIO_UNIT  # type: ignore[attr-defined]
+
+    def track_ratio_sgd_elastic(self, *args: object) -> float:
+        return ratio(self.ours_elastic, self._elastic_native, self.threads)
+
+    track_ratio_sgd_elastic.unit = RATIO_UNIT  # type: ignore[attr-defined]
+
+    def track_ratio_adamw(self, *args: object) -> float:
+        return ratio(self.ours_adamw, self.adamw, self.threads)
+
+    track_ratio_adamw.unit = RATIO_UNIT  # type: ignore[attr-defined]
+
+
+class DropoutCall(_KernelSuite):
+    """The fixed cost of one eager call (argument checks, allocation, dispatch) on a 16-element
+    CPU tensor, where the kernel itself takes nanoseconds: the public function (target <= 3 us),
+    the registered op (the custom-op dispatcher) and F.dropout."""
+
+    param_names = ["impl", "threads"]
+    params = (["fused", "regbench::dropout op", "F.dropout"], THREADS)
+    NUMEL = 16
+    P = 0.5
+
+    def setup_cache(self) -> Data:
+        build_extension()
+        return {}
+
+    setup_cache.timeout = 900  # type: ignore[attr-defined]
+
+    def setup(self, data: Data, impl: str, threads: int) -> None:
+        from regbench.kernels.dropout import dropout_op
+
+        torch.set_num_threads(threads)
+        self.threads = threads
+        x = torch.randn(self.NUMEL, generator=torch.Generator().manual_seed(0))
+        self.fn = {"fused": lambda: K.dropout(x, self.P, SEED, 0),
+                   "regbench::dropout op": lambda: dropout_op(x, self.P, SEED, 0),
+                   "F.dropout": lambda: F.dropout(x, self.P, True)}[impl]
+        y = self.fn()
+        if impl != "F.dropout" and not torch.equal(y, R.dropout(x, self.P, SEED, 0)):
+            raise AssertionError(f"{impl} differs from the reference")
+
+    def time_call(self, *args: object) -> None:
+        self.fn()
+
+    def track_call_us(self, *args: object) -> float:
+        """Median microseconds of one call (torch.utils.benchmark.Timer, as `regbench bench`)."""
+        return _measure(self.fn, self.threads, RATIO_MIN_TIME)[0] * 1e6
+
+    track_call_us.unit = "us"  # type: ignore[attr-defined]

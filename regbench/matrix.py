@@ -290,6 +290,11 @@ BUILTIN: dict[str, dict[str, Any]] = {
             # the same dropout cells with our fused kernel: gaps should agree, speeds differ
             {"tasks": ["periodic", "digits"], "archs": ["mlp"],
              "regularizers": [{"name": "dropout", "backend": "fused"}]},
+            # penalties and decay folded into the fused optimizer step (regbench.optim):
+            # the same training up to rounding, so metrics should agree with the native rows
+            {"tasks": ["periodic", "digits"], "archs": ["mlp"],
+             "regularizers": [{"name": n, "backend": "fused"}
+                              for n in ("l1", "l2", "weight_decay", "adamw")]},
             # MNIST-1D with the paper's three baselines, 20 epochs (~100 CPU-s in all)
             {"tasks": ["mnist1d"], "archs": ["linear", "mlp_residual", "cnn1d"],
              "regularizers": ["none", "dropout", "batchnorm"], "strengths": "first",

@@ -47,3 +47,10 @@ def generator(stream: str, seed: int, *scope: object) -> torch.Generator:
 def numpy_rng(stream: str, seed: int, *scope: object) -> np.random.Generator:
     """A fresh numpy Generator seeded from `derive`."""
     return np.random.default_rng(derive(stream, seed, *scope))
+
+
+def from_torch_default() -> int:
+    """A 63-bit seed drawn from torch's default generator, for a module built without one
+    (`regbench.nn.FusedDropout(p)`): `torch.manual_seed` then controls it, as it controls
+    `nn.Dropout`'s masks. The one place the package reads torch's global generator."""
+    return int(torch.randint(0, 2**63 - 1, (), dtype=torch.int64).item())

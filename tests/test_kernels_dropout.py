@@ -116,6 +116,53 @@ def test_block_cache_can_be_turned_off() -> None:
     assert out.stdout.strip() == "0"
 
 
+def _special_values(dtype: torch.dtype) -> torch.Tensor:
+    """Every class the fp32 -> bf16/fp16 conversion treats apart: signed zeros, denormals of
+    the dtype (and fp32 denormals that round into it), the largest finite values (x2 gives
+    inf), inf, NaNs with payloads and signs, and values exactly halfway between two bf16 /
+    fp16 neighbours (round to even)."""
+    fi = torch.finfo(dtype)
+    bits = [0x00000000, 0x80000000, 0x00000001, 0x807FFFFF, 0x00400000, 0x00008000,
+            0x00018000, 0x3F808000, 0x3F818000, 0x3F80FFFF, 0xBF808000, 0x7F7FFFFF, 0xFF7FFFFF,
+            0x7F800000, 0xFF800000, 0x7FC00000, 0xFFC00000, 0x7F800001, 0xFF800001, 0x7FBFFFFF,
+            0x7FFFFFFF, 0xFFFFFFFF, 0x7F7F8000, 0x477FF000, 0x33800000, 0x33000001]
+    f32 = torch.tensor(bits, dtype=torch.int64).to(torch.int32).view(torch.float32)
+    typed = torch.tensor([fi.max, -fi.max, fi.tiny, fi.smallest_normal / 4, -fi.tiny / 8,
+                          fi.eps, 1.0, -2.5], dtype=dtype)
+    vals = torch.cat([f32.to(dtype), typed, f32.to(dtype).neg()])
+    return vals.repeat(40)  # long enough for full SIMD batches and a tail
+
+
+def _assert_same_bits_except_nan_payloads(got: torch.Tensor, want: torch.Tensor) -> None:
+    """Bitwise equal wherever the reference is not NaN, NaN exactly where it is NaN.
+
+    NaN bits are not pinned by the reference: torch's own fp32 -> bf16 cast gives 0xffff from
+    its vectorized loop and 0x7fc0 (c10::BFloat16) from its scalar one, so `R.dropout` of a NaN
+    depends on where the element sits. Which NaN each of our paths writes is checked apart."""
+    gn, wn = got.isnan(), want.isnan()
+    assert torch.equal(gn, wn)
+    assert torch.equal(got[~gn].view(torch.int16), want[~wn].view(torch.int16))
+
+
+@pytest.mark.parametrize("name", NATIVE)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("p", [0.1, 0.5, 1 / 3])
+def test_half_dtypes_special_values_bitwise(name, dtype, p) -> None:
+    """Denormals, NaN payloads, inf and overflow to inf: the bits are the contract's (fp32
+    multiply, then one round-to-nearest-even cast)."""
+    x = _special_values(dtype)
+    for offset in (0, 2**32 - 1):
+        got = _run(name, x, p, SEED, offset)
+        _assert_same_bits_except_nan_payloads(got, R.dropout(x, p, SEED, offset))
+        if dtype == torch.bfloat16:  # every CPU path writes the canonical quiet NaN
+            assert set(got[got.isnan()].view(torch.int16).tolist()) <= {0x7FC0}
+    b = _special_values(dtype)[:7]
+    xb = x[: 7 * (x.numel() // 7)].view(-1, 7)
+    with K.use_backend(name):
+        got = K.bias_dropout_add(xb, b, xb.flip(0), p, SEED, 3)
+    _assert_same_bits_except_nan_payloads(got, R.bias_dropout_add(xb, b, xb.flip(0), p, SEED, 3))
+
+
 def test_mask_independent_of_dtype_and_continues_with_offset() -> None:
     x = torch.ones(64)
     keep32 = K.dropout(x, 0.5, 1, 10) != 0
@@ -224,6 +271,44 @@ def test_opcheck() -> None:
     torch.library.opcheck(dropout_st_op, (x, 0.5, torch.tensor(3), torch.tensor(7)))
     torch.library.opcheck(bias_dropout_add_op, (x, b, r, 0.5, 3, 7))
     torch.library.opcheck(bias_dropout_add_op, (x, None, None, 0.5, 3, 7))
+    # permuted layouts: the fake impl's strides (torch.empty_like) are the real ones
+    xc = torch.randn(2, 3, 4, 5).to(memory_format=torch.channels_last).requires_grad_()
+    torch.library.opcheck(dropout_op, (xc, 0.5, 3, 7))
+    torch.library.opcheck(dropout_st_op, (xc, 0.5, torch.tensor(3), torch.tensor(7)))
+    torch.library.opcheck(dropout_op, (torch.randn(6, 5).t().requires_grad_(), 0.5, 3, 7))
+
+
+def test_gradcheck_channels_last_and_in_place() -> None:
+    x = torch.randn(2, 3, 4, 5, dtype=torch.float64).to(memory_format=torch.channels_last)
+    x.requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: K.dropout(t, 0.3, 11, 5), (x,))
+    assert torch.autograd.gradcheck(lambda t: K.dropout(t * 1, 0.3, 11, 5, inplace=True), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: K.dropout(t * 1, 0.3, 11, 5, inplace=True),
+                                        (x,))
+
+
+@pytest.mark.parametrize("name", NATIVE + ["reference"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_layout_follows_empty_like_and_bits_follow_the_logical_index(name, dtype) -> None:
+    """channels_last, transposed and sliced inputs: the output has torch.empty_like(x)'s
+    strides and the values of the contiguous input (bitwise, every dtype and backend), for
+    dropout, its in-place form and bias_dropout_add."""
+    base = _x((3, 4, 5, 6), dtype)
+    cases = [base.to(memory_format=torch.channels_last), base.permute(3, 1, 0, 2),
+             base[:, :, 1:, ::2], base.transpose(0, 3)[1:]]
+    with K.use_backend(name):
+        for x in cases:
+            want = R.dropout(x.contiguous(), 0.3, SEED, 2**32 - 2)
+            y = K.dropout(x, 0.3, SEED, 2**32 - 2)
+            assert y.stride() == torch.empty_like(x).stride() and torch.equal(y, want)
+            xi = x.clone()
+            assert K.dropout(xi, 0.3, SEED, 2**32 - 2, inplace=True) is xi
+            assert torch.equal(xi, want)
+            b = _x((x.shape[-1],), dtype)
+            z = K.bias_dropout_add(x, b, x, 0.3, SEED, 9)
+            assert z.stride() == torch.empty_like(x).stride()
+            assert torch.equal(z, R.bias_dropout_add(x.contiguous(), b, x.contiguous(), 0.3,
+                                                     SEED, 9))
 
 
 @pytest.mark.parametrize("name", NATIVE)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,7 +29,7 @@ from regbench.kernels import reference as R
 from regbench.kernels.dropout import dropout_op
 from regbench.nn import FusedDropout
 
-OPS = ("dropout", "dropout_fwdbwd", "bias_dropout_add", "l2", "mlp")
+OPS = ("dropout", "dropout_fwdbwd", "dropout_call", "bias_dropout_add", "l2", "optim", "mlp")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_SIZES = "64K,1M,16M,64M"
 QUICK_SIZES = "64K,1M"
@@ -40,7 +41,14 @@ TARGETS = {
     "l2_ vs torch._foreach_*": "not slower",
     "wide MLP step FusedDropout vs nn.Dropout": ">= 1.3x faster (the no-dropout row is the "
     "ceiling)",
+    "FusedSGD(l2) vs SGD(fused=True, weight_decay) (8M fp32 in 64 tensors)": "not slower",
+    "FusedSGD(l1, l2) vs penalty in loss + autograd + SGD(fused=True)": ">= 3x faster",
+    "FusedAdamW vs AdamW(fused=True)": "not slower",
+    "bf16 dropout fwd vs copy_ (1 thread)": "<= 1.5x copy time",
+    "dropout fwd in cache (1M) vs copy_": "<= 1.5x copy time",
+    "fixed cost of an eager call (K.dropout on 16 elements)": "<= 3 us",
 }
+CALL_NUMEL = 16  # elements of the fixed-cost call: the kernel itself takes nanoseconds
 SEED = 1234
 P = 0.5
 LAM = 1e-4
@@ -86,6 +94,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-compile", action="store_true",
                         help="skip the torch.compile baselines (saves compile time)")
     parser.add_argument("--quick", action="store_true", help="small sizes, short timings")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="wall (default) or cpu: process CPU time, for a shared machine "
+                             "(one thread only)")
     parser.add_argument("--store", default=None, metavar="PATH",
                         help="also save the rows in this results store")
 
@@ -93,8 +104,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # --- measurement ------------------------------------------------------------------------------
 
 
+CLOCKS: dict[str, Callable[[], float]] = {
+    "wall": time.perf_counter,
+    # CPU seconds of this process: on a machine shared with other jobs, the time the process
+    # was descheduled does not count (cache and memory contention still do). One thread only.
+    "cpu": time.process_time,
+}
+_clock: list[Callable[[], float]] = [time.perf_counter]
+
+
 def _measure(fn: Callable[[], Any], threads: int, min_time: float) -> tuple[float, float]:
-    """(median, IQR) seconds of fn() on `threads` threads, after warm-up."""
+    """(median, IQR) seconds of fn() on `threads` threads, after warm-up (on the clock that
+    `--clock` chose: wall time by default)."""
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -102,7 +123,8 @@ def _measure(fn: Callable[[], Any], threads: int, min_time: float) -> tuple[floa
             fn()
     finally:
         torch.set_num_threads(old)
-    m = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(
+    m = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
+              timer=_clock[0]).blocked_autorange(
         min_run_time=min_time
     )
     return float(m.median), float(m.iqr)
@@ -194,7 +216,7 @@ def bench_dropout(run: _Run, dt: str, n: int, th: int, copy_s: float, fwdbwd: bo
             t_c = _measure(lambda: cf(x), th, run.min_time)
             natives["compile(F.dropout)"] = t_c[0]
             run.row(op, "compile(F.dropout)", dt, n, th, t_c, 2 * es * n, copy_s)
-        t_api = _measure(lambda: dropout_op(x, P, SEED, 0), th, run.min_time)
+        t_api = _measure(lambda: K.dropout(x, P, SEED, 0), th, run.min_time)
         run.ours(op, "fused", dt, n, th, t_api, 2 * es * n, copy_s, natives)
         if ext is not None and isa is not None:
             ext.dropout_fwd(x, None, None, t_, s_, SEED, 0, isa, out)
@@ -224,6 +246,52 @@ def bench_dropout(run: _Run, dt: str, n: int, th: int, copy_s: float, fwdbwd: bo
         run.row(op, "compile(F.dropout)", dt, n, th, t_c, 4 * es * n, copy_s)
     run.ours(op, "fused", dt, n, th, _measure(fused, th, run.min_time), 4 * es * n, copy_s,
              natives)
+
+
+def bench_call(run: _Run, th: int) -> None:
+    """The fixed cost of one eager call (argument checks, allocation, dispatch): the public
+    function, the registered op (the dispatcher) and F.dropout on a tensor so small that the
+    kernel itself takes nanoseconds."""
+    x = torch.randn(CALL_NUMEL)
+    _check_dropout(K.dropout(x, P, SEED, 0), x, 0)
+    t_native = _measure(lambda: F.dropout(x, P, True), th, run.min_time)
+    run.row("dropout_call", "F.dropout", "fp32", CALL_NUMEL, th, t_native, None, None)
+    natives = {"F.dropout": t_native[0]}
+    for impl, fn in (("fused", lambda: K.dropout(x, P, SEED, 0)),
+                     ("regbench::dropout op", lambda: dropout_op(x, P, SEED, 0))):
+        run.ours("dropout_call", impl, "fp32", CALL_NUMEL, th, _measure(fn, th, run.min_time),
+                 None, None, natives)
+
+
+def target_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The issue-16 targets as measured in this run: ratios of one run, met or missed."""
+    out = []
+
+    def pick(op: str, dtype: str, numel: int | None, threads: int) -> dict[str, Any] | None:
+        for r in rows:
+            if (r["op"] == op and r["impl"] == "fused" and r["dtype"] == dtype
+                    and (numel is None or r["numel"] == numel) and r["threads"] == threads):
+                return r
+        return None
+
+    for th in sorted({r["threads"] for r in rows}):
+        for label, op, dt, n, key, limit in (
+            ("bf16 dropout fwd / copy_, 16M", "dropout_fwd", "bf16", 2**24, "ratio_vs_copy", 1.5),
+            ("fp32 dropout fwd / copy_, 1M (in cache)", "dropout_fwd", "fp32", 2**20,
+             "ratio_vs_copy", 1.5),
+            ("bf16 dropout fwd / copy_, 1M (in cache)", "dropout_fwd", "bf16", 2**20,
+             "ratio_vs_copy", 1.5),
+            ("fixed cost of K.dropout, us", "dropout_call", "fp32", CALL_NUMEL, "median_s", 3e-6),
+        ):
+            r = pick(op, dt, n, th)
+            if r is None or r[key] is None:
+                continue
+            v = r[key]
+            shown = f"{v * 1e6:.2f} us" if key == "median_s" else f"{v:.2f}x"
+            lim = f"{limit * 1e6:.0f} us" if key == "median_s" else f"{limit}x"
+            verdict = "met" if v <= limit else f"MISSED by {v / limit:.2f}x"
+            out.append(f"{label}, {th} thread(s): {shown} (target <= {lim}): {verdict}")
+    return out
 
 
 def saved_bytes() -> dict[str, int]:
@@ -424,6 +492,10 @@ def main(args: argparse.Namespace) -> int:
     sizes = [parse_size(s) for s in (args.sizes or (QUICK_SIZES if args.quick
                                                     else DEFAULT_SIZES)).split(",")]
     threads = _threads(args.threads)
+    clock = getattr(args, "clock", "wall")
+    if clock == "cpu" and threads != [1]:
+        raise SystemExit(f"--clock cpu measures one thread only; got --threads {args.threads}")
+    _clock[0] = CLOCKS[clock]
     dtypes = [d.strip() for d in args.dtypes.split(",")]
     for d in dtypes:
         if d not in DTYPES:
@@ -440,7 +512,8 @@ def main(args: argparse.Namespace) -> int:
     run = _Run(args)
     mach = _machine(max(threads))
     print(f"regbench bench: backend={run.backend} cpu={mach.get('cpu_model')} "
-          f"cores={mach.get('cpu_count')} threads={threads} torch={torch.__version__} "
+          f"cores={mach.get('cpu_count')} threads={threads} clock={clock} "
+          f"torch={torch.__version__} "
           f"run_id={run.run_id}")
     if run.backend == "reference":
         print(f"WARNING: C++ kernels unavailable ({K.build_error()}); timing the reference")
@@ -461,6 +534,12 @@ def main(args: argparse.Namespace) -> int:
                     bench_bda(run, dt, n, th, c)
                 if "l2" in ops:
                     bench_l2(run, dt, n, th, c)
+                if "optim" in ops:
+                    from regbench.bench.optim import bench_optim
+
+                    bench_optim(run, dt, n, th, c)
+        if "dropout_call" in ops:
+            bench_call(run, th)
         if "mlp" in ops:
             bench_mlp(run, th)
     print_table(run.rows)
@@ -469,6 +548,8 @@ def main(args: argparse.Namespace) -> int:
         print("bytes saved for backward (1M fp32 elements): "
               + ", ".join(f"{k}={v}" for k, v in sb.items()))
     print("targets: " + "; ".join(f"{k}: {v}" for k, v in TARGETS.items()))
+    for line in target_lines(run.rows):
+        print("target:", line)
     for note in run.notes:
         print("note:", note)
     if args.store:

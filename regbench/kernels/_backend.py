@@ -55,7 +55,8 @@ def load_extension() -> ModuleType | None:
             import torch.utils.cpp_extension as cpp
 
             srcs = _sources()
-            digest = hashlib.sha256(b"".join(p.read_bytes() for p in srcs)).hexdigest()[:12]
+            hashed = [*srcs, *sorted(_CSRC.glob("*.h"))]  # headers change the build too
+            digest = hashlib.sha256(b"".join(p.read_bytes() for p in hashed)).hexdigest()[:12]
             name = f"regbench_kernels_{digest}"
             build_dir = _cache_dir() / name
             build_dir.mkdir(parents=True, exist_ok=True)
@@ -131,27 +132,55 @@ def _check_name(name: str) -> str:
     return name
 
 
+# $REGBENCH_KERNEL_BACKEND as read on first use, and again by every set_backend call.
+# Not read per call: os.environ.get of an unset variable raises and catches a KeyError inside
+# (about a microsecond, a third of the target fixed cost of a small dropout call).
+_env_read = False
+_env_value: str | None = None
+
+
+def _env_backend() -> str | None:
+    global _env_read, _env_value
+    if not _env_read:
+        _env_value = os.environ.get(ENV_BACKEND) or None
+        _env_read = True
+    return _env_value
+
+
 def backend() -> str:
-    """The backend the ops run now: forced, else $REGBENCH_KERNEL_BACKEND, else the fastest."""
+    """The backend the ops run now: forced, else $REGBENCH_KERNEL_BACKEND (read on first use
+    and by `set_backend`), else the fastest."""
     if _forced is not None:
         return _forced
-    env = os.environ.get(ENV_BACKEND)
+    env = _env_backend()
     if env:
         return _check_name(env)
     return available_backends()[0]
+
+
+def cpu_isa() -> int | None:
+    """The ISA code (`ISA`) of the C++ path CPU ops run now, None for the reference (the ops'
+    hot path: no environment read, no list copy)."""
+    name = _forced
+    if name is None:
+        env = _env_backend()
+        name = _check_name(env) if env else (_available or available_backends())[0]
+    return ISA.get(name)
 
 
 def reference_forced() -> bool:
     """True when the reference backend is forced (set_backend / $REGBENCH_KERNEL_BACKEND)."""
     if _forced is not None:
         return _forced == "reference"
-    return os.environ.get(ENV_BACKEND) == "reference"
+    return _env_backend() == "reference"
 
 
 def set_backend(name: str | None) -> None:
-    """Force a backend for every later call (None: automatic choice again)."""
-    global _forced
+    """Force a backend for every later call (None: automatic choice again, after reading
+    $REGBENCH_KERNEL_BACKEND anew)."""
+    global _forced, _env_read
     _forced = None if name is None else _check_name(name)
+    _env_read = False
 
 
 @contextlib.contextmanager

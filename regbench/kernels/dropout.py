@@ -17,6 +17,8 @@ from regbench.kernels import reference as ref
 
 __all__ = ["bias_dropout_add", "dropout"]
 
+_I64 = 2**63
+
 
 def _run(
     x: Tensor, bias: Tensor | None, residual: Tensor | None, p: float, seed: int, offset: int
@@ -26,19 +28,36 @@ def _run(
 
 
 def _run_checked(
-    x: Tensor, bias: Tensor | None, residual: Tensor | None, p: float, seed: int, offset: int
+    x: Tensor, bias: Tensor | None, residual: Tensor | None, p: float, seed: int, offset: int,
+    out: Tensor | None = None,
 ) -> Tensor:
-    """`_run` for arguments the caller has already validated."""
-    if x.device.type == "cuda":
-        return _run_cuda(x, bias, residual, p, seed, offset)
-    name = _backend.backend()
-    if name == "reference" or x.device.type != "cpu":
-        return ref._apply(x, bias, residual, p, seed, offset)
-    ext = _backend.load_extension()
-    assert ext is not None
-    return ext.dropout_fwd(
-        x, bias, residual, ref.threshold(p), ref.scale(p), seed, offset, _backend.ISA[name]
-    )
+    """`_run` for arguments the caller has already validated; `out` (x itself for the
+    in-place form) receives the result. (`x.is_cpu`, not `x.device.type`: building a device
+    object costs a microsecond, a tenth of a 64K-element call.)"""
+    if x.is_cpu:
+        isa = _backend.cpu_isa()
+        if isa is None:
+            return _into(out, ref._apply(x, bias, residual, p, seed, offset))
+        t, s = ref.threshold_scale(p)
+        return _backend.load_extension().dropout_fwd(  # type: ignore[union-attr]
+            x, bias, residual, t, s, seed, offset, isa, out)
+    if x.is_cuda:
+        return _into(out, _run_cuda(x, bias, residual, p, seed, offset))
+    return _into(out, ref._apply(x, bias, residual, p, seed, offset))
+
+
+def _into(out: Tensor | None, y: Tensor) -> Tensor:
+    """y, or `out` holding y's values (the in-place form)."""
+    return y if out is None else out.copy_(y)
+
+
+def _like_input(x: Tensor, y: Tensor) -> Tensor:
+    """y (computed contiguous) in the layout `torch.empty_like(x)` gives, as the CPU kernel
+    returns it: a channels_last (or other permuted dense) input keeps its memory format."""
+    if x.is_contiguous():
+        return y
+    out = torch.empty_like(x)
+    return y if out.is_contiguous() else out.copy_(y)
 
 
 def _run_cuda(
@@ -49,11 +68,11 @@ def _run_cuda(
     tk = _backend.triton_kernels()
     if tk is None or _backend.reference_forced():
         return ref._apply(x, bias, residual, p, seed, offset)
-    return tk.bias_dropout_add(x, bias, residual, p, seed, offset)
+    return _like_input(x, tk.bias_dropout_add(x, bias, residual, p, seed, offset))
 
 
 def _fake_like(x: Tensor) -> Tensor:
-    return torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    return torch.empty_like(x)
 
 
 # --- regbench::dropout(x, p, seed: int, offset: int) ----------------------------------------
@@ -61,7 +80,8 @@ def _fake_like(x: Tensor) -> Tensor:
 
 @torch.library.custom_op("regbench::dropout", mutates_args=())
 def dropout_op(x: Tensor, p: float, seed: int, offset: int) -> Tensor:
-    """y = cast(float32(x) * s) where kept else 0; always a new contiguous tensor."""
+    """y = cast(float32(x) * s) where kept else 0; a new tensor in `torch.empty_like(x)`'s
+    layout (the mask follows the logical row-major index whatever the layout)."""
     return _run(x, None, None, p, seed, offset)
 
 
@@ -147,7 +167,7 @@ def _dropout_st_cuda(x: Tensor, p: float, seed: Tensor, offset: Tensor) -> Tenso
     tk = _backend.triton_kernels()
     if tk is None or _backend.reference_forced():  # the reference needs ints: syncs
         return _run_cuda(x, None, None, p, int(s), int(o))
-    return tk.dropout(x, p, s, o)
+    return _like_input(x, tk.dropout(x, p, s, o))
 
 
 # --- regbench::bias_dropout_add(x, bias?, residual?, p, seed, offset) -----------------------
@@ -217,9 +237,11 @@ def _bda_cuda(
 
 
 # --- eager autograd path ----------------------------------------------------------------------
-# Same math and bits as the ops above; an autograd.Function costs a few microseconds a call
-# where the Python custom-op dispatcher costs tens, which shows in small training steps. The
-# ops stay what torch.compile, opcheck and the dispatcher see.
+# Same math and bits as the ops above; an autograd.Function costs about ten microseconds a
+# call where the Python custom-op dispatcher costs tens, which shows in small training steps.
+# `dropout` on CPU uses the extension's C++ autograd node instead (`dropout_autograd`, about
+# a microsecond); these Functions serve bias_dropout_add, and dropout when the extension is
+# not there. The ops stay what torch.compile, opcheck and the dispatcher see.
 
 
 class _EagerDropout(torch.autograd.Function):
@@ -233,15 +255,25 @@ class _EagerDropout(torch.autograd.Function):
         if torch.is_grad_enabled():  # double backward: differentiable through the op
             dh = dropout_op(grad, ctx.p, ctx.seed, ctx.offset)
         else:
-            dh = _run_checked(grad.contiguous(), None, None, ctx.p, ctx.seed, ctx.offset)
+            dh = _run_checked(grad, None, None, ctx.p, ctx.seed, ctx.offset)
         return _bda_grads(ctx, grad, dh)
+
+
+class _EagerDropoutInplace(_EagerDropout):
+    """The in-place form: writes the result into x, marks it dirty and returns it (autograd
+    then refuses a leaf that requires grad, as for `F.dropout(x, inplace=True)`)."""
+
+    @staticmethod
+    def forward(ctx, x, bias, residual, p, seed, offset):  # noqa: ANN001, ANN205, PLR0913
+        _bda_save(ctx, bias, residual, p, seed, offset)
+        _run_checked(x, None, None, p, seed, offset, x)
+        ctx.mark_dirty(x)
+        return x
 
 
 def _eager_autograd(*ts: Tensor | None) -> bool:
     """True when the op runs eagerly and records autograd on CPU (the fast Function path)."""
-    return not torch.compiler.is_compiling() and all(
-        t is None or t.device.type == "cpu" for t in ts
-    )
+    return not torch.compiler.is_compiling() and all(t is None or t.is_cpu for t in ts)
 
 
 # --- public functions -------------------------------------------------------------------------
@@ -254,31 +286,72 @@ def _eager_no_grad(*ts: Tensor | None) -> bool:
     return not (torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in ts))
 
 
+def _in_place(x: Tensor, y: Tensor) -> Tensor:
+    """x holding y's values, through `copy_` (what autograd and torch.compile see)."""
+    return x.copy_(y)
+
+
 def dropout(
-    x: Tensor, p: float, seed: int | Tensor, offset: int | Tensor = 0, training: bool = True
+    x: Tensor, p: float, seed: int | Tensor, offset: int | Tensor = 0, training: bool = True,
+    inplace: bool = False,
 ) -> Tensor:
     """Counter-based dropout: mask from Philox4x32-10 keyed by `seed` at counter `offset`.
 
     Returns `x` itself when `training` is False or `p == 0`. The call consumes
     `ceil(x.numel() / 4)` counters; advance `offset` by that between calls. `seed` and `offset`
     may be ints or one-element int64 tensors (e.g. module buffers); tensors are saved for
-    backward, so advance them by rebinding (`off = off + n`), not in place.
+    backward, so advance them by rebinding (`off = off + n`), not in place. The result has
+    `torch.empty_like(x)`'s layout (channels_last stays channels_last); `inplace=True` writes
+    it into x and returns x, with the autograd rules of `F.dropout(x, inplace=True)`.
     """
-    ref.check_x_p(x, p)
+    # The common case first, with as few Python steps as it takes: this path is the fixed
+    # cost of every call (target <= 3 us; README "Fused kernels (CPU)").
+    if not (type(p) is float and 0.0 <= p <= 1.0 and isinstance(x, Tensor)  # noqa: E721
+            and x.is_floating_point()):
+        ref.check_x_p(x, p)  # raises, naming the value (or accepts an int p of 0 or 1)
+        p = float(p)
     if not training or p == 0:
         return x
-    if isinstance(seed, Tensor) or isinstance(offset, Tensor):
-        seed_t = seed if isinstance(seed, Tensor) else torch.tensor(seed, dtype=torch.int64)
-        off_t = offset if isinstance(offset, Tensor) else torch.tensor(offset, dtype=torch.int64)
-        if not _eager_autograd(x, seed_t, off_t):
-            return dropout_st_op(x, float(p), seed_t, off_t)
-        seed, offset = _scalar(seed_t, "seed"), _scalar(off_t, "offset")
-    ref.check_seed_offset(seed, offset, x.numel())
-    if _eager_no_grad(x):  # same bits, without the custom-op dispatch overhead
-        return _run_checked(x, None, None, float(p), seed, offset)
+    if (type(seed) is int and type(offset) is int and not inplace  # noqa: E721
+            and 0 <= seed < _I64 and 0 <= offset
+            and offset + (x.numel() + 3) // 4 < _I64
+            and x.is_cpu and not (x.requires_grad and torch.is_grad_enabled())
+            and not torch.compiler.is_compiling()):
+        isa = _backend.cpu_isa()
+        if isa is not None:
+            t, s = ref.threshold_scale(p)
+            return _backend.load_extension().dropout_fwd(  # type: ignore[union-attr]
+                x, None, None, t, s, seed, offset, isa, None)
+    if type(seed) is not int or type(offset) is not int:  # noqa: E721 - bool is not a seed
+        if isinstance(seed, Tensor) or isinstance(offset, Tensor):
+            seed_t = seed if isinstance(seed, Tensor) else torch.tensor(seed, dtype=torch.int64)
+            off_t = (offset if isinstance(offset, Tensor)
+                     else torch.tensor(offset, dtype=torch.int64))
+            if not _eager_autograd(x, seed_t, off_t):
+                y = dropout_st_op(x, float(p), seed_t, off_t)
+                return _in_place(x, y) if inplace else y
+            seed, offset = _scalar(seed_t, "seed"), _scalar(off_t, "offset")
+        ref.check_seed_offset(seed, offset, x.numel())  # raises for anything but ints
+    elif not (0 <= seed < _I64 and 0 <= offset and offset + (x.numel() + 3) // 4 < _I64):
+        ref.check_seed_offset(seed, offset, x.numel())  # raises, naming the value
+    if not (x.requires_grad and torch.is_grad_enabled()) and not torch.compiler.is_compiling():
+        # no autograd graph to record: the kernel directly, without the dispatcher
+        if not inplace:
+            return _run_checked(x, None, None, p, seed, offset)
+        _run_checked(x, None, None, p, seed, offset, x)
+        if not x.is_inference():  # a direct write: tell autograd x changed, as x.mul_ would
+            torch.autograd.graph.increment_version(x)
+        return x
     if _eager_autograd(x):
-        return _EagerDropout.apply(x, None, None, float(p), seed, offset)
-    return dropout_op(x, float(p), seed, offset)
+        isa = _backend.cpu_isa()
+        if isa is not None:  # the C++ autograd node: same bits, a tenth of Function.apply
+            t, s = ref.threshold_scale(p)
+            return _backend.load_extension().dropout_autograd(  # type: ignore[union-attr]
+                x, t, s, seed, offset, isa, inplace)
+        fn = _EagerDropoutInplace if inplace else _EagerDropout
+        return fn.apply(x, None, None, p, seed, offset)
+    y = dropout_op(x, p, seed, offset)
+    return _in_place(x, y) if inplace else y
 
 
 def bias_dropout_add(

@@ -5,6 +5,8 @@ Dropout: Philox4x32-10 in int64 arithmetic (no overflow: 32x32-bit products are 
 tensor uses counter n = offset + j // 4, i.e. (n & 0xffffffff, n >> 32, 0, 0), and word j % 4.
 keep iff (r >> 8) >= ceil(p * 2**24) (float64 on the host); scale float32(1 / (1 - p)).
 y = cast(float32(x) * s) if kept else +0. fp16 / bf16 / fp32 compute in fp32, fp64 in fp64.
+The output has `torch.empty_like(x)`'s layout (a channels_last input gives a channels_last
+output); the mask follows the logical index whatever the layout.
 
 bias_dropout_add (one rounding per step, in fp32): h = float32(x) + float32(bias);
 d = h * s if kept else +0; y = cast(d + float32(residual)).
@@ -110,6 +112,12 @@ def scale(p: float) -> float:
     return float(torch.tensor(1.0 / (1.0 - float(p)), dtype=torch.float64).to(torch.float32))
 
 
+@functools.lru_cache(maxsize=256)
+def threshold_scale(p: float) -> tuple[int, float]:
+    """(threshold(p), scale(p)), cached: the kernels' per-call host constants."""
+    return threshold(p), scale(p)
+
+
 def random_words(numel: int, seed: int, offset: int) -> Tensor:
     """The Philox word r of elements 0 .. numel-1 (int64 tensor holding uint32 values)."""
     nc = counters_used(numel)
@@ -142,7 +150,8 @@ def _apply(
     d = torch.where(keep, h * s, torch.zeros((), dtype=cd))
     if residual is not None:
         d = d + residual.to(cd)
-    return d.to(x.dtype).contiguous()
+    # the layout of torch.empty_like(x) (what every backend returns); the values are d's
+    return torch.empty_like(x).copy_(d.to(x.dtype))
 
 
 def dropout(x: Tensor, p: float, seed: int, offset: int, training: bool = True) -> Tensor:

@@ -27,6 +27,10 @@ class OptimConfig:
     lr: float
     momentum: float = 0.0
     weight_decay: float = 0.0  # applied to the weight group only (see decay_params)
+    # Elastic net folded into the optimizer step (weight group only); needs fused = True.
+    l1: float = 0.0
+    l2: float = 0.0
+    fused: bool = False  # regbench.optim's Fused* optimizers instead of torch.optim's
 
 
 def decay_params(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:

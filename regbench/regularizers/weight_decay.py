@@ -1,14 +1,15 @@
-"""Weight decay inside the optimizer: coupled (SGD/Adam) and decoupled (AdamW)."""
+"""Weight decay inside the optimizer: coupled (SGD/Adam) and decoupled (AdamW); `backend`
+native (torch.optim) or fused (regbench.optim's Fused* step, bitwise the same update)."""
 
 from __future__ import annotations
 
 from regbench.registry import register_regularizer
-from regbench.regularizers.base import OptimConfig, Regularizer
-from regbench.regularizers.norm_penalty import LAMBDAS
+from regbench.regularizers.base import OptimConfig
+from regbench.regularizers.norm_penalty import LAMBDAS, OptimBackend
 
 
 @register_regularizer("weight_decay")
-class WeightDecay(Regularizer):
+class WeightDecay(OptimBackend):
     """Coupled weight decay `weight_decay=lambda` in the task's SGD/Adam, weights only."""
 
     default_strengths = (1e-4, 1e-2)
@@ -16,10 +17,11 @@ class WeightDecay(Regularizer):
 
     def configure_optimizer(self, cfg: OptimConfig, adam_lr: float) -> None:
         cfg.weight_decay = self.strength
+        cfg.fused = self.fused
 
 
 @register_regularizer("adamw")
-class AdamW(Regularizer):
+class AdamW(OptimBackend):
     """Decoupled weight decay: AdamW(lr=protocol adam_lr, weight_decay=lambda), weights only.
 
     Note that this swaps the optimizer for SGD-trained tasks; strength 0 is plain Adam.
@@ -32,3 +34,4 @@ class AdamW(Regularizer):
         if cfg.name != "adam":
             cfg.lr = adam_lr
         cfg.name, cfg.weight_decay, cfg.momentum = "adamw", self.strength, 0.0
+        cfg.fused = self.fused

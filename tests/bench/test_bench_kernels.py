@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from regbench import kernels as K
 from regbench.bench.cpu import MLP_BATCHES, MLP_IMPLS, _wide_mlp
 from regbench.kernels import reference as R
+from regbench.kernels.dropout import dropout_op
 
 SIZES = [2**16, 2**20, 2**22]
 P = 0.5
@@ -34,19 +35,23 @@ CHECK = 2**20  # elements (a prefix: the mask depends on the global index) compa
 
 
 def _label(n: int) -> str:
+    if n < 2**10:
+        return str(n)
     return f"{n // 2**20}M" if n >= 2**20 else f"{n // 2**10}K"
 
 
 def _bench(benchmark: Any, fn: Callable[[], Any], *, op: str, impl: str, role: str,
-           numel: int, nbytes: int | None, check: Callable[[Any], None]) -> Any:
+           numel: int, nbytes: int | None, check: Callable[[Any], None],
+           dtype: str = "fp32", iterations: int | None = None) -> Any:
     """Check fn's first output (this call also compiles), then time it with warm-up."""
-    benchmark.group = f"{op} numel={_label(numel)}"
+    benchmark.group = f"{op} {dtype} numel={_label(numel)}" if dtype != "fp32" else (
+        f"{op} numel={_label(numel)}")
     benchmark.extra_info.update(
-        op=op, impl=impl, role=role, dtype="fp32", numel=numel,
+        op=op, impl=impl, role=role, dtype=dtype, numel=numel,
         threads=torch.get_num_threads(), device="cpu", bytes=nbytes,
         backend=K.backend() if role == "ours" else "native")
     check(fn())
-    iterations = max(1, 2**20 // numel)
+    iterations = iterations or max(1, 2**20 // numel)
     return benchmark.pedantic(fn, rounds=ROUNDS, iterations=iterations, warmup_rounds=2)
 
 
@@ -96,6 +101,61 @@ def test_dropout_fwd_compiled(benchmark: Any, x: torch.Tensor) -> None:
     _bench(benchmark, lambda: cf(x), op="dropout_fwd", impl="compile(F.dropout)",
            role="native", numel=x.numel(), nbytes=8 * x.numel(),
            check=lambda y: _check_dropout_like(y, x))
+
+
+# --- bf16 dropout forward: Philox-bound where copy_ moves half the bytes (target <= 1.5x copy) --
+
+
+@pytest.fixture(scope="module")
+def x_bf16(x: torch.Tensor) -> torch.Tensor:
+    return x.bfloat16()
+
+
+def test_dropout_fwd_bf16_copy(benchmark: Any, x_bf16: torch.Tensor) -> None:
+    out = torch.empty_like(x_bf16)
+    _bench(benchmark, lambda: out.copy_(x_bf16), op="dropout_fwd", impl="copy_", role="copy",
+           numel=x_bf16.numel(), nbytes=4 * x_bf16.numel(), dtype="bf16",
+           check=lambda y: torch.equal(y, x_bf16) or _fail())
+
+
+def test_dropout_fwd_bf16_fused(benchmark: Any, x_bf16: torch.Tensor) -> None:
+    m = min(x_bf16.numel(), CHECK)
+
+    def check(y: torch.Tensor) -> None:
+        assert torch.equal(y[:m], R.dropout(x_bf16[:m], P, SEED, 0))
+
+    _bench(benchmark, lambda: K.dropout(x_bf16, P, SEED, 0), op="dropout_fwd", impl="fused",
+           role="ours", numel=x_bf16.numel(), nbytes=4 * x_bf16.numel(), dtype="bf16",
+           check=check)
+
+
+def test_dropout_fwd_bf16_eager(benchmark: Any, x_bf16: torch.Tensor) -> None:
+    _bench(benchmark, lambda: F.dropout(x_bf16, P, True), op="dropout_fwd", impl="F.dropout",
+           role="native", numel=x_bf16.numel(), nbytes=4 * x_bf16.numel(), dtype="bf16",
+           check=lambda y: _check_dropout_like(y.float(), x_bf16.float()))
+
+
+# --- the fixed cost of one eager call (target <= 3 us): 16 elements, the kernel is nanoseconds --
+
+CALL_NUMEL = 16
+
+
+@pytest.mark.parametrize("impl", ["fused", "regbench::dropout op", "F.dropout"])
+def test_dropout_call_fixed_cost(benchmark: Any, impl: str) -> None:
+    x = torch.randn(CALL_NUMEL, generator=torch.Generator().manual_seed(2))
+    fn = {"fused": lambda: K.dropout(x, P, SEED, 0),
+          "regbench::dropout op": lambda: dropout_op(x, P, SEED, 0),
+          "F.dropout": lambda: F.dropout(x, P, True)}[impl]
+
+    def check(y: torch.Tensor) -> None:
+        if impl == "F.dropout":
+            assert y.shape == x.shape and bool(((y == 0) | (y == 2 * x)).all())
+        else:
+            assert torch.equal(y, R.dropout(x, P, SEED, 0))
+
+    _bench(benchmark, fn, op="dropout_call", impl=impl,
+           role="native" if impl == "F.dropout" else "ours", numel=CALL_NUMEL, nbytes=None,
+           check=check, iterations=1000)
 
 
 # --- dropout forward + backward ----------------------------------------------------------------

@@ -667,7 +667,19 @@ torch::Tensor alloc_like(const torch::Tensor& x) {
 void empty_cache() { BlockCache::get().clear(); }
 int64_t cached_bytes() { return static_cast<int64_t>(BlockCache::get().cached()); }
 
+// The layout of a dropout output is torch.empty_like(x)'s (preserve_format: the input's
+// stride order, made dense), so a channels_last or otherwise permuted input gives an output
+// in its memory format, as nn.Dropout does. Contiguous outputs come from the block cache.
+torch::Tensor empty_like_input(const torch::Tensor& x) {
+  return x.is_contiguous() ? alloc_like(x) : at::empty_like(x);
+}
+
 // y = [residual +] dropout(x [+ bias]) under the contract. thresh/scale come from the host.
+// The kernel runs over the logical row-major order (the mask is a function of the logical
+// index); a non-contiguous input is read through a contiguous copy, and a non-contiguous
+// output (a permuted layout, or `out` = a non-contiguous x for the in-place form) is written
+// from a contiguous result. `out` may be x itself (in place): every element is read before
+// it is written, at the same position.
 torch::Tensor dropout_fwd(const torch::Tensor& x_in, const std::optional<torch::Tensor>& bias_in,
                           const std::optional<torch::Tensor>& res_in, int64_t thresh,
                           double scale, int64_t seed, int64_t offset, int64_t isa,
@@ -679,17 +691,18 @@ torch::Tensor dropout_fwd(const torch::Tensor& x_in, const std::optional<torch::
   TORCH_CHECK(seed >= 0, "regbench dropout: seed must be non-negative, got ", seed);
   TORCH_CHECK(offset >= 0, "regbench dropout: offset must be non-negative, got ", offset);
   const auto x = x_in.contiguous();
-  torch::Tensor y;
+  torch::Tensor result;
   if (out.has_value() && out->defined()) {
-    TORCH_CHECK(out->is_contiguous() && out->sizes() == x.sizes() &&
-                    out->scalar_type() == x.scalar_type() && out->device().is_cpu(),
-                "regbench dropout: out must be a contiguous CPU tensor like x");
-    y = *out;
+    TORCH_CHECK(out->sizes() == x.sizes() && out->scalar_type() == x.scalar_type() &&
+                    out->device().is_cpu(),
+                "regbench dropout: out must be a CPU tensor of x's shape and dtype");
+    result = *out;
   } else {
-    y = alloc_like(x);
+    result = empty_like_input(x_in);
   }
+  const torch::Tensor y = result.is_contiguous() ? result : alloc_like(x);
   const int64_t n = x.numel();
-  if (n == 0) return y;
+  if (n == 0) return result;
   const bool has_bias = bias_in.has_value() && bias_in->defined();
   const bool has_res = res_in.has_value() && res_in->defined();
   torch::Tensor bias, res;
@@ -730,7 +743,51 @@ torch::Tensor dropout_fwd(const torch::Tensor& x_in, const std::optional<torch::
       drop_dispatch<scalar_t, false, false>(xp, bp, rp, yp, P, isa);
     }
   });
-  return y;
+  if (!y.is_same(result)) result.copy_(y);
+  return result;
+}
+
+// The eager autograd node of `regbench.kernels.dropout` (no bias, no residual): the same
+// kernel and bits as the registered op, at the cost of a C++ autograd node (about a
+// microsecond) instead of torch.autograd.Function.apply's (about ten). Nothing of size numel
+// is saved: backward runs the same node on the gradient (so double backward works too). The
+// in-place form marks x dirty: autograd refuses a leaf that requires grad and bumps x's
+// version, as for F.dropout(x, inplace=True).
+struct DropoutNode : public torch::autograd::Function<DropoutNode> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               int64_t thresh, double scale, int64_t seed, int64_t offset,
+                               int64_t isa, bool inplace) {
+    ctx->saved_data["thresh"] = thresh;
+    ctx->saved_data["scale"] = scale;
+    ctx->saved_data["seed"] = seed;
+    ctx->saved_data["offset"] = offset;
+    ctx->saved_data["isa"] = isa;
+    if (!inplace) {
+      return dropout_fwd(x, std::nullopt, std::nullopt, thresh, scale, seed, offset, isa,
+                         std::nullopt);
+    }
+    dropout_fwd(x, std::nullopt, std::nullopt, thresh, scale, seed, offset, isa, x);
+    ctx->mark_dirty({x});
+    return x;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    torch::Tensor dx;
+    if (grads[0].defined()) {
+      dx = DropoutNode::apply(grads[0], ctx->saved_data["thresh"].toInt(),
+                              ctx->saved_data["scale"].toDouble(),
+                              ctx->saved_data["seed"].toInt(), ctx->saved_data["offset"].toInt(),
+                              ctx->saved_data["isa"].toInt(), false);
+    }
+    return {dx, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor(), torch::Tensor()};
+  }
+};
+
+torch::Tensor dropout_autograd(const torch::Tensor& x, int64_t thresh, double scale,
+                               int64_t seed, int64_t offset, int64_t isa, bool inplace) {
+  return DropoutNode::apply(x, thresh, scale, seed, offset, isa, inplace);
 }
 
 // Raw Philox4x32-10 for known-answer tests: ctr int64 [N, 4] (uint32 values), key (k0, k1).
@@ -979,14 +1036,21 @@ torch::Tensor l2_multi(std::vector<torch::Tensor> grads, const std::vector<torch
 
 }  // namespace
 
+#include "optim.h"  // fused optimizer steps (optim.cpp)
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("cpu_has_avx512", &cpu_has_avx512);
   m.def("cpu_has_avx2", &cpu_has_avx2);
   m.def("dropout_fwd", &dropout_fwd, "fused [bias +] dropout [+ residual]", py::arg("x"),
         py::arg("bias"), py::arg("residual"), py::arg("thresh"), py::arg("scale"),
         py::arg("seed"), py::arg("offset"), py::arg("isa"), py::arg("out") = py::none());
+  m.def("dropout_autograd", &dropout_autograd, "dropout with a C++ autograd node (eager)",
+        py::arg("x"), py::arg("thresh"), py::arg("scale"), py::arg("seed"), py::arg("offset"),
+        py::arg("isa"), py::arg("inplace"));
   m.def("empty_cache", &empty_cache, "free the cached CPU output blocks");
   m.def("cached_bytes", &cached_bytes, "bytes held in the CPU output block cache");
   m.def("philox_raw", &philox_raw, "Philox4x32-10 on raw counters (tests)");
   m.def("l2_multi", &l2_multi, "fused L2 / elastic net over tensor lists");
+  m.def("sgd_multi", &regbench_optim::sgd_multi, "fused SGD step with elastic net");
+  m.def("adamw_multi", &regbench_optim::adamw_multi, "fused Adam/AdamW step with elastic net");
 }

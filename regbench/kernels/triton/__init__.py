@@ -8,6 +8,7 @@ reaches an op (`regbench.kernels._backend.triton_kernels()`).
     dropout(x, p, seed, offset) / dropout_backward(dy, p, seed, offset)
     bias_dropout_add(x, bias, residual, p, seed, offset)
     elastic_net_multi_(grads, params, lam, l1) -> penalty   # one launch per dtype
+    sgd_step_(...), adamw_step_(...)   # fused optimizer steps (regbench.optim), per dtype
     l2_(params, lam), elastic_net_(params, lam, l1), l2_flat_(param, grad, lam, l1=0)
     last_configs() -> {"dropout": "BLOCK=..., num_warps=... (autotuned)", "l2": ...}
 
@@ -19,6 +20,7 @@ from regbench.kernels.triton import _dropout, _l2
 from regbench.kernels.triton._dropout import bias_dropout_add, dropout, dropout_backward
 from regbench.kernels.triton._l2 import elastic_net_, elastic_net_multi_, l2_, l2_flat_
 from regbench.kernels.triton._launch import describe
+from regbench.kernels.triton._optim import adamw_step_, sgd_step_
 
 __all__ = [
     "bias_dropout_add",
@@ -29,6 +31,8 @@ __all__ = [
     "l2_",
     "l2_flat_",
     "last_configs",
+    "adamw_step_",
+    "sgd_step_",
 ]
 
 

@@ -1,0 +1,25 @@
+"""Hyperparameter checks shared by the fused optimizers."""
+
+from __future__ import annotations
+
+import math
+
+from regbench.errors import RegbenchError
+
+__all__ = ["OptimizerArgError", "check_coef"]
+
+
+class OptimizerArgError(RegbenchError, ValueError):
+    """A fused optimizer's hyperparameter that is out of range (names the value)."""
+
+
+def check_coef(owner: str, name: str, v: object, hi: float = math.inf, open_hi: bool = False
+               ) -> float:
+    """`v` as a float in [0, hi] ([0, hi) when `open_hi`), else an OptimizerArgError."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise OptimizerArgError(f"{owner}: {name} must be a float, got {v!r}")
+    f = float(v)
+    if not math.isfinite(f) or f < 0 or f > hi or (open_hi and f >= hi):
+        rng = f"[0, {hi})" if open_hi else f"[0, {hi}]"
+        raise OptimizerArgError(f"{owner}: {name} must be a finite number in {rng}, got {v!r}")
+    return f
