@@ -259,6 +259,17 @@ DEFAULT_TASKS = ["curve", "periodic", "digits", "breast_cancer", "diabetes"]
 VISION_REGULARIZERS = ["none", "l2", "weight_decay", "adamw", "dropout", "batchnorm", "augment",
                        "label_smoothing", "stochastic_depth"]
 
+# The MNIST-1D paper's recipe (notebooks/train.py of the mnist1d repository): Adam lr 1e-2,
+# batch 100, 8000 steps = 200 epochs of 4000 samples; inputs as the package scales them.
+MNIST1D_PAPER_PROTOCOL = {"epochs": 200, "batch_size": 100, "optimizer": "adam", "lr": 1e-2,
+                          "standardize": "none"}
+# The deep-double-descent recipe (mnist1d notebook, Understanding Deep Learning 8.4):
+# 4000 train / 12000 test samples, 15% of train labels resampled, no validation split.
+DOUBLE_DESCENT_TASK = {"name": "mnist1d", "num_samples": 16000, "train_split": 0.25,
+                       "label_noise": 0.15, "val_fraction": 0.0}
+DOUBLE_DESCENT_WIDTHS = (2, 3, 5, 8, 12, 18, 27, 40, 60, 90, 135, 200, 300)  # ~x1.5 steps
+BATCHNORM_LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+
 BUILTIN: dict[str, dict[str, Any]] = {
     "smoke": {
         "description": "every regularizer once on two small tasks, 2 seeds (under a minute)",
@@ -291,6 +302,10 @@ BUILTIN: dict[str, dict[str, Any]] = {
             {"tasks": ["periodic", "digits"], "archs": ["mlp"],
              "regularizers": [{"name": n, "backend": "fused"}
                               for n in ("l1", "l2", "weight_decay", "adamw")]},
+            # MNIST-1D with the paper's three baselines, 20 epochs (~100 CPU-s in all)
+            {"tasks": ["mnist1d"], "archs": ["linear", "mlp_residual", "cnn1d"],
+             "regularizers": ["none", "dropout", "batchnorm"], "strengths": "first",
+             "protocol": {"epochs": 20}},
         ],
     },
     "full": {
@@ -306,15 +321,41 @@ BUILTIN: dict[str, dict[str, Any]] = {
              "strengths": "full"},
         ],
     },
+    "mnist1d-paper": {
+        "description": "the MNIST-1D paper's baseline table: logistic, MLP, CNN; Adam 1e-2, "
+                       "batch 100, 8000 steps, all 4000 train samples, 5 seeds",
+        "seeds": 5,
+        "blocks": [
+            {"tasks": [{"name": "mnist1d", "val_fraction": 0.0}],
+             "archs": ["linear", "mlp_residual", "cnn1d"], "regularizers": ["none"],
+             "protocol": MNIST1D_PAPER_PROTOCOL},
+        ],
+    },
     "double-descent": {
-        "description": "test error vs width of a 1-hidden-layer MLP on 20%-noisy digits (seed 001)",
+        "description": "MNIST-1D deep double descent: 2-hidden-layer ReLU MLP over width 2-300, "
+                       "15% resampled labels, SGD 500 epochs; plain, weight decay, dropout",
         "seeds": 3,
         "blocks": [
-            {"tasks": [{"name": "digits", "label_noise": 0.2, "n_train": 500}],
-             "archs": [{"name": "mlp", "depth": 1,
-                        "width": [2, 4, 8, 16, 32, 64, 128, 256, 512, 1024]}],
-             "regularizers": ["none", {"name": "weight_decay", "strengths": [1e-3]}],
-             "protocol": {"epochs": 100}},
+            {"tasks": [DOUBLE_DESCENT_TASK],
+             "archs": [{"name": "mlp", "depth": 2, "activation": "relu",
+                        "width": list(DOUBLE_DESCENT_WIDTHS)}],
+             "regularizers": ["none", {"name": "weight_decay", "strengths": [1e-3]},
+                              {"name": "dropout", "strengths": [0.1]}],
+             "protocol": {"epochs": 500, "batch_size": 100, "optimizer": "sgd", "lr": 0.01,
+                          "momentum": 0.9}},
+        ],
+    },
+    "batchnorm-lr": {
+        "description": "plain vs batchnorm 3x64 ReLU MLP on MNIST-1D over an SGD lr sweep "
+                       "(momentum 0.9, 30 epochs): which lrs reach a target loss, which diverge",
+        "seeds": 3,
+        "blocks": [
+            {"tasks": ["mnist1d"],
+             "archs": [{"name": "mlp", "depth": 3, "width": 64, "activation": "relu"}],
+             "regularizers": ["none", "batchnorm"],
+             "protocol": {"epochs": 30, "batch_size": 100, "optimizer": "sgd", "lr": lr,
+                          "momentum": 0.9}}
+            for lr in BATCHNORM_LRS
         ],
     },
     "vision": {

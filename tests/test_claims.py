@@ -141,3 +141,48 @@ def test_cli_formats_and_fast(tmp_path):
     table = regbench("claims", "--only", "eval-mode-identity", "--seeds", "1", "--store",
                      store).stdout
     assert "reproduced: yes" in table and "criterion:" in table and "summary:" in table
+
+
+# -- the double-descent criterion on hand-made curves ---------------------------------------
+DD_WIDTHS = [2, 4, 8, 16, 32, 64, 128, 256]
+
+
+def _curves(test_mean, train_mean, seeds=3, jitter=0.004):
+    offsets = jitter * (pd.Series(range(seeds)).values[:, None] - (seeds - 1) / 2)
+    te = pd.DataFrame([[t + o for t in test_mean] for o in offsets[:, 0]]).values
+    tr = pd.DataFrame([train_mean] * seeds).values
+    return tr, te
+
+
+TRAIN_ERR = [0.7, 0.5, 0.35, 0.2, 0.05, 0.0, 0.0, 0.0]  # interpolates at width 64
+
+
+def test_double_descent_peak_near_threshold_passes():
+    tr, te = _curves([0.7, 0.55, 0.45, 0.4, 0.5, 0.58, 0.5, 0.42], TRAIN_ERR)
+    pt = claims.peak_test(DD_WIDTHS, tr, te)
+    assert pt.ok and pt.w_interp == 64 and pt.w_peak == 64 and pt.w_best_before == 16
+    assert pt.rise[0] == pytest.approx(18.0) and pt.fall[0] == pytest.approx(16.0)
+
+
+def test_double_descent_monotone_fails():
+    tr, te = _curves([0.7, 0.6, 0.5, 0.45, 0.4, 0.38, 0.36, 0.35], TRAIN_ERR)
+    pt = claims.peak_test(DD_WIDTHS, tr, te)
+    assert not pt.ok
+
+
+def test_double_descent_peak_at_an_underfitting_width_fails():
+    # the highest test error is at width 4, far below the interpolation width 64
+    tr, te = _curves([0.6, 0.75, 0.5, 0.45, 0.42, 0.40, 0.38, 0.36], TRAIN_ERR)
+    pt = claims.peak_test(DD_WIDTHS, tr, te)
+    assert not pt.ok and pt.w_peak != 4
+
+
+def test_double_descent_never_interpolating_fails():
+    tr, te = _curves([0.7, 0.55, 0.45, 0.4, 0.5, 0.58, 0.5, 0.42], [0.3] * 8)
+    pt = claims.peak_test(DD_WIDTHS, tr, te)
+    assert not pt.ok and pt.w_interp is None and pt.w_peak is None
+
+
+def test_double_descent_peak_without_a_fall_fails():
+    tr, te = _curves([0.7, 0.55, 0.45, 0.4, 0.5, 0.58, 0.58, 0.6], TRAIN_ERR)
+    assert not claims.peak_test(DD_WIDTHS, tr, te).ok

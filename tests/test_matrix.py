@@ -20,7 +20,9 @@ def test_smoke_covers_every_regularizer():
 
 def test_default_matrix_shape():
     exp = matrix.get("default").expand()
-    assert {c.task.name for c in exp.cells} == set(matrix.DEFAULT_TASKS)
+    assert {c.task.name for c in exp.cells} == set(matrix.DEFAULT_TASKS) | {"mnist1d"}
+    assert {c.arch.name for c in exp.cells if c.task.name == "mnist1d"} == {
+        "linear", "mlp_residual", "cnn1d"}
     assert {c.seed for c in exp.cells} == set(range(5))
     assert "bikes" not in {c.task.name for c in exp.cells}
     backends = {c.reg.get("backend") for c in exp.cells if c.reg.name == "dropout"}
@@ -92,3 +94,26 @@ def test_bad_toml_is_a_clear_error(tmp_path, text, match):
 def test_missing_toml_file():
     with pytest.raises(MatrixError, match="does not exist"):
         matrix.get("no/such/file.toml")
+
+
+def test_mnist1d_matrices_follow_their_recipes():
+    paper = matrix.get("mnist1d-paper").expand().cells
+    assert {c.arch.name for c in paper} == {"linear", "mlp_residual", "cnn1d"}
+    for c in paper:  # 8000 steps of batch 100 on all 4000 train samples, Adam 1e-2
+        assert dict(c.task.params)["val_fraction"] == 0.0
+        p = dict(c.protocol)
+        assert (p["epochs"], p["batch_size"], p["optimizer"], p["lr"]) == (200, 100, "adam", 1e-2)
+    dd = matrix.get("double-descent").expand().cells
+    widths = sorted({dict(c.arch.params)["width"] for c in dd})
+    assert widths[0] == 2 and widths[-1] == 300 and len(widths) >= 10
+    assert {c.reg.name for c in dd} == {"none", "weight_decay", "dropout"}
+    for c in dd:
+        assert dict(c.arch.params)["depth"] == 2 and dict(c.arch.params)["activation"] == "relu"
+        t = dict(c.task.params)
+        assert (t["num_samples"] * t["train_split"], t["label_noise"]) == (4000, 0.15)
+        p = dict(c.protocol)
+        assert (p["optimizer"], p["lr"], p["momentum"], p["epochs"]) == ("sgd", 0.01, 0.9, 500)
+    bn = matrix.get("batchnorm-lr").expand().cells
+    lrs = {dict(c.protocol)["lr"] for c in bn}
+    assert len(lrs) >= 5 and {c.reg.name for c in bn} == {"none", "batchnorm"}
+    assert all(dict(c.protocol)["optimizer"] == "sgd" for c in bn)

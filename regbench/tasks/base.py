@@ -192,7 +192,8 @@ class Task:
             return torch.from_numpy(out)
 
         if self.kind == "classification":
-            n_out = int(max(ytr.max(), yva.max(), yte.max(), (self.n_classes or 0) - 1) + 1)
+            n_out = int(max(max(a.max() for a in (ytr, yva, yte) if len(a)),  # val may be empty
+                            (self.n_classes or 0) - 1) + 1)
             ytr = self._noisy_labels(spec, seed, ytr, n_out)
 
             def fy(a: np.ndarray) -> torch.Tensor:
