@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from regbench.claims.base import Claim, Context, Outcome, fmt, register_claim, verdict
-from regbench.report_stats import t_ci
+from regbench.report.stats import t_ci
 from regbench.specs import Cell
 
 # the paper's test accuracies (%) for its baselines, and the regbench architecture of each
