@@ -292,16 +292,20 @@ BUILTIN: dict[str, dict[str, Any]] = {
             {"tasks": DEFAULT_TASKS, "archs": ["mlp"], "regularizers": ALL_REGULARIZERS},
             {"tasks": ["periodic", "digits"], "archs": ["resmlp"],
              "regularizers": ["none", "stochastic_depth"]},
+            # the CNN cells are the dearest (~3 s each): one strength ("full" has the rest)
             {"tasks": ["digits"], "archs": ["cnn"],
-             "regularizers": ["none", "l2", "dropout", "batchnorm", "augment"]},
-            # the same dropout cells with our fused kernel: gaps should agree, speeds differ
+             "regularizers": ["none", "l2", "dropout", "batchnorm", "augment"],
+             "strengths": "first"},
+            # the same dropout cells with our fused kernel: gaps should agree, speeds differ;
+            # one strength is enough to check the variants agree (report's variant check)
             {"tasks": ["periodic", "digits"], "archs": ["mlp"],
-             "regularizers": [{"name": "dropout", "backend": "fused"}]},
+             "regularizers": [{"name": "dropout", "backend": "fused"}], "strengths": "first"},
             # penalties and decay folded into the fused optimizer step (regbench.optim):
             # the same training up to rounding, so metrics should agree with the native rows
             {"tasks": ["periodic", "digits"], "archs": ["mlp"],
              "regularizers": [{"name": n, "backend": "fused"}
-                              for n in ("l1", "l2", "weight_decay", "adamw")]},
+                              for n in ("l1", "l2", "weight_decay", "adamw")],
+             "strengths": "first"},
             # MNIST-1D with the paper's three baselines, 20 epochs (~100 CPU-s in all)
             {"tasks": ["mnist1d"], "archs": ["linear", "mlp_residual", "cnn1d"],
              "regularizers": ["none", "dropout", "batchnorm"], "strengths": "first",

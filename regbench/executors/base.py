@@ -77,6 +77,11 @@ def preflight(cells: list[Cell], data_dir: str | None) -> None:
         TASKS.get(name)().check_available(Path(data_dir) if data_dir else None)
 
 
+def needs_cpu_kernels(cell: Cell) -> bool:
+    """True when the cell trains with regbench's C++ kernels (a fused backend on the CPU)."""
+    return cell.device == "cpu" and dict(cell.reg.params).get("backend") == "fused"
+
+
 def run_cells(cells: list[Cell], store: Store, executor: Any, force: bool = False,
               progress: bool = True, retry_failed: bool = False,
               lease_ttl: float | None = None, lease_poll: float | None = None) -> RunSummary:
@@ -95,6 +100,12 @@ def run_cells(cells: list[Cell], store: Store, executor: Any, force: bool = Fals
     if not todo:
         return summary
     preflight(todo, getattr(executor, "data_dir", None))
+    if any(needs_cpu_kernels(c) for c in todo):
+        # a fresh machine compiles the kernels once (~40 s): do it while other cells run
+        # instead of in the first fused cell, with every other worker waiting on it
+        from regbench.kernels._backend import build_in_background
+
+        build_in_background()
     leases = Leases(store.path, lease_ttl, lease_poll, redo=force, retry_failed=retry_failed)
     bar = tqdm(total=len(todo), desc="cells", unit="cell", disable=not progress, smoothing=0.1)
     shown = 0  # cells done elsewhere already counted on the bar

@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import IO
 
 BACKENDS = ("avx512", "avx2", "scalar", "reference")
 ISA = {"scalar": 0, "avx2": 1, "avx512": 2}
@@ -43,6 +44,37 @@ def _sources() -> list[Path]:
     return sorted(_CSRC.glob("*.cpp"))
 
 
+BUILD_LOCK = "regbench.lock"  # flock'ed around the build: the kernel drops it when we die
+TORCH_BATON = "lock"  # torch's FileBaton: a file that outlives a killed build
+
+
+@contextlib.contextmanager
+def build_lock(build_dir: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `build_dir` while building or loading the extension.
+
+    torch.utils.cpp_extension guards a build with a bare lock file; when a build is killed
+    that file stays and every later load waits on it forever. Under our flock no other
+    regbench process is building in `build_dir`, so a torch baton found there is stale and
+    is removed. Without fcntl (Windows) this is torch's behaviour alone.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    fh: IO[bytes] = open(build_dir / BUILD_LOCK, "ab")  # noqa: SIM115 - held across the yield
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        baton = build_dir / TORCH_BATON
+        if baton.exists():
+            warnings.warn(f"regbench: removing the stale build lock {baton} (left by a killed "
+                          "build)", RuntimeWarning, stacklevel=4)
+            baton.unlink(missing_ok=True)
+        yield
+    finally:
+        fh.close()  # closing the file releases the flock
+
+
 def load_extension() -> ModuleType | None:
     """Build (once, cached on disk) and import the C++ extension; None if that fails."""
     global _ext, _tried, _build_error
@@ -60,14 +92,15 @@ def load_extension() -> ModuleType | None:
             name = f"regbench_kernels_{digest}"
             build_dir = _cache_dir() / name
             build_dir.mkdir(parents=True, exist_ok=True)
-            _ext = cpp.load(
-                name=name,
-                sources=[str(p) for p in srcs],
-                extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off", "-fno-math-errno"],
-                extra_ldflags=["-fopenmp"],
-                build_directory=str(build_dir),
-                verbose=False,
-            )
+            with build_lock(build_dir):
+                _ext = cpp.load(
+                    name=name,
+                    sources=[str(p) for p in srcs],
+                    extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off", "-fno-math-errno"],
+                    extra_ldflags=["-fopenmp"],
+                    build_directory=str(build_dir),
+                    verbose=False,
+                )
         except Exception as exc:  # noqa: BLE001 - any build failure means "use the reference"
             _ext = None
             _build_error = f"{type(exc).__name__}: {exc}".strip()[:2000]
@@ -79,6 +112,17 @@ def load_extension() -> ModuleType | None:
             )
         _tried = True
         return _ext
+
+
+def build_in_background() -> threading.Thread | None:
+    """Start building (or loading) the extension in a daemon thread, so that a driver whose
+    cells need it compiles it while other cells run; None when it is loaded already. The
+    compiler runs in a subprocess, so the thread does not hold the GIL while it waits."""
+    if _tried:
+        return None
+    t = threading.Thread(target=load_extension, name="regbench-kernel-build", daemon=True)
+    t.start()
+    return t
 
 
 def build_error() -> str | None:
