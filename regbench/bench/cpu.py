@@ -48,6 +48,16 @@ TARGETS = {
     "dropout fwd in cache (1M) vs copy_": "<= 1.5x copy time",
     "fixed cost of an eager call (K.dropout on 16 elements)": "<= 3 us",
 }
+# (op, impl, baseline) -> the speed-up over the baseline that regbench/bench/optim.py rows need
+OPTIM_TARGETS = {
+    ("optim_sgd_l2", "FusedSGD(l2, momentum)", "SGD(fused=True, weight_decay, momentum)"): 1.0,
+    ("optim_sgd_elastic", "FusedSGD(l1, l2, momentum)",
+     "penalty in loss + autograd + SGD(fused=True)"): 3.0,
+    ("optim_adamw", "FusedAdamW(weight_decay)", "AdamW(fused=True, weight_decay)"): 1.0,
+    ("optim_adamw", 'FusedAdamW(weight_decay, sqrt="ieee")',
+     "AdamW(fused=True, weight_decay)"): 1.0,
+    ("optim_adamw", "FusedAdamW(weight_decay)", "AdamW(foreach=False, weight_decay)"): 1.0,
+}
 CALL_NUMEL = 16  # elements of the fixed-cost call: the kernel itself takes nanoseconds
 SEED = 1234
 P = 0.5
@@ -291,6 +301,16 @@ def target_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
             lim = f"{limit * 1e6:.0f} us" if key == "median_s" else f"{limit}x"
             verdict = "met" if v <= limit else f"MISSED by {v / limit:.2f}x"
             out.append(f"{label}, {th} thread(s): {shown} (target <= {lim}): {verdict}")
+        for r in rows:
+            if r["threads"] != th or r["impl"] is None or not r["ratio_vs_native"]:
+                continue
+            need = OPTIM_TARGETS.get((r["op"], r["impl"], r["baseline"]))
+            if need is None:
+                continue
+            speed = 1.0 / r["ratio_vs_native"]
+            verdict = "met" if speed >= need else f"MISSED by {need / speed:.2f}x"
+            out.append(f"{r['impl']} vs {r['baseline']}, {r['dtype']} {_fmt_n(r['numel'])}, "
+                       f"{th} thread(s): {speed:.2f}x faster (target >= {need}x): {verdict}")
     return out
 
 

@@ -7,7 +7,9 @@ gradients preallocated. Rows (op, ours vs baseline; ratio_vs_native = our time /
 - optim_sgd_elastic: FusedSGD(l1, l2, momentum) vs penalty in the loss + autograd +
                      SGD(fused=True, momentum)
 - optim_adamw:       FusedAdamW(weight_decay) vs AdamW(fused=True, weight_decay), and
-                     FusedAdamW(weight_decay, sqrt="ieee") (IEEE sqrt, as torch's fused=True)
+                     FusedAdamW(weight_decay, sqrt="ieee") (IEEE sqrt, as torch's fused=True);
+                     FusedAdamW(weight_decay) also vs AdamW(foreach=False, weight_decay), the
+                     step it equals bit for bit (torch.sqrt's rounding)
 - optim_adamw_l2:    FusedAdamW(weight_decay, l2) vs penalty in the loss + autograd +
                      AdamW(fused=True, weight_decay)
 
@@ -105,6 +107,7 @@ def bench_optim(run, dt: str, n: int, th: int, copy_s: float) -> None:  # noqa: 
         sgd_wd = torch.optim.SGD(ps, lr=LR, momentum=MOM, weight_decay=LAM2, fused=True)
         sgd = torch.optim.SGD(ps, lr=LR, momentum=MOM, fused=True)
         adamw = torch.optim.AdamW(ps, lr=LR, weight_decay=WD, fused=True)
+        adamw_single = torch.optim.AdamW(ps, lr=LR, weight_decay=WD, foreach=False)
     except (RuntimeError, ValueError) as exc:
         run.notes.append(f"optim: torch fused=True optimizers unavailable: {exc}")
         return
@@ -119,6 +122,9 @@ def bench_optim(run, dt: str, n: int, th: int, copy_s: float) -> None:  # noqa: 
         ("optim_adamw", "FusedAdamW(weight_decay)",
          FusedAdamW(ps, lr=LR, weight_decay=WD).step,
          "AdamW(fused=True, weight_decay)", adamw.step, 7 * es * n),
+        ("optim_adamw", "FusedAdamW(weight_decay)",
+         FusedAdamW(ps, lr=LR, weight_decay=WD).step,
+         "AdamW(foreach=False, weight_decay)", adamw_single.step, 7 * es * n),
         ("optim_adamw", 'FusedAdamW(weight_decay, sqrt="ieee")',
          FusedAdamW(ps, lr=LR, weight_decay=WD, sqrt="ieee").step,
          "AdamW(fused=True, weight_decay)", adamw.step, 7 * es * n),

@@ -97,11 +97,12 @@ inline void sgd_elem(T* p, const T* g, T* b, int64_t j, const SgdK<T>& K) {
   p[j] = mad<T, F>(d, K.nlr, x);                          // param.add_(grad, alpha=-lr)
 }
 
-// Adam runs in three sweeps over a sub-block that stays in L1: the moments, sqrt(v), the
-// parameter. With torch_sqrt, sqrt is torch.sqrt's: with MKL (AT_MKL_ENABLED) that is MKL
-// VML's vmsSqrt / vmdSqrt in high-accuracy mode, not always correctly rounded (and ~2 ns an
-// element on some CPUs), so it is called here too; without MKL, and with torch_sqrt = false,
-// it is IEEE sqrt (correctly rounded), which torch's own fused=True Adam kernel uses.
+// With torch_sqrt, Adam runs in three sweeps over a work item that stays in L2: the moments,
+// sqrt(v), the parameter. sqrt is then torch.sqrt's: with MKL (AT_MKL_ENABLED) that is MKL
+// VML's vmsSqrt / vmdSqrt in high-accuracy mode, not always correctly rounded (on the AMD
+// reference machine 20% of fp32 results are 1 ulp off IEEE, and it costs ~0.5 ns an element
+// more than vsqrtps), so it is called here too. Without MKL, and with torch_sqrt = false, it
+// is IEEE sqrt (correctly rounded) in one sweep, as torch's own fused=True Adam kernel does.
 template <typename T, bool F>
 inline void adam_mom_elem(const T* p, const T* g, T* m, T* v, int64_t j, const AdamK<T>& K) {
   const T x = p[j];
@@ -220,20 +221,23 @@ struct A512<double> {
   using R = typename V::R;                                                                  \
   const R l2 = V::set(K.l2), l1 = V::set(K.l1), nl1 = V::set(-K.l1), wd = V::set(K.wd);     \
   const R mom = V::set(K.mom), damp1 = V::set(K.damp1), nlr = V::set(K.nlr);                \
+  /* flags as locals: a store through p or b cannot change them, so -O3 unswitches */       \
+  const bool pen = K.pen, has_l1 = K.has_l1, has_wd = K.has_wd, has_mom = K.has_mom;        \
+  const bool init = K.init, nesterov = K.nesterov;                                          \
   int64_t j = 0;                                                                            \
   for (; j + V::W <= len; j += V::W) {                                                      \
     const R x = V::ld(p + j);                                                               \
     R d = V::ld(g + j);                                                                     \
-    if (K.pen) {                                                                            \
+    if (pen) {                                                                              \
       R u = V::mul(l2, x);                                                                  \
-      if (K.has_l1) u = V::add(u, V::sgn(x, l1, nl1));                                      \
+      if (has_l1) u = V::add(u, V::sgn(x, l1, nl1));                                        \
       d = V::add(d, u);                                                                     \
     }                                                                                       \
-    if (K.has_wd) d = V::fma(x, wd, d);                                                     \
-    if (K.has_mom) {                                                                        \
-      const R m = K.init ? d : V::fma(d, damp1, V::mul(V::ld(b + j), mom));                 \
+    if (has_wd) d = V::fma(x, wd, d);                                                       \
+    if (has_mom) {                                                                          \
+      const R m = init ? d : V::fma(d, damp1, V::mul(V::ld(b + j), mom));                   \
       V::st(b + j, m);                                                                      \
-      d = K.nesterov ? V::fma(m, mom, d) : m;                                               \
+      d = nesterov ? V::fma(m, mom, d) : m;                                                 \
     }                                                                                       \
     V::st(p + j, V::fma(d, nlr, x));                                                        \
   }                                                                                         \
@@ -243,18 +247,19 @@ struct A512<double> {
   using R = typename V::R;                                                                  \
   const R l2 = V::set(K.l2), l1 = V::set(K.l1), nl1 = V::set(-K.l1), wd = V::set(K.wd);     \
   const R w1 = V::set(K.small ? K.w1 : K.w1m1), b2 = V::set(K.b2), w2 = V::set(K.w2);       \
+  const bool pen = K.pen, has_l1 = K.has_l1, coupled = K.coupled, small = K.small;          \
   int64_t j = 0;                                                                            \
   for (; j + V::W <= len; j += V::W) {                                                      \
     const R x = V::ld(p + j);                                                               \
     R d = V::ld(g + j);                                                                     \
-    if (K.pen) {                                                                            \
+    if (pen) {                                                                              \
       R u = V::mul(l2, x);                                                                  \
-      if (K.has_l1) u = V::add(u, V::sgn(x, l1, nl1));                                      \
+      if (has_l1) u = V::add(u, V::sgn(x, l1, nl1));                                        \
       d = V::add(d, u);                                                                     \
     }                                                                                       \
-    if (K.coupled) d = V::fma(x, wd, d);                                                    \
+    if (coupled) d = V::fma(x, wd, d);                                                      \
     const R m0 = V::ld(m + j);                                                              \
-    V::st(m + j, V::fma(w1, V::sub(d, m0), K.small ? m0 : d));                              \
+    V::st(m + j, V::fma(w1, V::sub(d, m0), small ? m0 : d));                                \
     V::st(v + j, V::fma(V::mul(w2, d), d, V::mul(V::ld(v + j), b2)));                       \
   }                                                                                         \
   for (; j < len; ++j) adam_mom_elem<T, true>(p, g, m, v, j, K);
@@ -263,10 +268,11 @@ struct A512<double> {
   using R = typename V::R;                                                                  \
   const R decay = V::set(K.decay), bc2s = V::set(K.bc2s), eps = V::set(K.eps);              \
   const R nss = V::set(K.nss);                                                              \
+  const bool decoupled = K.decoupled;                                                       \
   int64_t j = 0;                                                                            \
   for (; j + V::W <= len; j += V::W) {                                                      \
     R x = V::ld(p + j);                                                                     \
-    if (K.decoupled) x = V::mul(x, decay);                                                  \
+    if (decoupled) x = V::mul(x, decay);                                                    \
     const R den = V::add(V::div(V::ld(sq + j), bc2s), eps);                                 \
     V::st(p + j, V::add(x, V::div(V::mul(nss, V::ld(m + j)), den)));                        \
   }                                                                                         \
@@ -377,7 +383,9 @@ void adam_block(T* p, const T* g, T* m, T* v, int64_t len, const AdamK<T>& K, bo
   if (fma && !mkl && isa == kAvx512) return adam_one512<T>(p, g, m, v, len, K);
   if (fma && !mkl && isa == kAvx2) return adam_one256<T>(p, g, m, v, len, K);
 #endif
-  constexpr int64_t kSub = 1024;  // p, g, m, v and sqrt(v) of a sub-block stay in L1
+  // MKL's sqrt is called per sub-block (~1 us a call); a whole work item per call measured
+  // ~6% faster than 1024-element sub-blocks, its five arrays (80 KiB fp32) still in L2
+  constexpr int64_t kSub = kBlock;
   alignas(64) T sq[kSub];
   for (int64_t o = 0; o < len; o += kSub) {
     const int64_t n = std::min(kSub, len - o);
