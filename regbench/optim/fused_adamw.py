@@ -8,7 +8,12 @@ from torch import Tensor
 from torch.optim.optimizer import _get_scalar_dtype
 
 from regbench.optim import fused_step
-from regbench.optim._checks import OptimizerArgError, check_coef
+from regbench.optim._checks import (
+    OptimizerArgError,
+    check_coef,
+    closure_loss,
+    params_with_grads,
+)
 
 __all__ = ["SQRT_MODES", "FusedAdam", "FusedAdamW"]
 
@@ -61,21 +66,14 @@ class FusedAdamW(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001, ANN201
         """One fused step per parameter group; returns `closure()` when given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             ps: list[Tensor] = []
             gs: list[Tensor] = []
             ms: list[Tensor] = []
             vs: list[Tensor] = []
             steps: list[Tensor] = []
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if p.grad.is_sparse:
-                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+            for p, g in params_with_grads(group, type(self).__name__):
                 state = self.state[p]
                 if len(state) == 0:
                     state["step"] = torch.tensor(0.0, dtype=_get_scalar_dtype())
@@ -83,7 +81,7 @@ class FusedAdamW(torch.optim.Optimizer):
                     state["exp_avg_sq"] = torch.zeros_like(
                         p, memory_format=torch.preserve_format)
                 ps.append(p)
-                gs.append(p.grad)
+                gs.append(g)
                 ms.append(state["exp_avg"])
                 vs.append(state["exp_avg_sq"])
                 steps.append(state["step"])

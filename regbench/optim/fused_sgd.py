@@ -7,7 +7,12 @@ import torch
 from torch import Tensor
 
 from regbench.optim import fused_step
-from regbench.optim._checks import OptimizerArgError, check_coef
+from regbench.optim._checks import (
+    OptimizerArgError,
+    check_coef,
+    closure_loss,
+    params_with_grads,
+)
 
 __all__ = ["FusedSGD"]
 
@@ -43,10 +48,7 @@ class FusedSGD(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):  # noqa: ANN001, ANN201
         """One fused step per parameter group; returns `closure()` when given."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = closure_loss(closure)
         for group in self.param_groups:
             mom = group["momentum"] != 0
             ps: list[Tensor] = []
@@ -55,12 +57,7 @@ class FusedSGD(torch.optim.Optimizer):
             new_ps: list[Tensor] = []
             new_gs: list[Tensor] = []
             new_bs: list[Tensor] = []
-            for p in group["params"]:
-                g = p.grad
-                if g is None:
-                    continue
-                if g.is_sparse:
-                    raise RuntimeError("FusedSGD does not support sparse gradients")
+            for p, g in params_with_grads(group, "FusedSGD"):
                 if not mom:
                     ps.append(p)
                     gs.append(g)
