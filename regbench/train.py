@@ -24,8 +24,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from regbench import devices, seeding
-from regbench.archs.base import Knobs, init_weights
+from regbench.archs.base import Knobs
 from regbench.errors import RegbenchError
+from regbench.inits import init_model
 from regbench.optim import make_optimizer
 from regbench.optim.schedules import make_schedule
 from regbench.provenance import now, provenance
@@ -89,29 +90,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, data: TaskData
     if len(x) == 0:
         return None, None
     return score(predict(model, x), y, data)
-
-
-def init_model(model: nn.Module, scheme: str, gen_seed: int) -> None:
-    """Initial weights as a function of `gen_seed` alone.
-
-    `regbench`: every Linear/Conv weight and bias from U(+-1/sqrt(fan_in)) drawn from a
-    generator seeded with `gen_seed`. `torch`: each layer's own `reset_parameters`, in module
-    order, with torch's generator seeded with `gen_seed` (what `torch.manual_seed(s)` before
-    building the model gives, as the source documents' code does).
-    """
-    if scheme == "regbench":
-        g = torch.Generator()
-        g.manual_seed(gen_seed)
-        init_weights(model, g)
-    elif scheme == "torch":
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(gen_seed)
-            for module in model.modules():
-                if hasattr(module, "reset_parameters") and any(
-                        True for _ in module.parameters(recurse=False)):
-                    module.reset_parameters()
-    else:
-        raise ValueError(f"unknown init scheme {scheme!r}; valid choices: regbench, torch")
 
 
 def make_criterion(kind: str, reduction: str, loss_kwargs: dict[str, Any],

@@ -112,6 +112,47 @@ def test_init_torch_is_torch_manual_seed_then_build():
         assert torch.equal(a, b)
 
 
+def test_init_he_is_the_mnist1d_notebooks_kaiming_uniform_with_zero_biases():
+    """`init = "he"` equals the notebooks' `nn.init.kaiming_uniform_(w); b.fill_(0)`, drawn
+    from a generator seeded with the cell's init seed, and is a function of that seed."""
+    from regbench.inits import INIT_SCHEMES, init_model
+
+    assert set(INIT_SCHEMES) == set(PROTOCOL_FIELDS["init"].choices)
+
+    def build() -> nn.Module:
+        return nn.Sequential(nn.Linear(40, 60), nn.ReLU(), nn.Linear(60, 60), nn.ReLU(),
+                             nn.Linear(60, 10))
+
+    model = build()
+    init_model(model, "he", 123)
+    ref = build()
+    g = torch.Generator().manual_seed(123)
+    with torch.no_grad():
+        for layer in ref:
+            if isinstance(layer, nn.Linear):
+                nn.init.kaiming_uniform_(layer.weight, generator=g)
+                layer.bias.fill_(0.0)
+    for a, b in zip(model.parameters(), ref.parameters()):
+        assert torch.equal(a, b)
+    first = model[0].weight
+    assert float(first.detach().abs().max()) <= math.sqrt(6 / 40)  # U(+-sqrt(6 / fan_in))
+    assert float(first.detach().abs().max()) > math.sqrt(6 / 40) * 0.9
+    again = build()
+    init_model(again, "he", 123)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), again.parameters()))
+    other = build()
+    init_model(other, "he", 124)
+    assert not torch.equal(other[0].weight, model[0].weight)
+
+
+def test_a_cell_trains_with_init_he():
+    from regbench.train import run_cell
+
+    r = run_cell(curve_cell(init="he"))
+    assert r.status == "ok", r.error
+    assert curve_cell(init="he").cell_id != curve_cell().cell_id
+
+
 def test_lr_schedules_do_what_they_say():
     from regbench.optim.schedules import make_schedule
     from regbench.tasks.base import Protocol

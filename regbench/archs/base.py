@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -10,6 +9,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from regbench.inits import init_weights  # noqa: F401  (re-exported)
 from regbench.params import Param, check_values, default
 from regbench.specs import ArchSpec
 from regbench.tasks.base import Task, TaskData
@@ -89,20 +89,3 @@ def hidden_stack(
             layers.append(knobs.dropout_layer(knobs.dropout, i))
         n_in = w
     return layers, n_in
-
-
-@torch.no_grad()
-def init_weights(model: nn.Module, gen: torch.Generator) -> None:
-    """PyTorch's default init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn from `gen`.
-
-    Module constructors draw from the global generator; redrawing every weight from a
-    seeded generator makes the initial weights a function of the seed alone.
-    """
-    for module in model.modules():
-        weight = getattr(module, "weight", None)
-        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)) and weight is not None:
-            fan_in = weight[0].numel()
-            bound = 1.0 / math.sqrt(fan_in)
-            weight.uniform_(-bound, bound, generator=gen)
-            if module.bias is not None:
-                module.bias.uniform_(-bound, bound, generator=gen)

@@ -13,6 +13,7 @@ from sklearn.model_selection import train_test_split
 
 from regbench import seeding
 from regbench.errors import RegbenchError, UnknownNameError
+from regbench.inits import INIT_SCHEMES
 from regbench.params import Param, check_values, default
 from regbench.specs import Params, TaskSpec
 
@@ -41,9 +42,10 @@ PROTOCOL_FIELDS: dict[str, Param] = {
                             doc="how the training loss sums over a minibatch"),
     "standardize": Param("xy", choices=STANDARDIZE,
                          doc="what is standardized on the train split (metrics stay in units)"),
-    "init": Param("regbench", choices=("regbench", "torch"),
+    "init": Param("regbench", choices=tuple(INIT_SCHEMES),
                   doc="regbench: U(+-1/sqrt(fan_in)) from the init stream; torch: each "
-                      "layer's reset_parameters under the init seed"),
+                      "layer's reset_parameters under the init seed; he: kaiming_uniform_ "
+                      "weights from the init stream, zero biases (the MNIST-1D notebooks)"),
     "lr_schedule": Param("constant", str, doc="a key of regbench.optim.schedules.SCHEDULES"),
     "lr_step_size": Param(30, int, lo=1, hi=1_000_000, doc="step: epochs between decays"),
     "lr_gamma": Param(0.1, float, lo=0.0, lo_open=True, hi=1.0, doc="step: decay factor"),
