@@ -100,7 +100,7 @@ def run_cells(cells: list[Cell], store: Store, executor: Any, force: bool = Fals
     if not todo:
         return summary
     preflight(todo, getattr(executor, "data_dir", None))
-    if any(needs_cpu_kernels(c) for c in todo):
+    if getattr(executor, "builds_here", False) and any(needs_cpu_kernels(c) for c in todo):
         # a fresh machine compiles the kernels once (~40 s): do it while other cells run
         # instead of in the first fused cell, with every other worker waiting on it
         from regbench.kernels._backend import build_in_background

@@ -157,6 +157,7 @@ class DaskExecutor:
         if connect_timeout <= 0:
             raise RegbenchError(f"connect timeout must be > 0 s, got {connect_timeout}")
         self.scheduler, self.workers = scheduler, workers
+        self.builds_here = scheduler is None  # a LocalCluster shares this machine's cache
         self.threads, self.data_dir = threads, data_dir
         self.connect_timeout, self.resubmits = connect_timeout, resubmits
         self.client: Client | None = None

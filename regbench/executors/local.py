@@ -32,6 +32,8 @@ def _exit_with_parent(ppid: int) -> None:
 class LocalExecutor:
     """Runs cells in this process (jobs=1) or in a pool of `jobs` spawned processes."""
 
+    builds_here = True  # the cells run on this machine: run_cells may prebuild the kernels
+
     def __init__(self, jobs: int = 1, threads: int = 1, data_dir: str | None = None,
                  scheduler: str | None = None, workers: int | None = None, **_: object):
         if scheduler or workers is not None:
