@@ -70,3 +70,35 @@ def test_needs_cpu_kernels_only_for_fused_cpu_cells():
     assert not needs_cpu_kernels(_cell(fused, device="cuda:NVIDIA H200"))
     assert not needs_cpu_kernels(_cell(RegSpec("dropout", 0.1, freeze({"backend": "native"}))))
     assert not needs_cpu_kernels(_cell(RegSpec("none", 0.0)))
+
+
+class _Recorder:
+    """An executor stand-in: runs cells in this process, remembers nothing else."""
+
+    def __init__(self, builds_here: bool):
+        self.builds_here = builds_here
+        self.data_dir = None
+
+    def map(self, cells):
+        from regbench.train import run_cell
+
+        for c in cells:
+            yield run_cell(c)
+
+
+@pytest.mark.parametrize("builds_here,fused,expect", [
+    (True, True, 1), (False, True, 0), (True, False, 0)])
+def test_run_cells_starts_the_build_only_when_fused_cpu_cells_run_here(
+        tmp_path, monkeypatch, builds_here, fused, expect):
+    from regbench.executors import run_cells
+    from regbench.store import Store
+
+    calls = []
+    monkeypatch.setattr(_backend, "build_in_background", lambda: calls.append(1))
+    params = freeze({"backend": "fused"}) if fused else freeze({"backend": "native"})
+    cell = Cell(TaskSpec("curve"), ArchSpec("mlp", freeze({"width": 8, "depth": 1})),
+                RegSpec("dropout", 0.1, params), 0, freeze({"epochs": 1}))
+    with Store(tmp_path / "s.sqlite") as store:
+        summary = run_cells([cell], store, _Recorder(builds_here), progress=False)
+    assert summary.counts["ok"] == 1
+    assert len(calls) == expect
