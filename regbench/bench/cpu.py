@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -138,6 +139,43 @@ def _measure(fn: Callable[[], Any], threads: int, min_time: float) -> tuple[floa
         min_run_time=min_time
     )
     return float(m.median), float(m.iqr)
+
+
+def _times(fn: Callable[[], Any], threads: int, min_time: float) -> list[float]:
+    """Per-call seconds of each timed block of fn() (no warm-up: the caller did it)."""
+    m = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
+              timer=_clock[0]).blocked_autorange(min_run_time=min_time)
+    return [float(t) for t in m.times]
+
+
+def measure_pair(base: Callable[[], Any], ours: Callable[[], Any], threads: int,
+                 min_time: float, rounds: int = 6) -> tuple[tuple[float, float],
+                                                            tuple[float, float]]:
+    """(median, IQR) seconds of `base` and of `ours`, timed in alternating rounds.
+
+    For a ratio near 1 (a memory-bound step against torch's): timing one after the other
+    lets a drift of the machine (a neighbour VM, frequency) land on one side only;
+    interleaving `rounds` rounds of min_time / rounds each spreads it over both.
+    """
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for _ in range(2):
+            base()
+            ours()
+    finally:
+        torch.set_num_threads(old)
+    tb: list[float] = []
+    to: list[float] = []
+    for _ in range(rounds):
+        tb += _times(base, threads, min_time / rounds)
+        to += _times(ours, threads, min_time / rounds)
+
+    def stats(ts: list[float]) -> tuple[float, float]:
+        q1, med, q3 = (float(v) for v in np.percentile(ts, [25, 50, 75]))
+        return med, q3 - q1
+
+    return stats(tb), stats(to)
 
 
 class _Run:

@@ -13,7 +13,9 @@ gradients preallocated. Rows (op, ours vs baseline; ratio_vs_native = our time /
 - optim_adamw_l2:    FusedAdamW(weight_decay, l2) vs penalty in the loss + autograd +
                      AdamW(fused=True, weight_decay)
 
-lr is tiny so the parameters barely move while timed. Before timing, one step of each fused
+Each (ours, baseline) pair is timed in alternating rounds (`bench.cpu.measure_pair`), so a drift
+of the machine does not land on one side. lr is tiny so the parameters barely move while
+timed. Before timing, one step of each fused
 optimizer is checked bitwise against the reference composition on copies.
 """
 
@@ -86,7 +88,7 @@ def _penalty(ps: list[Tensor], l2: float, l1: float) -> Tensor:
 
 def bench_optim(run, dt: str, n: int, th: int, copy_s: float) -> None:  # noqa: ANN001
     """Add the optim_* rows for n fp32 elements on th threads to `run` (a bench.cpu._Run)."""
-    from regbench.bench.cpu import DTYPES, _measure
+    from regbench.bench.cpu import DTYPES, measure_pair
 
     dtype = DTYPES[dt]
     if dtype not in (torch.float32, torch.float64):
@@ -134,7 +136,6 @@ def bench_optim(run, dt: str, n: int, th: int, copy_s: float) -> None:  # noqa: 
          7 * es * n),
     ]
     for op, ours_name, ours, base_name, base, nbytes in cases:
-        t_base = _measure(base, th, run.min_time)
+        t_base, t_ours = measure_pair(base, ours, th, run.min_time)
         run.row(op, base_name, dt, n, th, t_base, nbytes, copy_s)
-        t_ours = _measure(ours, th, run.min_time)
         run.ours(op, ours_name, dt, n, th, t_ours, nbytes, copy_s, {base_name: t_base[0]})
