@@ -42,3 +42,26 @@ def test_optim_targets_judge_the_speedup_over_their_own_baseline() -> None:
         f"{el[0][1]} vs {el[0][2]}, fp32 8M, 1 thread(s): 6.30x faster (target >= 3.0x): met",
         f"{impl} vs {base}, fp32 8M, 2 thread(s): 1.04x faster (target >= {need}x): met",
     ]
+
+
+def test_measure_pair_times_both_sides_in_alternating_rounds() -> None:
+    import time
+
+    from regbench.bench.cpu import measure_pair
+
+    order: list[str] = []
+
+    def slow() -> None:
+        order.append("b")
+        time.sleep(2e-3)
+
+    def fast() -> None:
+        order.append("o")
+        time.sleep(5e-4)
+
+    (tb, iqr_b), (to, iqr_o) = measure_pair(slow, fast, threads=1, min_time=0.06, rounds=3)
+    assert tb > to > 0 and iqr_b >= 0 and iqr_o >= 0
+    assert 2 < tb / to < 8
+    # after the warm-up (b, o, b, o) the rounds alternate: b... o... b... o... b... o...
+    runs = [k for i, k in enumerate(order) if i == 0 or order[i - 1] != k]
+    assert runs == ["b", "o"] * (2 + 3)
