@@ -151,3 +151,54 @@ def test_more_data_uses_nested_fraction():
 def test_label_smoothing_changes_training_not_metric_definition():
     r = run_cell(one_epoch("digits", "mlp", "label_smoothing", 0.2, epochs=2))
     assert r.status == "ok" and 0 <= r.metrics["train_metric"] <= 1
+
+
+def test_split_cache_evicts_least_recent_by_count_and_bytes(monkeypatch):
+    from regbench.specs import TaskSpec
+    from regbench.train import SplitCache, load_data, split_nbytes
+
+    one = load_data(TaskSpec("curve"), 0, None)
+    size = split_nbytes(one)
+    made: list[int] = []
+
+    def maker(i):
+        def make():
+            made.append(i)
+            return one
+        return make
+
+    by_count = SplitCache(entries=2, max_bytes=10**12)
+    for i in (0, 1, 0, 2, 0, 1):  # 0 stays recent; 1 is evicted by 2, then made again
+        by_count.get((i,), maker(i))
+    assert made == [0, 1, 2, 1] and len(by_count) == 2
+
+    made.clear()
+    by_bytes = SplitCache(entries=16, max_bytes=2 * size)
+    for i in (0, 1, 2, 0):
+        by_bytes.get((i,), maker(i))
+    assert made == [0, 1, 2, 0] and len(by_bytes) == 2 and by_bytes.nbytes() == 2 * size
+
+    tiny = SplitCache(entries=16, max_bytes=1)  # the newest split is kept whatever its size
+    assert tiny.get(("a",), maker(9)) is one and len(tiny) == 1
+
+    monkeypatch.setenv("REGBENCH_DATA_CACHE_MB", "0.5")
+    assert SplitCache(4).max_bytes == 2**19
+
+
+def test_bad_data_cache_variable_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("REGBENCH_DATA_CACHE_MB", "lots")
+    store = tmp_path / "r.sqlite"
+    proc = subprocess.run([sys.executable, "-m", "regbench", "run", "--matrix", "smoke",
+                           "--store", str(store), "--no-progress"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "REGBENCH_DATA_CACHE_MB" in proc.stderr and "'lots'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    if store.exists():  # the CLI may have opened the store: it holds no cell
+        import sqlite3
+
+        with sqlite3.connect(store) as con:
+            assert con.execute("SELECT COUNT(*) FROM cells").fetchone()[0] == 0
