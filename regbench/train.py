@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import math
 import os
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -61,6 +62,7 @@ class SplitCache:
         self.entries, self._max_bytes = entries, max_bytes
         self._items: collections.OrderedDict[tuple[Any, ...], tuple[TaskData, int]] = (
             collections.OrderedDict())
+        self._lock = threading.Lock()
 
     @property
     def max_bytes(self) -> int:
@@ -81,15 +83,17 @@ class SplitCache:
         return len(self._items)
 
     def get(self, key: tuple[Any, ...], make: Callable[[], TaskData]) -> TaskData:
-        hit = self._items.get(key)
-        if hit is not None:
-            self._items.move_to_end(key)
-            return hit[0]
+        with self._lock:  # Dask workers may run cells in threads of one process
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+                return hit[0]
         data = make()
-        self._items[key] = (data, split_nbytes(data))
-        while len(self._items) > 1 and (len(self._items) > self.entries
-                                        or self.nbytes() > self.max_bytes):
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[key] = (data, split_nbytes(data))
+            while len(self._items) > 1 and (len(self._items) > self.entries
+                                            or self.nbytes() > self.max_bytes):
+                self._items.popitem(last=False)
         return data
 
     def clear(self) -> None:
