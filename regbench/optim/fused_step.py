@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -62,32 +64,43 @@ def _pick(ts: Sequence[Tensor], idx: Sequence[int]) -> list[Tensor]:
     return [ts[i] for i in idx]
 
 
-def _sgd_impl(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], lr: float,
-              momentum: float, dampening: float, nesterov: bool, weight_decay: float,
-              l2: float, l1: float, init_bufs: bool) -> None:
-    kw = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
-              weight_decay=weight_decay, l2=l2, l1=l1, init_bufs=init_bufs)
+def _dispatch(tensors: tuple[list[Tensor], ...], kw: dict[str, Any], triton_name: str,
+              reference: Callable[..., None],
+              extension: Callable[[ModuleType, int], Sequence[int]]) -> None:
+    """Run one step on `tensors` (params first; an empty list is a state the step has not)
+    where the tensors and `regbench.kernels.backend()` say: Triton on CUDA tensors, else the
+    C++ extension, which returns the indices of the tensors it does not run (not contiguous
+    fp32/fp64) for the reference; the reference when forced or without Triton/compiler."""
+    params = tensors[0]
     if not params:
         return
     if params[0].device.type == "cuda":
         tk = _backend.triton_kernels()
         if tk is not None and not _backend.reference_forced():
-            tk.sgd_step_(params, grads, bufs, **kw)
+            getattr(tk, triton_name)(*tensors, **kw)
         else:
-            ref.sgd_step_(params, grads, bufs, **kw)
+            reference(*tensors, **kw)
         return
     name = _backend.backend()
     if name == "reference":
-        ref.sgd_step_(params, grads, bufs, **kw)
+        reference(*tensors, **kw)
         return
     ext = _backend.load_extension()
     assert ext is not None
-    # the extension runs the contiguous fp32/fp64 CPU tensors and returns the others' indices
-    skipped = ext.sgd_multi(params, grads, bufs, lr, momentum, dampening, nesterov,
-                            weight_decay, l2, l1, init_bufs, *_fma_flags(), _backend.ISA[name])
+    skipped = extension(ext, _backend.ISA[name])
     if skipped:
-        ref.sgd_step_(_pick(params, skipped), _pick(grads, skipped),
-                      _pick(bufs, skipped) if momentum != 0.0 else [], **kw)
+        reference(*(_pick(t, skipped) if t else t for t in tensors), **kw)
+
+
+def _sgd_impl(params: list[Tensor], grads: list[Tensor], bufs: list[Tensor], lr: float,
+              momentum: float, dampening: float, nesterov: bool, weight_decay: float,
+              l2: float, l1: float, init_bufs: bool) -> None:
+    kw = dict(lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+              weight_decay=weight_decay, l2=l2, l1=l1, init_bufs=init_bufs)
+    _dispatch((params, grads, bufs), kw, "sgd_step_", ref.sgd_step_,
+              lambda ext, isa: ext.sgd_multi(params, grads, bufs, lr, momentum, dampening,
+                                             nesterov, weight_decay, l2, l1, init_bufs,
+                                             *_fma_flags(), isa))
 
 
 def _adam_impl(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor],
@@ -96,27 +109,11 @@ def _adam_impl(params: list[Tensor], grads: list[Tensor], exp_avgs: list[Tensor]
                l1: float, torch_sqrt: bool) -> None:
     kw = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
               decoupled=decoupled, l2=l2, l1=l1, torch_sqrt=torch_sqrt)
-    if not params:
-        return
-    if params[0].device.type == "cuda":
-        tk = _backend.triton_kernels()
-        if tk is not None and not _backend.reference_forced():
-            tk.adamw_step_(params, grads, exp_avgs, exp_avg_sqs, steps, **kw)
-        else:
-            ref.adamw_step_(params, grads, exp_avgs, exp_avg_sqs, steps, **kw)
-        return
-    name = _backend.backend()
-    if name == "reference":
-        ref.adamw_step_(params, grads, exp_avgs, exp_avg_sqs, steps, **kw)
-        return
-    ext = _backend.load_extension()
-    assert ext is not None
-    skipped = ext.adamw_multi(params, grads, exp_avgs, exp_avg_sqs, steps, lr, beta1, beta2,
-                              eps, weight_decay, decoupled, l2, l1, *_fma_flags(),
-                              torch_sqrt, _backend.ISA[name])
-    if skipped:
-        ref.adamw_step_(_pick(params, skipped), _pick(grads, skipped), _pick(exp_avgs, skipped),
-                        _pick(exp_avg_sqs, skipped), _pick(steps, skipped), **kw)
+    _dispatch((params, grads, exp_avgs, exp_avg_sqs, steps), kw, "adamw_step_",
+              ref.adamw_step_,
+              lambda ext, isa: ext.adamw_multi(params, grads, exp_avgs, exp_avg_sqs, steps, lr,
+                                               beta1, beta2, eps, weight_decay, decoupled, l2,
+                                               l1, *_fma_flags(), torch_sqrt, isa))
 
 
 @torch.library.custom_op("regbench::sgd_step_", mutates_args=("params", "bufs"))
