@@ -52,6 +52,17 @@ def split_nbytes(data: TaskData) -> int:
         data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test))
 
 
+def data_cache_bytes() -> int:
+    """$REGBENCH_DATA_CACHE_MB (default DATA_CACHE_MB) in bytes; RegbenchError naming the
+    value when it is not a number."""
+    raw = os.environ.get(DATA_CACHE_ENV, str(DATA_CACHE_MB))
+    try:
+        mb = float(raw)
+    except ValueError:
+        raise RegbenchError(f"${DATA_CACHE_ENV} must be a number of MiB, got {raw!r}") from None
+    return int(max(mb, 0.0) * 2**20)
+
+
 class SplitCache:
     """A process's seeded splits, least recently used evicted first: at most `entries` of
     them and `max_bytes` in all, except that the newest is always kept. Small tasks keep 16
@@ -67,13 +78,7 @@ class SplitCache:
     @property
     def max_bytes(self) -> int:
         if self._max_bytes is None:
-            raw = os.environ.get(DATA_CACHE_ENV, str(DATA_CACHE_MB))
-            try:
-                mb = float(raw)
-            except ValueError:
-                raise RegbenchError(f"${DATA_CACHE_ENV} must be a number of MiB, got "
-                                    f"{raw!r}") from None
-            self._max_bytes = int(max(mb, 0.0) * 2**20)
+            self._max_bytes = data_cache_bytes()
         return self._max_bytes
 
     def nbytes(self) -> int:

@@ -74,9 +74,9 @@ class RunSummary:
 def preflight(cells: list[Cell], data_dir: str | None) -> None:
     """Fail before running anything if a task's data is missing (or the split cache's
     $REGBENCH_DATA_CACHE_MB is not a number)."""
-    from regbench.train import SplitCache
+    from regbench.train import data_cache_bytes
 
-    SplitCache(1).max_bytes  # noqa: B018 - reads and checks the variable
+    data_cache_bytes()
     for name in sorted({c.task.name for c in cells}):
         TASKS.get(name)().check_available(Path(data_dir) if data_dir else None)
 
