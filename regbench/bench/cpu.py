@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.benchmark import Timer
+from torch.utils.benchmark import Measurement, Timer
 
 from regbench import kernels as K
 from regbench.kernels import reference as R
@@ -124,28 +124,30 @@ CLOCKS: dict[str, Callable[[], float]] = {
 _clock: list[Callable[[], float]] = [time.perf_counter]
 
 
-def _measure(fn: Callable[[], Any], threads: int, min_time: float) -> tuple[float, float]:
-    """(median, IQR) seconds of fn() on `threads` threads, after warm-up (on the clock that
-    `--clock` chose: wall time by default)."""
+def _warm(fns: Sequence[Callable[[], Any]], threads: int) -> None:
+    """Two untimed calls of each fn on `threads` threads."""
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         for _ in range(2):
-            fn()
+            for fn in fns:
+                fn()
     finally:
         torch.set_num_threads(old)
-    m = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
-              timer=_clock[0]).blocked_autorange(
-        min_run_time=min_time
-    )
+
+
+def _timed(fn: Callable[[], Any], threads: int, min_time: float) -> Measurement:
+    """fn() timed in blocks for at least min_time (on the clock that `--clock` chose: wall
+    time by default); no warm-up, the caller does it."""
+    return Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
+                 timer=_clock[0]).blocked_autorange(min_run_time=min_time)
+
+
+def _measure(fn: Callable[[], Any], threads: int, min_time: float) -> tuple[float, float]:
+    """(median, IQR) seconds of fn() on `threads` threads, after warm-up."""
+    _warm([fn], threads)
+    m = _timed(fn, threads, min_time)
     return float(m.median), float(m.iqr)
-
-
-def _times(fn: Callable[[], Any], threads: int, min_time: float) -> list[float]:
-    """Per-call seconds of each timed block of fn() (no warm-up: the caller did it)."""
-    m = Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
-              timer=_clock[0]).blocked_autorange(min_run_time=min_time)
-    return [float(t) for t in m.times]
 
 
 def measure_pair(base: Callable[[], Any], ours: Callable[[], Any], threads: int,
@@ -157,19 +159,12 @@ def measure_pair(base: Callable[[], Any], ours: Callable[[], Any], threads: int,
     lets a drift of the machine (a neighbour VM, frequency) land on one side only;
     interleaving `rounds` rounds of min_time / rounds each spreads it over both.
     """
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        for _ in range(2):
-            base()
-            ours()
-    finally:
-        torch.set_num_threads(old)
+    _warm([base, ours], threads)
     tb: list[float] = []
     to: list[float] = []
     for _ in range(rounds):
-        tb += _times(base, threads, min_time / rounds)
-        to += _times(ours, threads, min_time / rounds)
+        tb += _timed(base, threads, min_time / rounds).times
+        to += _timed(ours, threads, min_time / rounds).times
 
     def stats(ts: list[float]) -> tuple[float, float]:
         q1, med, q3 = (float(v) for v in np.percentile(ts, [25, 50, 75]))
