@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -78,6 +79,28 @@ def _wheres(g: pd.DataFrame) -> pd.Series:
     return pd.Series([kb.where(d, t) for d, t in zip(g.device, g.threads)], index=g.index)
 
 
+def _panels(frame: pd.DataFrame, ops: list[str], wheres: list[str],
+            draw: Callable[[plt.Axes, pd.DataFrame], int], title: str, name: str,
+            out_dir: Path, formats: list[str]) -> tuple[list[str], int]:
+    """One panel per (op, configuration) of `frame`: `draw` plots the panel's rows and sets
+    its y axis, returning how many series it left out; every panel then gets the 1.0 line,
+    its labels and the legend below. Returns the files written and the series left out."""
+    dropped = 0
+    with style():
+        fig, axes = _grid(ops, wheres)
+        for i, op in enumerate(ops):
+            for j, w in enumerate(wheres):
+                ax = axes[i][j]
+                dropped += draw(ax, frame[(frame.op == op) & (frame.config == w)])
+                ax.axhline(1.0, color="0.2", linewidth=1)
+                ax.set(xlabel=ROW_OPS.get(op, "elements"), title=f"{op} — {w}")
+                _legend_below(ax)
+        fig.suptitle(title, y=1.01)
+        fig.tight_layout()
+        files = save(fig, out_dir, name, formats)
+    return files, dropped
+
+
 def _speedup(b: pd.DataFrame, device: str, dtype: str, name: str, out_dir: Path,
              formats: list[str]) -> Figure | None:
     comp = kb.comparisons(b)
@@ -86,37 +109,32 @@ def _speedup(b: pd.DataFrame, device: str, dtype: str, name: str, out_dir: Path,
     comp = comp.assign(config=_wheres(comp))
     ops = list(dict.fromkeys(comp.sort_values("id").op))
     wheres = list(dict.fromkeys(comp.sort_values(["threads", "id"]).config))
-    dropped = 0
-    with style():
-        fig, axes = _grid(ops, wheres)
-        for i, op in enumerate(ops):
-            for j, w in enumerate(wheres):
-                ax = axes[i][j]
-                c = comp[(comp.op == op) & (comp.config == w)].sort_values("id", kind="stable")
-                pairs = list(dict.fromkeys(zip(c.impl, c.baseline)))
-                dropped += max(0, len(pairs) - MAX_SERIES)
-                pairs = pairs[:MAX_SERIES]
-                sizes = sorted(c.numel.unique())
-                width = 0.8 / max(1, len(pairs))
-                colors = sns.color_palette("tab10", len(pairs))
-                for k, ((impl, base), color) in enumerate(zip(pairs, colors)):
-                    p = c[(c.impl == impl) & (c.baseline == base)].set_index("numel")
-                    y = [float(p.speedup.get(n, math.nan)) for n in sizes]
-                    x = np.arange(len(sizes)) + (k - (len(pairs) - 1) / 2) * width
-                    ax.bar(x, np.asarray(y) - 1.0, bottom=1.0, width=width, color=color,
-                           label=f"{impl} vs {base}")  # bars grow from 1: up = ours faster
-                ax.axhline(1.0, color="0.2", linewidth=1)
-                _times_axis(ax)
-                ys = c.speedup.astype(float)
-                ax.set_ylim(min(0.5, ys.min() / 1.3), max(2.0, ys.max() * 1.3))
-                ax.set_xticks(np.arange(len(sizes)), [kb.size_label(n) for n in sizes])
-                ax.set(xlabel=ROW_OPS.get(op, "elements"), ylabel="speed-up over native",
-                       title=f"{op} — {w}")
-                _legend_below(ax)
-        fig.suptitle(f"Speed-up over native, {device} {dtype} (native time / our time, same "
-                     "run; > 1 = ours faster) — " + _machine_line(b), y=1.01)
-        fig.tight_layout()
-        files = save(fig, out_dir, name, formats)
+
+    def draw(ax: plt.Axes, c: pd.DataFrame) -> int:
+        c = c.sort_values("id", kind="stable")
+        pairs = list(dict.fromkeys(zip(c.impl, c.baseline)))
+        left_out = max(0, len(pairs) - MAX_SERIES)
+        pairs = pairs[:MAX_SERIES]
+        sizes = sorted(c.numel.unique())
+        width = 0.8 / max(1, len(pairs))
+        colors = sns.color_palette("tab10", len(pairs))
+        for k, ((impl, base), color) in enumerate(zip(pairs, colors)):
+            p = c[(c.impl == impl) & (c.baseline == base)].set_index("numel")
+            y = [float(p.speedup.get(n, math.nan)) for n in sizes]
+            x = np.arange(len(sizes)) + (k - (len(pairs) - 1) / 2) * width
+            ax.bar(x, np.asarray(y) - 1.0, bottom=1.0, width=width, color=color,
+                   label=f"{impl} vs {base}")  # bars grow from 1: up = ours faster
+        _times_axis(ax)
+        ys = c.speedup.astype(float)
+        ax.set_ylim(min(0.5, ys.min() / 1.3), max(2.0, ys.max() * 1.3))
+        ax.set_xticks(np.arange(len(sizes)), [kb.size_label(n) for n in sizes])
+        ax.set(ylabel="speed-up over native")
+        return left_out
+
+    files, dropped = _panels(
+        comp, ops, wheres, draw,
+        f"Speed-up over native, {device} {dtype} (native time / our time, same run; > 1 = "
+        "ours faster) — " + _machine_line(b), name, out_dir, formats)
     notes = []
     for op in ops:
         c = comp[comp.op == op]
@@ -136,36 +154,30 @@ def _bandwidth(b: pd.DataFrame, device: str, dtype: str, name: str, out_dir: Pat
     bw = bw.assign(config=_wheres(bw))
     ops = list(dict.fromkeys(bw.sort_values("id", kind="stable").op))
     wheres = list(dict.fromkeys(bw.sort_values(["threads", "id"]).config))
-    dropped = 0
-    with style():
-        fig, axes = _grid(ops, wheres)
-        for i, op in enumerate(ops):
-            for j, w in enumerate(wheres):
-                ax = axes[i][j]
-                o = bw[(bw.op == op) & (bw.config == w)]
-                impls = list(dict.fromkeys(o.sort_values(["ours", "id"], ascending=[False, True])
-                                           .impl))
-                dropped += max(0, len(impls) - MAX_SERIES)
-                impls = impls[:MAX_SERIES]
-                colors = sns.color_palette("tab10", len(impls))
-                for impl, color in zip(impls, colors):
-                    r = o[o.impl == impl].sort_values("numel")
-                    mine = bool(r.ours.iloc[0])
-                    ax.plot(r.numel, r.fraction_of_copy, "-" if mine else "--", marker="o",
-                            ms=4, color=color, label=impl + (" (ours)" if mine else ""))
-                ax.axhline(1.0, color="0.2", linewidth=1)
-                ax.set_xscale("log", base=2)
-                sizes = sorted(o.numel.unique())
-                ax.set_xticks(sizes, [kb.size_label(n) for n in sizes])
-                ax.minorticks_off()
-                ax.set_ylim(0, max(1.1, float(o.fraction_of_copy.max()) * 1.1))
-                ax.set(xlabel=ROW_OPS.get(op, "elements"), ylabel="GB/s ÷ copy_ GB/s",
-                       title=f"{op} — {w}")
-                _legend_below(ax)
-        fig.suptitle(f"Achieved bandwidth as a fraction of a same-size copy_, {device} {dtype} "
-                     "(1.0 = the roofline) — " + _machine_line(b), y=1.01)
-        fig.tight_layout()
-        files = save(fig, out_dir, name, formats)
+
+    def draw(ax: plt.Axes, o: pd.DataFrame) -> int:
+        impls = list(dict.fromkeys(o.sort_values(["ours", "id"], ascending=[False, True])
+                                   .impl))
+        left_out = max(0, len(impls) - MAX_SERIES)
+        impls = impls[:MAX_SERIES]
+        colors = sns.color_palette("tab10", len(impls))
+        for impl, color in zip(impls, colors):
+            r = o[o.impl == impl].sort_values("numel")
+            mine = bool(r.ours.iloc[0])
+            ax.plot(r.numel, r.fraction_of_copy, "-" if mine else "--", marker="o",
+                    ms=4, color=color, label=impl + (" (ours)" if mine else ""))
+        ax.set_xscale("log", base=2)
+        sizes = sorted(o.numel.unique())
+        ax.set_xticks(sizes, [kb.size_label(n) for n in sizes])
+        ax.minorticks_off()
+        ax.set_ylim(0, max(1.1, float(o.fraction_of_copy.max()) * 1.1))
+        ax.set(ylabel="GB/s ÷ copy_ GB/s")
+        return left_out
+
+    files, dropped = _panels(
+        bw, ops, wheres, draw,
+        f"Achieved bandwidth as a fraction of a same-size copy_, {device} {dtype} (1.0 = the "
+        "roofline) — " + _machine_line(b), name, out_dir, formats)
     ours = bw[bw.ours]
     notes = [f"{op} {g.fraction_of_copy.min():.2f}–{g.fraction_of_copy.max():.2f}"
              for op, g in ours.groupby("op", sort=False)]
