@@ -335,6 +335,9 @@ MNIST1D_PAPER_PROTOCOL = {"epochs": 200, "batch_size": 100, "optimizer": "adam",
 DOUBLE_DESCENT_TASK = {"name": "mnist1d", "num_samples": 16000, "train_split": 0.25,
                        "label_noise": 0.15, "val_fraction": 0.0}
 DOUBLE_DESCENT_WIDTHS = (2, 3, 5, 8, 12, 18, 27, 40, 60, 90, 135, 200, 300)  # ~x1.5 steps
+# The standard CIFAR recipe (He et al. 2016): weight decay 5e-4 and 4-pixel crop + flip.
+CIFAR_BASE_RECIPE = [{"name": "weight_decay", "strength": 5e-4},
+                     {"name": "augment", "kind": "crop_flip", "strength": 0.0}]
 BATCHNORM_LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
 BUILTIN: dict[str, dict[str, Any]] = {
@@ -441,6 +444,12 @@ BUILTIN: dict[str, dict[str, Any]] = {
              "regularizers": [r if r != "augment" else
                               {"name": "augment", "kind": "crop_flip", "strengths": [0.0]}
                               for r in VISION_REGULARIZERS]},
+            # the recipe every CIFAR paper trains with, under every cell, `none` included:
+            # does X help on top of weight decay 5e-4 + crop and flip?
+            {"tasks": ["cifar10"], "archs": [{"name": "resnet", "depth": 20}],
+             "base": CIFAR_BASE_RECIPE,
+             "regularizers": ["none", "l2", "dropout", "label_smoothing", "stochastic_depth",
+                              *STEP_REGULARIZERS]},
         ],
     },
     "seeds": {
