@@ -249,18 +249,38 @@ class Check:
         carried = (f"{len(wheels)} wheels in {WHEELS_DIR}/, {len(missing)} not installed here"
                    + (f" ({', '.join(w.name.split('-')[0] for w in missing)})" if missing else "")
                    if wheels else f"no {WHEELS_DIR}/ (tools/gpu_wheels.sh makes it)")
-        cmd = [self.py, "-m", "pip", "install", "--no-index", "--no-deps",
-               "--no-build-isolation", "--disable-pip-version-check", "-e", "."]
+        pip = [self.py, "-m", "pip", "install", "--no-index", "--no-deps",
+               "--disable-pip-version-check"]
+        editable = ["--no-build-isolation", "-e", "."]  # offline: the environment's setuptools
         if self.dry:  # leave this environment as it is: only check that it would install
             rc, _, _ = self.call("setuptools?", [self.py, "-c", "import setuptools"], 60)
             if rc != 0:
                 self.skip("install (pip --dry-run)", carried + "; setuptools is not installed "
                           "here (an offline install builds with the environment's setuptools)")
                 return
-            self.step("install (pip --dry-run)", [*cmd[:4], "--dry-run", *cmd[4:]],
+            self.step("install (pip --dry-run)", [*pip, "--dry-run", *editable],
                       CAPS["install"], carried + "; dry run: nothing installed")
+            return
+        if missing:
+            self.pip("install wheels", [*pip, *map(str, missing)], carried)
         else:
-            self.step("install", cmd + [str(w) for w in missing], CAPS["install"], carried)
+            self.skip("install wheels", carried)
+        self.pip("install regbench", [*pip, *editable], "editable, from this tree")
+
+    def pip(self, name: str, cmd: list[str], note: str) -> None:
+        """`step`, once more with --break-system-packages where pip refuses an environment
+        that its Python distribution manages (PEP 668)."""
+        rc, out, secs = self.call(name, cmd, CAPS["install"])
+        if rc not in (0, None) and "externally-managed-environment" in out:
+            self.log.write(f"[gpu_check] {name}: again with --break-system-packages\n")
+            rc, out, more = self.call(name, [*cmd, "--break-system-packages"], CAPS["install"])
+            secs += more
+        if rc == 0:
+            self.record(name, "ok", secs, note)
+        else:
+            self.record(name, "FAILED" if rc is not None else "timeout", secs,
+                        f"exit {rc}; {note}; the steps use this tree through PYTHONPATH",
+                        tail(out))
 
     def build(self) -> None:
         if self.dry:
@@ -347,8 +367,9 @@ class Check:
     def summary(self) -> str:
         total = time.monotonic() - self.t0
         bad = [s for s in self.steps if s["status"] in ("FAILED", "timeout")]
-        head = ("DRY RUN (no CUDA): the GPU steps are skipped" if self.dry else
-                "all steps passed" if not bad else f"{len(bad)} step(s) failed")
+        failed = f"{len(bad)} step(s) failed"
+        head = (f"DRY RUN (no CUDA): the GPU steps are skipped{', ' + failed if bad else ''}"
+                if self.dry else "all steps passed" if not bad else failed)
         lines = [f"# regbench GPU check: {head}", "",
                  describe(self.info), "",
                  f"Total {total:.0f} s (budget {self.budget:.0f} s). Sizes: benchmark "

@@ -21,6 +21,7 @@ WHEELS=(
     arch==7.2.0 absl-py==2.5.1
     mnist1d==0.0.2.post1 requests==2.34.2 certifi==2026.10.19.post1 urllib3==2.8.0
     idna==3.20 charset-normalizer==3.5.3
+    wheel==0.45.1  # only where setuptools < 70.1 (it needs `wheel` to build regbench editable)
 )
 mkdir -p "$DEST"
 "$PY" -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
