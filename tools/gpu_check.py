@@ -373,8 +373,9 @@ class Check:
         lines = [f"# regbench GPU check: {head}", "",
                  describe(self.info), "",
                  f"Total {total:.0f} s (budget {self.budget:.0f} s). Sizes: benchmark "
-                 f"{BENCH_SIZES} x {', '.join(BENCH_DTYPES)}; cells 1 epoch on MNIST "
-                 f"{MNIST_TRAIN} / CIFAR-10 {5 * CIFAR_PER_BATCH} synthetic train images.", "",
+                 f"{BENCH_SIZES} x {', '.join(BENCH_DTYPES)}; cells 1 epoch on synthetic files: "
+                 f"MNIST {MNIST_TRAIN} train + {MNIST_TEST} test images, CIFAR-10 "
+                 f"{5 * CIFAR_PER_BATCH} + {CIFAR_PER_BATCH}.", "",
                  "| step | status | s | note |", "|---|---|---:|---|"]
         for s in self.steps:
             lines.append(f"| {s['step']} | {s['status']} | {s['seconds']:.1f} | "
