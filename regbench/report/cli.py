@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     device = devices.resolve(args.device)
     cells_on = devices.on(exp.cells, device)
     store_path = Path(args.store)
-    if args.no_run and not (store_path.exists() and store_path.stat().st_size > 0):
+    if args.no_run and not store_path.exists():
         raise RegbenchError(f"--no-run: no results store at {store_path}; run without --no-run "
                             f"to compute the {len(exp.cells)} cells of matrix {m.name!r}, or "
                             "pass --store")

@@ -142,7 +142,10 @@ def _inspect(path: Path) -> CheckReport:
     report.wal_bytes = wal.stat().st_size if wal.exists() else 0
     try:
         con = connect_ro(path)
-    except sqlite3.Error as exc:
+    except sqlite3.DatabaseError as exc:
+        if not isinstance(exc, sqlite3.OperationalError):  # SQLITE_CORRUPT, SQLITE_NOTADB
+            report.integrity, report.readable = [f"{exc}"], False
+            return report
         raise StoreError(f"cannot open {path} read-only ({exc}); nothing was checked. "
                          f"Is it readable by this user?") from None
     try:

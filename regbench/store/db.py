@@ -338,7 +338,10 @@ class _Transaction:
         self.con.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        if not exc_type:
+            self.con.execute("COMMIT")
+        elif self.con.in_transaction:  # SQLite may have rolled back already (disk full)
+            self.con.execute("ROLLBACK")
 
 
 def _read_sql(query: str, con: sqlite3.Connection) -> pd.DataFrame:
