@@ -84,8 +84,8 @@ def quick_check(con: sqlite3.Connection) -> list[str]:
 
 
 def damaged(path: str | Path, problems: list[str]) -> str:
-    return (f"store {path} fails SQLite's integrity check ({problems[0]}); nothing was "
-            f"written. Run `regbench check --store {path}` for what to do")
+    return (f"store {path} fails SQLite's integrity check (quick_check: {problems[0]}); "
+            f"nothing was written. Run `regbench check --store {path}` for what to do")
 
 
 def empty_file(path: str | Path) -> str:
