@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -88,7 +90,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     if not Path(args.store).exists():
         raise StoreError(f"no store at {args.store}; run `regbench run` first or pass --store")
-    with Store(args.store) as store:
+    with Store(args.store, readonly=True) as store:
         df = store.cells_frame() if args.all_columns else store.frame()
     sys.stdout.write(render(df, args.format))
     return 0
@@ -206,14 +208,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_broken_pipe() -> int:
+    """The reader of stdout went away (`regbench check | head`): stop quietly, as a Unix tool
+    killed by SIGPIPE does (exit 141); devnull on stdout keeps Python's exit flush quiet."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a real file (captured output)
+        return 141
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+    return 141
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
-        return func(args)
+        rc = func(args)
+        sys.stdout.flush()  # a closed pipe (`regbench check | head`) is caught here
+        return rc
+    except BrokenPipeError:
+        return quiet_broken_pipe()
     except RegbenchError as exc:
         print(f"regbench: error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:
+        from regbench.store.faults import sqlite_line
+
+        print(f"regbench: error: {sqlite_line(exc, getattr(args, 'store', None))}",
+              file=sys.stderr)
+        return 2
+    except OSError as exc:
+        from regbench.store.faults import os_line
+
+        print(f"regbench: error: {os_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("regbench: interrupted; finished cells are in the store, rerun to resume",

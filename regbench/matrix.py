@@ -120,9 +120,16 @@ class Matrix:
     def from_toml(path: str | Path) -> Matrix:
         path = Path(path)
         try:
-            d = tomllib.loads(path.read_text())
+            d = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise MatrixError(f"matrix file {path} does not exist") from None
+        except UnicodeDecodeError as exc:
+            raise MatrixError(f"matrix file {path} is not UTF-8 text (byte "
+                              f"0x{exc.object[exc.start]:02x} at offset {exc.start}); TOML "
+                              f"files are UTF-8: save it as UTF-8") from None
+        except OSError as exc:
+            raise MatrixError(f"cannot read matrix file {path} ({exc.strerror or exc}); "
+                              f"pass a readable .toml file or a built-in matrix name") from None
         except tomllib.TOMLDecodeError as exc:
             raise MatrixError(f"matrix file {path} is not valid TOML: {exc}") from None
         except RecursionError:  # tomllib recurses once per nested array or table

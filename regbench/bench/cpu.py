@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 import time
 import uuid
@@ -26,6 +27,7 @@ from torch import Tensor, nn
 from torch.utils.benchmark import Measurement, Timer
 
 from regbench import kernels as K
+from regbench.errors import RegbenchError
 from regbench.kernels import reference as R
 from regbench.kernels.dropout import dropout_op
 from regbench.nn import FusedDropout
@@ -65,18 +67,57 @@ P = 0.5
 LAM = 1e-4
 
 
+class BenchArgumentError(RegbenchError, argparse.ArgumentTypeError):
+    """A bad `regbench bench` argument: one line and exit 2 from the CLI (and argparse's
+    usage line where a parser's `type=` raises it)."""
+
+
+MAX_SIZE = 2**32  # elements: "4G", far beyond the 64M of the default sizes
+BYTES_PER_ELEMENT = 8 * 4  # at most about eight fp32 tensors of a size live at once
+
+
+def _available_bytes() -> int | None:
+    """Memory available to a new allocation (Linux MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def parse_size(text: str) -> int:
-    """'64K' -> 65536, '16M' -> 16777216, '1000' -> 1000."""
+    """'64K' -> 65536, '16M' -> 16777216, '1000' -> 1000; positive and at most MAX_SIZE."""
     t = text.strip().upper()
     mult = {"K": 2**10, "M": 2**20, "G": 2**30}.get(t[-1:], 1)
     digits = t[:-1] if mult > 1 else t
     try:
         value = int(float(digits) * mult)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad size {text!r}; use e.g. 64K, 1M, 16M") from None
+    except (ValueError, OverflowError):
+        raise BenchArgumentError(f"--sizes: bad size {text!r}; use element counts such as "
+                                 f"64K, 1M, 16M") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+        raise BenchArgumentError(f"--sizes: a size must be at least 1 element, got {text!r}")
+    if value > MAX_SIZE:
+        raise BenchArgumentError(f"--sizes: {text!r} is {value:,} elements; at most 4G "
+                                 f"({MAX_SIZE:,}) are allowed")
     return value
+
+
+def check_memory(sizes: Sequence[int], text: str) -> None:
+    """Refuse sizes whose tensors cannot fit in the memory available now."""
+    have = _available_bytes()
+    need = max(sizes) * BYTES_PER_ELEMENT
+    if have is not None and need > have:
+        raise BenchArgumentError(
+            f"--sizes {text}: {max(sizes):,} elements need about {need / 2**30:.1f} GiB "
+            f"(some eight fp32 tensors), but {have / 2**30:.1f} GiB of memory are "
+            f"available; choose smaller sizes")
 
 
 def _threads(text: str) -> list[int]:
@@ -88,8 +129,46 @@ def _threads(text: str) -> list[int]:
         elif part.isdigit() and int(part) > 0:
             out.append(int(part))
         else:
-            raise argparse.ArgumentTypeError(f"bad thread count {part!r}; use e.g. 1,2,all")
+            raise BenchArgumentError(f"--threads: bad thread count {part!r}; use positive "
+                                     f"counts or all, e.g. 1,2,all")
     return list(dict.fromkeys(out))
+
+
+def _choices(text: str, flag: str, valid: Sequence[str]) -> list[str]:
+    items = [t.strip() for t in text.split(",")]
+    for item in items:
+        if item not in valid:
+            raise BenchArgumentError(f"{flag}: unknown {flag[2:-1]} {item!r}; valid choices: "
+                                     f"{', '.join(valid)}")
+    return list(dict.fromkeys(items))
+
+
+def parse_arguments(args: argparse.Namespace) -> tuple[list[int], list[int], list[str], list[str]]:
+    """(sizes, threads, dtypes, ops) of `args`, each checked; any bad value raises
+    BenchArgumentError before anything is measured or written."""
+    text = args.sizes or (QUICK_SIZES if args.quick else DEFAULT_SIZES)
+    sizes = [parse_size(s) for s in text.split(",")]
+    threads = _threads(args.threads)
+    dtypes = _choices(args.dtypes, "--dtypes", list(DTYPES))
+    ops = _choices(args.ops, "--ops", OPS)
+    if args.min_time is not None and not (math.isfinite(args.min_time) and args.min_time > 0):
+        raise BenchArgumentError(f"--min-time must be a positive number of seconds, got "
+                                 f"{args.min_time}")
+    if getattr(args, "clock", "wall") == "cpu" and threads != [1]:
+        raise BenchArgumentError(f"--clock cpu measures one thread only; got --threads "
+                                 f"{args.threads}")
+    check_memory(sizes, text)
+    if args.store:  # refuse a damaged or foreign store now, not after minutes of timing
+        from pathlib import Path
+
+        from regbench.store.db import inspect
+
+        store = Path(args.store)
+        if store.is_dir():
+            raise BenchArgumentError(f"--store {store} is a directory; give a file path")
+        if store.is_file() and store.stat().st_size:
+            inspect(store)
+    return sizes, threads, dtypes, ops
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -542,21 +621,9 @@ def print_table(rows: Sequence[dict[str, Any]], file: Any = None) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Run the benchmarks chosen by `args`; print the table; optionally store the rows."""
-    sizes = [parse_size(s) for s in (args.sizes or (QUICK_SIZES if args.quick
-                                                    else DEFAULT_SIZES)).split(",")]
-    threads = _threads(args.threads)
+    sizes, threads, dtypes, ops = parse_arguments(args)
     clock = getattr(args, "clock", "wall")
-    if clock == "cpu" and threads != [1]:
-        raise SystemExit(f"--clock cpu measures one thread only; got --threads {args.threads}")
     _clock[0] = CLOCKS[clock]
-    dtypes = [d.strip() for d in args.dtypes.split(",")]
-    for d in dtypes:
-        if d not in DTYPES:
-            raise SystemExit(f"unknown dtype {d!r}; valid choices: {', '.join(DTYPES)}")
-    ops = [o.strip() for o in args.ops.split(",")]
-    for o in ops:
-        if o not in OPS:
-            raise SystemExit(f"unknown op {o!r}; valid choices: {', '.join(OPS)}")
     import torch._dynamo
 
     for knob in ("cache_size_limit", "recompile_limit"):
@@ -608,7 +675,8 @@ def main(args: argparse.Namespace) -> int:
     if args.store:
         from regbench.store import Store
 
-        n = Store(args.store).add_bench(run.rows)
+        with Store(args.store) as store:
+            n = store.add_bench(run.rows)
         print(f"stored {n} rows in {args.store} (run_id {run.run_id})")
     return 0
 
@@ -617,7 +685,12 @@ def cli(argv: Sequence[str] | None = None) -> int:
     """`python -m regbench.bench [flags]`: the same flags as `regbench bench`."""
     parser = argparse.ArgumentParser(prog="python -m regbench.bench", description=__doc__)
     add_arguments(parser)
-    return main(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    try:
+        return main(args)
+    except RegbenchError as exc:
+        print(f"regbench.bench: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 from regbench.errors import RegbenchError
 from regbench.report import index
 from regbench.report.write import FIGURE_FORMATS, FORMATS, write_report
+from regbench.store.faults import os_line, sqlite_line
 
 DOUBLE_DESCENT = "double-descent"
 
@@ -56,9 +58,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
+        rc = run(args)
+        sys.stdout.flush()
+        return rc
+    except BrokenPipeError:
+        from regbench.__main__ import quiet_broken_pipe
+
+        return quiet_broken_pipe()
     except RegbenchError as exc:
         print(f"regbench.report: error: {exc}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:
+        print(f"regbench.report: error: {sqlite_line(exc, args.store)}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"regbench.report: error: {os_line(exc)}", file=sys.stderr)
         return 2
 
 
@@ -76,11 +90,11 @@ def run(args: argparse.Namespace) -> int:
     device = devices.resolve(args.device)
     cells_on = devices.on(exp.cells, device)
     store_path = Path(args.store)
-    if args.no_run and not (store_path.exists() and store_path.stat().st_size > 0):
+    if args.no_run and not store_path.exists():
         raise RegbenchError(f"--no-run: no results store at {store_path}; run without --no-run "
                             f"to compute the {len(exp.cells)} cells of matrix {m.name!r}, or "
                             "pass --store")
-    with Store(store_path) as store:
+    with Store(store_path, readonly=args.no_run) as store:
         if not args.no_run:
             from regbench.executors import make_executor, run_cells
 

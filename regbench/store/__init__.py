@@ -1,7 +1,8 @@
 """The SQLite results store: schema, upgrades of older stores, and `regbench check`.
 
 `db.py` is the store itself, `schema.py` its current tables, `migrations.py` the
-upgrades from older schema versions, `check.py` the health check.
+upgrades from older schema versions, `check.py` the health check, `faults.py` the
+one-line descriptions of SQLite and OS errors.
 """
 
 from regbench.store.db import Store, inspect

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from regbench.errors import StoreError
-from regbench.store.db import Store, inspect
+from regbench.store.db import Store, connect_ro, empty_file, inspect, wal_file
 from regbench.store.schema import SCHEMA_VERSION
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -51,6 +51,8 @@ class CheckReport:
     live_leases: int = 0
     stale_leases: list[StaleLease] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
+    readable: bool = True  # False: the cells could not be counted (a damaged file)
+    wal_bytes: int = 0  # size of the -wal file beside the store when checked
 
     @property
     def intact(self) -> bool:
@@ -82,12 +84,23 @@ class CheckReport:
         total = sum(self.statuses.values())
         counts = ", ".join(f"{n} {s}" for s, n in sorted(self.statuses.items()))
         version = "?" if self.schema_version is None else str(self.schema_version)
-        out = [f"store {self.path}: schema version {version}, {total} cell(s)"
-               + (f" ({counts})" if counts else "")]
+        if self.readable:
+            cells = f"{total} cell(s)" + (f" ({counts})" if counts else "")
+        else:
+            cells = "cells not countable (the file is damaged)"
+        out = [f"store {self.path}: schema version {version}, {cells}"]
         if self.schema_version is not None and self.schema_version < SCHEMA_VERSION:
             out.append(f"  schema {self.schema_version} is upgraded to {SCHEMA_VERSION} the next "
                        f"time regbench opens the store (after a backup copy)")
         out.append("  integrity: " + "; ".join(self.integrity[:MAX_INTEGRITY_LINES]))
+        if self.wal_bytes:
+            wal = wal_file(self.path).name
+            out.append(f"  wal: {wal} holds {self.wal_bytes} bytes, possibly not yet in the "
+                       f"store file (a driver is running, or one stopped without closing the "
+                       f"store): copy {wal} and {self.path.name}-shm along with the store; "
+                       f"the next `regbench run` folds them in")
+        else:
+            out.append("  wal: empty (everything is in the store file)")
         for table, n in self.orphans.items():
             out.append(f"  orphan {table} rows: {n}")
         other = sum(self.other_suites.values())
@@ -125,10 +138,16 @@ def _read(con: sqlite3.Connection, report: CheckReport) -> None:
 
 def _inspect(path: Path) -> CheckReport:
     report = CheckReport(path)
+    wal = wal_file(path)
+    report.wal_bytes = wal.stat().st_size if wal.exists() else 0
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise StoreError(f"cannot open {path} read-only ({exc})") from None
+        con = connect_ro(path)
+    except sqlite3.DatabaseError as exc:
+        if not isinstance(exc, sqlite3.OperationalError):  # SQLITE_CORRUPT, SQLITE_NOTADB
+            report.integrity, report.readable = [f"{exc}"], False
+            return report
+        raise StoreError(f"cannot open {path} read-only ({exc}); nothing was checked. "
+                         f"Is it readable by this user?") from None
     try:
         try:
             rows = con.execute("PRAGMA integrity_check").fetchall()
@@ -136,15 +155,33 @@ def _inspect(path: Path) -> CheckReport:
         except sqlite3.DatabaseError as exc:
             report.integrity = [f"{exc}"]
         if not report.intact:
+            _count_damaged(con, report)
             return report
-        report.schema_version = inspect(path)
+        report.schema_version = inspect(path, verify=False)
         if report.schema_version is not None:
             _read(con, report)
     except sqlite3.DatabaseError as exc:
         report.integrity = [f"{exc}"]
+        _count_damaged(con, report)
     finally:
         con.close()
     return report
+
+
+def _count_damaged(con: sqlite3.Connection, report: CheckReport) -> None:
+    """What can still be read of a store that fails the integrity check: its schema version
+    and cell count by status (unknown if even that cannot be read)."""
+    try:
+        meta = dict(con.execute("SELECT key, value FROM meta"))
+        report.schema_version = int(meta["schema_version"])
+    except (sqlite3.Error, KeyError, ValueError):
+        report.schema_version = None
+    try:
+        report.statuses = dict(con.execute(
+            "SELECT status, COUNT(*) FROM cells GROUP BY status"))
+        report.readable = True
+    except sqlite3.Error:
+        report.statuses, report.readable = {}, False
 
 
 def _repair(path: Path, stale: list[StaleLease]) -> list[str]:
@@ -170,6 +207,8 @@ def check_store(path: str | Path, repair: bool = False) -> CheckReport:
         raise StoreError(f"no store at {path}; pass --store PATH")
     with open(path, "rb") as f:
         head = f.read(len(SQLITE_MAGIC))
+    if not head:
+        raise StoreError(empty_file(path))
     if head != SQLITE_MAGIC:
         raise StoreError(f"{path} is not a regbench store (not an SQLite file); left untouched")
     report = _inspect(path)

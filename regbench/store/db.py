@@ -8,8 +8,10 @@ partial row: a cell's row, curves and artifacts are written in one transaction.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
+import urllib.parse
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import pandas as pd
 from regbench.errors import StoreError
 from regbench.specs import CellResult
 from regbench.store import migrations
+from regbench.store.faults import sqlite_line
 from regbench.store.schema import (
     APPLICATION,
     BENCH_COLUMNS,
@@ -30,12 +33,76 @@ from regbench.store.schema import (
 )
 
 
-def inspect(path: Path) -> int | None:
-    """The schema version of the store at `path` (None: an empty SQLite file), read
-    without writing anything; a file that is not a regbench store is refused."""
+def uri(path: str | Path, **params: str) -> str:
+    """An SQLite URI naming exactly the file `path`: percent-quoted, so that `#`, `?`, `%`,
+    spaces and non-ASCII characters in the name are part of the file name."""
+    quoted = urllib.parse.quote(os.fsencode(Path(path).absolute()), safe="/")
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    return f"file:{quoted}" + (f"?{query}" if query else "")
+
+
+def wal_file(path: str | Path) -> Path:
+    """The WAL file SQLite keeps beside the store (`results.sqlite-wal`)."""
+    p = Path(path)
+    return p.with_name(p.name + "-wal")
+
+
+def connect_ro(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to the existing file `path`: never creates or writes a file.
+
+    A WAL-mode store needs its `-shm` file; in a folder this user cannot write, SQLite
+    cannot create it, and a store whose `-wal` file is absent or empty (all its data is in
+    the main file) is then opened `immutable=1`. Anything else raises `sqlite3.Error`."""
+    con = sqlite3.connect(uri(path, mode="ro"), uri=True)
     try:
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return con
+    except sqlite3.OperationalError as exc:
+        con.close()
+        low = str(exc).lower()
+        if "readonly" not in low and "unable to open" not in low:
+            raise
+        wal = wal_file(path)
+        if wal.exists() and wal.stat().st_size > 0:
+            raise StoreError(f"cannot read store {path} ({exc}): {wal.name} holds data not yet "
+                             f"in the store file, and SQLite cannot create {Path(path).name}-shm "
+                             f"in {Path(path).parent}; make that folder writable, or copy the "
+                             f"store with its -wal and -shm files to a writable folder") from None
+    con = sqlite3.connect(uri(path, mode="ro", immutable="1"), uri=True)
+    con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    return con
+
+
+def quick_check(con: sqlite3.Connection) -> list[str]:
+    """SQLite's `PRAGMA quick_check` (the integrity check without the index-content
+    comparison: linear in the file size); [] if the file is intact."""
+    try:
+        rows = [r[0] for r in con.execute("PRAGMA quick_check").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    return [] if rows == ["ok"] else rows or ["no result"]
+
+
+def damaged(path: str | Path, problems: list[str]) -> str:
+    return (f"store {path} fails SQLite's integrity check (quick_check: {problems[0]}); "
+            f"nothing was written. Run `regbench check --store {path}` for what to do")
+
+
+def empty_file(path: str | Path) -> str:
+    return (f"{path} is an empty file (0 bytes), not a regbench store yet; left untouched "
+            f"(`regbench run --store {path}` makes it one)")
+
+
+def inspect(path: Path, verify: bool = True) -> int | None:
+    """The schema version of the store at `path` (None: an empty SQLite file), read
+    without writing anything; a file that is not a regbench store is refused, and with
+    `verify` so is one that fails SQLite's quick check (a damaged store)."""
+    try:
+        con = connect_ro(path)
         try:
+            problems = quick_check(con) if verify else []
+            if problems:
+                raise StoreError(damaged(path, problems))
             query = "SELECT name FROM sqlite_master WHERE type='table'"
             tables = {r[0] for r in con.execute(query)}
             if not tables:
@@ -47,7 +114,12 @@ def inspect(path: Path) -> int | None:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path} is not a regbench store ({exc}); left untouched") from None
+        low = str(exc).lower()
+        if "not a database" in low:
+            raise StoreError(f"{path} is not a regbench store ({exc}); left untouched") from None
+        if "malformed" in low:
+            raise StoreError(damaged(path, [str(exc)])) from None
+        raise StoreError(sqlite_line(exc, path)) from None
     if meta.get("application") != APPLICATION:
         raise StoreError(f"{path} is not a regbench store (no application marker); left untouched")
     try:
@@ -71,30 +143,75 @@ class Store:
     """A results store at `path` (created with its parent folder if missing).
 
     A store of an older schema is upgraded in place first (`migrations.py`: one
-    transaction, after a backup copy beside it); `log` gets the one-line notice.
+    transaction, after a backup copy beside it); `log` gets the one-line notice. A store
+    that fails SQLite's quick check is refused before anything is written.
+
+    `create=False` (readers: `show`, `report --no-run`): a missing or empty (0-byte) file
+    is refused instead of made a store. `readonly=True` (implies `create=False`): after any
+    upgrade, the connection is read-only, so reading works in a folder this user cannot
+    write. `close()` checkpoints the WAL, so a closed store is one self-contained file.
     """
 
-    def __init__(self, path: str | Path = DEFAULT_STORE, log: Callable[[str], None] = _stderr):
+    def __init__(self, path: str | Path = DEFAULT_STORE, log: Callable[[str], None] = _stderr,
+                 create: bool = True, readonly: bool = False):
         self.path = Path(path)
+        self.readonly = readonly
         if self.path.is_dir():
             raise StoreError(f"store path {self.path} is a directory; give a file path")
-        if self.path.exists() and self.path.stat().st_size > 0:
+        size = self.path.stat().st_size if self.path.exists() else None
+        if (readonly or not create) and not size:
+            raise StoreError(empty_file(self.path) if size == 0 else
+                             f"no store at {self.path}; run `regbench run` first or pass --store")
+        version = None
+        if size:
             version = inspect(self.path)
             if version is not None and version < SCHEMA_VERSION:
-                migrations.upgrade(self.path, log)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.con.execute("PRAGMA journal_mode=WAL")
-        self.con.execute("PRAGMA synchronous=NORMAL")
-        self.con.execute("PRAGMA foreign_keys=ON")
-        with self.transaction():
-            for ddl in DDL:
-                self.con.execute(ddl)
-            self.con.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?)", (APPLICATION,))
-            self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                             (str(SCHEMA_VERSION),))
+                try:
+                    migrations.upgrade(self.path, log)
+                except sqlite3.Error as exc:
+                    raise StoreError(sqlite_line(exc, self.path)) from None
+        if (readonly or not create) and version is None:
+            raise StoreError(f"{self.path} is an empty SQLite file, not a regbench store yet; "
+                             f"left untouched (`regbench run --store {self.path}` makes it one)")
+        if readonly:
+            try:
+                self.con = connect_ro(self.path)
+            except sqlite3.Error as exc:
+                raise StoreError(sqlite_line(exc, self.path)) from None
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder {exc.filename} for store {self.path} "
+                             f"({exc.strerror}); pass --store in a writable folder") from None
+        try:
+            self.con = sqlite3.connect(uri(self.path), uri=True, timeout=60,
+                                       isolation_level=None)
+            self.con.execute("PRAGMA journal_mode=WAL")
+            self.con.execute("PRAGMA synchronous=NORMAL")
+            self.con.execute("PRAGMA foreign_keys=ON")
+            with self.transaction():
+                for ddl in DDL:
+                    self.con.execute(ddl)
+                self.con.execute("INSERT OR IGNORE INTO meta VALUES ('application', ?)",
+                                 (APPLICATION,))
+                self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                                 (str(SCHEMA_VERSION),))
+        except sqlite3.Error as exc:
+            if hasattr(self, "con"):
+                self.con.close()
+            raise StoreError(sqlite_line(exc, self.path)) from None
 
     def close(self) -> None:
+        """Checkpoint the WAL into the store file (and truncate it), then close: after a
+        clean exit the store is one file. Another process still using the store keeps its
+        part of the WAL; the last one to close folds it in."""
+        if not self.readonly:
+            try:
+                self.con.execute("PRAGMA busy_timeout = 2000")
+                self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error:
+                pass  # the data is safe in the WAL; the next open folds it in
         self.con.close()
 
     def __enter__(self) -> Store:
@@ -156,7 +273,7 @@ class Store:
     def frame(self, columns: list[str] | None = None) -> pd.DataFrame:
         """All cells as a tidy frame, one row per cell, sorted for stable output."""
         cols = columns or PUBLIC_COLUMNS
-        df = pd.read_sql_query(f"SELECT {', '.join(cols)} FROM cells", self.con)
+        df = _read_sql(f"SELECT {', '.join(cols)} FROM cells", self.con)
         keys = [c for c in ("task", "arch", "regularizer", "strength", "seed", "cell_id")
                 if c in df.columns]
         return df.sort_values(keys, kind="stable").reset_index(drop=True)
@@ -175,7 +292,7 @@ class Store:
     def curves(self, cell_ids: Iterable[str] | None = None) -> pd.DataFrame:
         """Per-epoch rows (train/val loss, val metric), optionally of some cells only."""
         where = "" if cell_ids is None else self._ids_table(cell_ids)
-        return pd.read_sql_query(
+        return _read_sql(
             f"SELECT * FROM curves WHERE 1 {where} ORDER BY cell_id, epoch", self.con)
 
     def artifacts(self, name: str, cell_ids: Iterable[str] | None = None) -> dict[str, Any]:
@@ -207,7 +324,7 @@ class Store:
         return len(rows)
 
     def bench_frame(self) -> pd.DataFrame:
-        df = pd.read_sql_query("SELECT * FROM bench ORDER BY id", self.con)
+        df = _read_sql("SELECT * FROM bench ORDER BY id", self.con)
         return df
 
 
@@ -221,7 +338,20 @@ class _Transaction:
         self.con.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        if not exc_type:
+            self.con.execute("COMMIT")
+        elif self.con.in_transaction:  # SQLite may have rolled back already (disk full)
+            self.con.execute("ROLLBACK")
+
+
+def _read_sql(query: str, con: sqlite3.Connection) -> pd.DataFrame:
+    """`pd.read_sql_query`, raising SQLite's own error (pandas wraps it in its own class)."""
+    try:
+        return pd.read_sql_query(query, con)
+    except pd.errors.DatabaseError as exc:
+        if isinstance(exc.__cause__, sqlite3.Error):
+            raise exc.__cause__ from None
+        raise
 
 
 def _sql(value: Any) -> Any:
