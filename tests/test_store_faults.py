@@ -20,6 +20,7 @@ from regbench.specs import SUITE_VERSION
 from regbench.store import Store
 from regbench.store.check import check_store
 from regbench.store.faults import sqlite_line
+from regbench.store.schema import SCHEMA_VERSION
 
 FIXTURE = Path(__file__).parent / "data" / "store_v1.sqlite"
 PAGE = 4096
@@ -180,15 +181,15 @@ def test_report_no_run_on_a_damaged_store_is_one_line(corrupt, tmp_path, capsys)
 
 def test_check_counts_the_cells_of_a_damaged_store(corrupt):
     lines = check_store(corrupt).lines()
-    assert lines[0] == f"store {corrupt}: schema version 2, 2 cell(s) (2 ok)"
+    assert lines[0] == f"store {corrupt}: schema version {SCHEMA_VERSION}, 2 cell(s) (2 ok)"
     assert lines[-1].startswith("not healthy: the SQLite integrity check failed")
 
 
 def test_check_says_when_cells_cannot_be_counted(store):
     damage(store, "cells")
     lines = check_store(store).lines()
-    assert lines[0] == f"store {store}: schema version 2, cells not countable (the file is " \
-                       "damaged)"
+    assert lines[0] == (f"store {store}: schema version {SCHEMA_VERSION}, cells not countable "
+                        "(the file is damaged)")
 
 
 # -- empty files ---------------------------------------------------------------------------------
@@ -205,7 +206,7 @@ def test_an_empty_file_is_refused_by_readers_and_made_a_store_by_run(tmp_path, c
     with pytest.raises(StoreError, match="empty file"):
         Store(p, create=False)
     Store(p).close()  # what `regbench run` does: an empty file becomes a store
-    assert check_store(p).schema_version == 2
+    assert check_store(p).schema_version == SCHEMA_VERSION
 
 
 # -- read-only folders (a real permission check: as root, without CAP_DAC_OVERRIDE) -------------
