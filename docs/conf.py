@@ -53,6 +53,7 @@ nitpick_ignore_regex = [
 autodoc_default_options = {"members": True, "undoc-members": False, "show-inheritance": False}
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
+smartquotes = False  # keep -- in options and quotes in code as written
 default_role = "literal"  # `x` in a docstring is code, as in the rest of the project
 
 html_theme = "pydata_sphinx_theme"
@@ -66,6 +67,7 @@ html_theme_options = {
     "footer_end": [],
     "navbar_end": ["navbar-icon-links"],
 }
+html_context = {"default_mode": "light"}  # without it the theme logs a console error
 html_sidebars = {"index": [], "measurements": []}
 html_show_sourcelink = False
 html_last_updated_fmt = None
