@@ -115,3 +115,14 @@ def test_every_environment_variable_is_documented():
     documented = (ROOT / "docs" / "reference" / "environment.md").read_text()
     missing = sorted(v for v in used if f"`{v}`" not in documented)
     assert not missing, f"docs/reference/environment.md does not describe {missing}"
+
+
+def test_ci_builds_the_docs_with_the_readmes_commands():
+    readme = (ROOT / "README.md").read_text()
+    m = re.search(r"Build and serve it locally:\n\n```bash\n(.*?)```", readme, re.S)
+    assert m, "README has no 'Build and serve it locally' block"
+    install, build = m.group(1).splitlines()[:2]
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert install in ci and build in ci, ".ci/run does not build the docs as the README says"
+    site_test = ci.index("python -m pytest tests/test_docs_site.py")
+    assert ci.index(install) < ci.index(build) < site_test
