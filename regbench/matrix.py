@@ -32,8 +32,12 @@ from regbench.registry import ARCHS, REGULARIZERS, TASKS, Registry
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 
 MATRIX_KEYS = {"name", "description", "seeds", "blocks"}
-BLOCK_KEYS = {"tasks", "archs", "regularizers", "strengths", "protocol"}
+BLOCK_KEYS = {"tasks", "archs", "regularizers", "strengths", "protocol", "base"}
 STRENGTH_SETS = ("default", "full", "first")
+# What `Regularizer.owns` names, in words (for the error that refuses two owners).
+RESOURCES = {"step": "training step (train_step)", "eval": "evaluated model (eval_model)",
+             "optimizer": "optimizer (it replaces the task's)",
+             "weight_decay": "optimizer's weight decay"}
 MAX_CELLS = 1_000_000  # a larger expansion is refused before it is built
 MAX_SEEDS = 10_000
 
@@ -77,6 +81,9 @@ class Matrix:
                 if not isinstance(entries, list) or not entries:
                     raise MatrixError(f"{where}: {key} must be a non-empty list of names or "
                                       f"tables, got {entries!r}")
+            if not isinstance(block.get("base", []), list):
+                raise MatrixError(f"{where}: base must be a list of regularizer tables, got "
+                                  f"{block['base']!r}")
             if not isinstance(block.get("protocol", {}), dict):
                 raise MatrixError(f"{where}: protocol must be a table, got "
                                   f"{block['protocol']!r}")
@@ -135,9 +142,10 @@ class Matrix:
             raise MatrixError(f"--seeds must be in [1, {MAX_SEEDS}], got {n_seeds}")
         self.check_size(f"matrix {self.name!r}", n_seeds)
         out, seen_skips, seen_cells = Expansion(), set(), set()
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
             protocol = freeze(block.get("protocol", {}))
-            for t, a, (r, strengths) in itertools.product(
+            base = _stack(block.get("base", []), f"block {i} base")
+            for t, a, (r, strengths, addons) in itertools.product(
                 _specs(block["tasks"], TASKS, TaskSpec), _specs(block["archs"], ARCHS, ArchSpec),
                 _reg_specs(block["regularizers"], block.get("strengths", "default")),
             ):
@@ -146,18 +154,24 @@ class Matrix:
                 task, arch = TASKS.get(t.name)().bind(t), ARCHS.get(a.name)()
                 reg_cls = REGULARIZERS.get(r.name)
                 task.protocol.override(protocol)
-                reason = arch.skip_reason(a, task) or reg_cls.skip_reason(task, arch, r)
+                check_composable((*base, r, *addons))
+                reason = arch.skip_reason(a, task) or next(
+                    (why for s in (*base, r, *addons)
+                     if (why := REGULARIZERS.get(s.name).skip_reason(task, arch, s))), None)
                 if reason:
-                    skip = Skip(t.label(), a.label(), r.label(), reason)
+                    label = " + ".join([r.label(), *(s.label() for s in addons)])
+                    if base:
+                        label += " on " + " + ".join(s.label() for s in base)
+                    skip = Skip(t.label(), a.label(), label, reason)
                     if skip not in seen_skips:
                         seen_skips.add(skip)
                         out.skipped.append(skip)
                     continue
                 for strength in strengths:
-                    spec = RegSpec(r.name, float(strength), r.params)
+                    spec = RegSpec(r.name, float(strength), r.params, r.version)
                     reg_cls.check(spec)
                     for seed in range(n_seeds):
-                        cell = Cell(t, a, spec, seed, protocol)
+                        cell = Cell(t, a, spec, seed, protocol, base=base, addons=addons)
                         if cell.cell_id not in seen_cells:
                             seen_cells.add(cell.cell_id)
                             out.cells.append(cell)
@@ -170,7 +184,7 @@ def _sweep_size(entry: Any) -> int:
         return 1
     size = 1
     for key, value in entry.items():
-        if key != "strengths" and isinstance(value, list):
+        if key not in ("strengths", "with") and isinstance(value, list):
             size *= max(len(value), 1)
     return size
 
@@ -218,17 +232,20 @@ def _specs(entries: list[Any], registry: Registry, spec_type: type) -> list[Any]
         name, params = _entry(e, registry.kind)
         entry = registry.get(name)()
         for p in _sweep(params):
-            spec = spec_type(name, freeze(p))
+            spec = spec_type(name, freeze(p), registry.plugin_version(name))
             entry.check(spec)
             specs.append(spec)
     return specs
 
 
-def _reg_specs(entries: list[Any], default_set: str) -> list[tuple[RegSpec, tuple[float, ...]]]:
+def _reg_specs(entries: list[Any], default_set: str
+               ) -> list[tuple[RegSpec, tuple[float, ...], tuple[RegSpec, ...]]]:
+    """(entry spec without strength, its strengths, its `with` stack) per swept entry."""
     out = []
     for e in entries:
         name, params = _entry(e, "regularizer")
         cls = REGULARIZERS.get(name)
+        addons = _stack(params.pop("with", []), f"regularizer {name!r} with")
         chosen = params.pop("strengths", default_set)
         if isinstance(chosen, str):
             if chosen not in STRENGTH_SETS:
@@ -244,17 +261,67 @@ def _reg_specs(entries: list[Any], default_set: str) -> list[tuple[RegSpec, tupl
                                   f"numbers, got {chosen!r}")
             strengths = tuple(float(s) for s in values)
         for swept in _sweep(params):  # a list-valued parameter sweeps, as for tasks/archs
-            spec = RegSpec(name, 0.0, freeze(swept))
+            spec = RegSpec(name, 0.0, freeze(swept), REGULARIZERS.plugin_version(name))
             for s in strengths:
                 cls.check(RegSpec(name, s, spec.params))
-            out.append((spec, strengths))
+            out.append((spec, strengths, addons))
     return out
+
+
+def _stack(entries: Any, where: str) -> tuple[RegSpec, ...]:
+    """A base recipe or `with` list: regularizer tables with one `strength` each (a bare
+    name takes the regularizer's first default strength)."""
+    if not isinstance(entries, list):
+        raise MatrixError(f"{where} must be a list of regularizer tables, got {entries!r}")
+    specs = []
+    for e in entries:
+        name, params = _entry(e, "regularizer")
+        cls = REGULARIZERS.get(name)
+        if "strengths" in params:
+            raise MatrixError(f"{where}: {name!r} takes one `strength`, not `strengths` "
+                              "(a stack element is not swept)")
+        if "with" in params:
+            raise MatrixError(f"{where}: {name!r} cannot have its own `with` list")
+        strength = params.pop("strength", (cls.default_strengths or (0.0,))[0])
+        if not finite(strength):
+            raise MatrixError(f"{where}: {name!r} strength must be a number, got {strength!r}")
+        listed = [k for k, v in params.items() if isinstance(v, list)]
+        if listed:
+            raise MatrixError(f"{where}: {name!r} parameter(s) {listed} are lists; a stack "
+                              "element has one value per parameter")
+        spec = RegSpec(name, float(strength), freeze(params), REGULARIZERS.plugin_version(name))
+        cls.check(spec)
+        specs.append(spec)
+    return tuple(specs)
+
+
+def check_composable(stack: tuple[RegSpec, ...]) -> None:
+    """Refuse a stack with a duplicate, or two regularizers that own the same part of the
+    training setup (the step, the optimizer, what is evaluated...); `none` composes with
+    everything."""
+    seen: dict[str, RegSpec] = {}
+    owners: dict[str, RegSpec] = {}
+    for spec in stack:
+        if spec.name == "none":
+            continue
+        if spec.name in seen:
+            raise MatrixError(f"regularizer stack has {spec.name!r} twice "
+                              f"({seen[spec.name].label()} and {spec.label()})")
+        seen[spec.name] = spec
+        for resource in sorted(REGULARIZERS.get(spec.name).ownership()):
+            if resource in owners:
+                raise MatrixError(f"{owners[resource].name!r} and {spec.name!r} cannot be "
+                                  f"stacked: both own the {RESOURCES.get(resource, resource)}")
+            owners[resource] = spec
 
 
 ALL_REGULARIZERS = [
     "none", "l1", "l2", "weight_decay", "adamw", "dropout", "batchnorm", "early_stopping",
     "augment", "more_data", "stochastic_depth", "label_smoothing",
 ]
+# Regularizers written on the training-step hooks (mixed targets, an owned step, an averaged
+# evaluated model): in `smoke` and `full`; `default` keeps its run time.
+STEP_REGULARIZERS = ["mixup", "sam", "swa"]
 DEFAULT_TASKS = ["curve", "periodic", "digits", "breast_cancer", "diabetes"]
 VISION_REGULARIZERS = ["none", "l2", "weight_decay", "adamw", "dropout", "batchnorm", "augment",
                        "label_smoothing", "stochastic_depth"]
@@ -277,7 +344,8 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "blocks": [
             {"tasks": ["curve", {"name": "digits", "n_train": 300}],
              "archs": [{"name": "mlp", "width": 32, "depth": 2}],
-             "regularizers": [r for r in ALL_REGULARIZERS if r != "stochastic_depth"],
+             "regularizers": [r for r in ALL_REGULARIZERS + STEP_REGULARIZERS
+                              if r != "stochastic_depth"],
              "strengths": "first", "protocol": {"epochs": 20}},
             {"tasks": [{"name": "digits", "n_train": 300}],
              "archs": [{"name": "resmlp", "width": 32, "depth": 2}],
@@ -317,7 +385,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "seeds": 10,
         "blocks": [
             {"tasks": DEFAULT_TASKS, "archs": ["mlp", "resmlp"],
-             "regularizers": ALL_REGULARIZERS, "strengths": "full"},
+             "regularizers": ALL_REGULARIZERS + STEP_REGULARIZERS, "strengths": "full"},
             {"tasks": ["curve"], "archs": ["wide", {"name": "linear", "poly": [4, 19]}],
              "regularizers": ["none", "l2", "dropout"], "strengths": "full"},
             {"tasks": ["digits"], "archs": ["cnn"],

@@ -53,6 +53,15 @@ class Registry(Generic[T]):
         _load_builtins()
         return name in self._entries
 
+    def plugin_version(self, name: str) -> str | None:
+        """The declared `version` of a plugin's entry (part of its cells' ids); None for a
+        built-in, whose code SUITE_VERSION names."""
+        entry = self.get(name)
+        if getattr(entry, "__module__", "").startswith("regbench."):
+            return None
+        version = getattr(entry, "version", None)
+        return None if version is None else str(version)
+
     def describe(self, name: str) -> str:
         """First line of the entry's docstring."""
         doc = (self.get(name).__doc__ or "").strip()

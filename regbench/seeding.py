@@ -15,6 +15,7 @@ scoped by the whole cell.
 | dropout      | cell                     | fused dropout (seed, offset) per layer     |
 | augment      | cell                     | augmentation noise and shifts              |
 | drop_path    | cell                     | stochastic-depth masks                     |
+| regularizer  | cell, regularizer, name  | `Regularizer.generator(name)`: any other   |
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import hashlib
 import numpy as np
 import torch
 
-STREAMS = ("data", "init", "order", "torch", "dropout", "augment", "drop_path")
+STREAMS = ("data", "init", "order", "torch", "dropout", "augment", "drop_path", "regularizer")
 
 
 def derive(stream: str, seed: int, *scope: object) -> int:

@@ -48,10 +48,12 @@ def _canon(value: Any) -> Any:
 
 
 class _Named:
-    """Lookup and display of a spec's (name, params)."""
+    """Lookup and display of a spec's (name, params); `version` is a plugin entry's declared
+    code version (None for built-ins, which SUITE_VERSION covers)."""
 
     name: str
     params: Params
+    version: str | None
 
     def get(self, key: str, default: Any = None) -> Any:
         return dict(self.params).get(key, default)
@@ -69,7 +71,10 @@ class TaskSpec(_Named):
 
     name: str
     params: Params = ()
+    version: str | None = None
 
+    def key(self) -> list[Any]:
+        return _versioned([self.name, _canon(self.params)], self.version)
 
 
 @dataclass(frozen=True)
@@ -78,7 +83,10 @@ class ArchSpec(_Named):
 
     name: str
     params: Params = ()
+    version: str | None = None
 
+    def key(self) -> list[Any]:
+        return _versioned([self.name, _canon(self.params)], self.version)
 
 
 @dataclass(frozen=True)
@@ -88,7 +96,36 @@ class RegSpec(_Named):
     name: str
     strength: float = 0.0
     params: Params = ()
+    version: str | None = None
 
+    def key(self) -> list[Any]:
+        return _versioned([self.name, _canon(float(self.strength)), _canon(self.params)],
+                          self.version)
+
+    def stack_label(self) -> str:
+        """`name=strength` or `name[k=v,...]=strength`: one element of a stack."""
+        return f"{self.label()}={self.strength:g}"
+
+
+def _versioned(key: list[Any], version: str | None) -> list[Any]:
+    """A spec's key, with a plugin's version appended (built-ins' keys never change)."""
+    return key if version is None else [*key, {"version": version}]
+
+
+def stack_label(specs: tuple[RegSpec, ...]) -> str:
+    """`a=1 + b[k=v]=0.1`: how tables name a base recipe or a `with` list ('' if empty)."""
+    return " + ".join(s.stack_label() for s in specs)
+
+
+def _spec_json(spec: Any) -> dict[str, Any]:
+    d = asdict(spec)
+    if d.get("version") is None:
+        d.pop("version", None)  # built-in specs serialize as before versions existed
+    return d
+
+
+def _reg_from(d: dict[str, Any]) -> RegSpec:
+    return RegSpec(d["name"], float(d["strength"]), freeze(d["params"]), d.get("version"))
 
 
 @dataclass(frozen=True)
@@ -103,19 +140,35 @@ class Cell:
     suite_version: str = SUITE_VERSION
     # "cpu" or "cuda:<GPU name>"; left out of the id for "cpu", so CPU ids never changed
     device: str = "cpu"
+    # A stack: the block's base recipe (applied before `reg`) and the entry's `with` list
+    # (after it). Left out of the id when empty, so single-regularizer ids never changed.
+    base: tuple[RegSpec, ...] = ()
+    addons: tuple[RegSpec, ...] = ()
 
     def key(self) -> dict[str, Any]:
         """The fields that define the cell, in canonical JSON-able form."""
-        device = {} if self.device == "cpu" else {"device": self.device}
+        extra: dict[str, Any] = {} if self.device == "cpu" else {"device": self.device}
+        if self.base:
+            extra["base"] = [s.key() for s in self.base]
+        if self.addons:
+            extra["with"] = [s.key() for s in self.addons]
         return {
-            **device,
+            **extra,
             "suite_version": self.suite_version,
-            "task": [self.task.name, _canon(self.task.params)],
-            "arch": [self.arch.name, _canon(self.arch.params)],
-            "reg": [self.reg.name, _canon(float(self.reg.strength)), _canon(self.reg.params)],
+            "task": self.task.key(),
+            "arch": self.arch.key(),
+            "reg": self.reg.key(),
             "seed": int(self.seed),
             "protocol": _canon(self.protocol),
         }
+
+    def stack(self) -> tuple[RegSpec, ...]:
+        """The regularizers of the cell in the order their hooks run: base, entry, with."""
+        return (*self.base, self.reg, *self.addons)
+
+    def reg_label(self) -> str:
+        """The entry and its `with` list, as tables name the regularizer column."""
+        return " + ".join([self.reg.label(), *(s.stack_label() for s in self.addons)])
 
     @property
     def cell_id(self) -> str:
@@ -123,29 +176,45 @@ class Cell:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
+        reg = f"{self.reg.label()}={self.reg.strength:g}"
+        if self.addons:
+            reg += " + " + stack_label(self.addons)
+        if self.base:
+            reg += " on " + stack_label(self.base)
         return (
-            f"{self.task.label()} / {self.arch.label()} / {self.reg.label()}"
-            f"={self.reg.strength:g} / seed {self.seed}"
+            f"{self.task.label()} / {self.arch.label()} / {reg} / seed {self.seed}"
             + ("" if self.device == "cpu" else f" / {self.device}")
         )
 
     def to_json(self) -> str:
-        d = asdict(self)
-        if self.device == "cpu":
-            del d["device"]  # CPU cells serialize as before the device field existed
+        d: dict[str, Any] = {
+            "task": _spec_json(self.task), "arch": _spec_json(self.arch),
+            "reg": _spec_json(self.reg), "seed": self.seed, "protocol": self.protocol,
+            "suite_version": self.suite_version,
+        }
+        if self.device != "cpu":  # CPU cells serialize as before the device field existed
+            d["device"] = self.device
+        if self.base:
+            d["base"] = [_spec_json(s) for s in self.base]
+        if self.addons:
+            d["addons"] = [_spec_json(s) for s in self.addons]
         return json.dumps(d, sort_keys=True)
 
     @staticmethod
     def from_json(blob: str) -> Cell:
         d = json.loads(blob)
         return Cell(
-            task=TaskSpec(d["task"]["name"], freeze(d["task"]["params"])),
-            arch=ArchSpec(d["arch"]["name"], freeze(d["arch"]["params"])),
-            reg=RegSpec(d["reg"]["name"], float(d["reg"]["strength"]), freeze(d["reg"]["params"])),
+            task=TaskSpec(d["task"]["name"], freeze(d["task"]["params"]),
+                          d["task"].get("version")),
+            arch=ArchSpec(d["arch"]["name"], freeze(d["arch"]["params"]),
+                          d["arch"].get("version")),
+            reg=_reg_from(d["reg"]),
             seed=int(d["seed"]),
             protocol=freeze(d["protocol"]),
             suite_version=d["suite_version"],
             device=d.get("device", "cpu"),
+            base=tuple(_reg_from(s) for s in d.get("base", ())),
+            addons=tuple(_reg_from(s) for s in d.get("addons", ())),
         )
 
 
@@ -181,6 +250,8 @@ class CellResult:
             "regularizer": c.reg.name,
             "strength": float(c.reg.strength),
             "reg_params": json.dumps(dict(c.reg.params), sort_keys=True),
+            "base": stack_label(c.base),
+            "addons": stack_label(c.addons),
             "seed": c.seed,
             "protocol": json.dumps(dict(c.protocol), sort_keys=True),
             "status": self.status,

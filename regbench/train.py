@@ -12,6 +12,7 @@ import collections
 import contextlib
 import copy
 import dataclasses
+import functools
 import math
 import os
 import threading
@@ -26,16 +27,23 @@ from torch import nn
 from torch.nn import functional as F
 
 from regbench import devices, seeding
-from regbench.archs.base import Knobs
 from regbench.errors import RegbenchError
 from regbench.inits import init_model
+from regbench.interface import (
+    Batch,
+    Knobs,
+    OptimConfig,
+    Regularizer,
+    TaskData,
+    TrainContext,
+    decay_params,
+)
 from regbench.optim import make_optimizer
 from regbench.optim.schedules import make_schedule
 from regbench.provenance import now, provenance
 from regbench.registry import ARCHS, REGULARIZERS, TASKS
-from regbench.regularizers.base import OptimConfig, decay_params
 from regbench.specs import Cell, CellResult, TaskSpec
-from regbench.tasks.base import METRICS, TaskData
+from regbench.tasks.base import METRICS
 
 SNAPSHOT_SIZE = 2048  # parameter values kept before/after training for the density figures
 EVAL_CHUNK = 8192
@@ -303,70 +311,107 @@ def run_cell(cell: Cell, data_dir: str | None = None, threads: int = 1) -> CellR
     return result
 
 
+def build_stack(cell: Cell) -> list[Regularizer]:
+    """The cell's regularizers, instantiated in hook order (base, entry, with)."""
+    return [REGULARIZERS.get(spec.name)(spec, cell) for spec in cell.stack()]
+
+
+def _stack_patience(stack: list[Regularizer]) -> int | None:
+    values = [p for p in (r.patience() for r in stack) if p is not None]
+    return min(values) if values else None
+
+
+def _owner(stack: list[Regularizer], resource: str) -> Regularizer | None:
+    """The one regularizer of the stack that owns `resource` ("step", "eval"), if any."""
+    owners = [r for r in stack if resource in type(r).ownership()]
+    return owners[0] if owners else None
+
+
 def _train(cell: Cell, data_dir: str | None) -> CellResult:
     t_cell = time.perf_counter()
     device = devices.torch_device(cell.device)
     task = TASKS.get(cell.task.name)()
     arch = ARCHS.get(cell.arch.name)()
-    reg = REGULARIZERS.get(cell.reg.name)(cell.reg, cell)
+    stack = build_stack(cell)
     proto = task.protocol.override(cell.protocol)
     data = cell_data(load_data(cell.task, cell.seed, data_dir, proto.standardize), device)
+    ctx = TrainContext(cell, proto, data, device, stack)
 
+    # 1. the model: knobs, build, seeded init, then the stack's transforms
     knobs = Knobs()
-    reg.configure_model(knobs)
+    for reg in stack:
+        reg.configure_model(knobs)
     model = arch.build(cell.arch, data, knobs)
     init_model(model, proto.init,
                seeding.derive("init", cell.seed, cell.task.label(), cell.arch.label()))
     model.to(device)  # initialized on the CPU: the same initial weights on every device
+    ctx.model = model
+    for reg in stack:
+        ctx.model = model = reg.transform_model(model, ctx)
     artifacts: dict[str, Any] = {"model": {"n_params": n_params(model)}}
     if task.one_dim:
         artifacts["params_before"] = _snapshot(model)
 
+    # 2. the optimizer, the criterion, the data used, the stopping rule
     cfg = OptimConfig(proto.optimizer, proto.lr, proto.momentum)
-    reg.configure_optimizer(cfg, proto.adam_lr)
+    for reg in stack:
+        reg.configure_optimizer(cfg, proto.adam_lr)
     opt = make_optimizer(model, cfg)
     schedule = make_schedule(opt, proto)
+    for reg in stack:
+        opt = reg.wrap_optimizer(opt, ctx)
+    ctx.optimizer = opt
 
-    n = max(1, math.ceil(reg.train_fraction() * len(data.x_train)))
+    fraction = math.prod(r.train_fraction() for r in stack)
+    n = max(1, math.ceil(fraction * len(data.x_train)))
     x_tr, y_tr = data.x_train[:n], data.y_train[:n]
+    ctx.x_train, ctx.y_train = x_tr, y_tr
     reduction = proto.loss_reduction
-    criterion = make_criterion(data.kind, reduction, reg.loss_kwargs(), device)
+    loss_kwargs: dict[str, Any] = {}
+    for reg in stack:
+        loss_kwargs.update(reg.loss_kwargs())
+    ctx.criterion = make_criterion(data.kind, reduction, loss_kwargs, device)
     batch_size = proto.batch_size or n
     order = seeding.generator("order", cell.seed, cell.task.label())
-    patience = reg.patience()
+    patience = _stack_patience(stack)
     has_val = len(data.x_val) > 0
     if patience is not None and not has_val:
         raise RegbenchError(f"{cell.reg.name} needs a validation split; "
                             f"{cell.task.label()} has none")
+    stepper = _owner(stack, "step") or stack[-1]  # the base class's train_step: the plain step
 
     curves: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
-    step, epoch = 0, 0
+    epoch = 0
     log = HostLog(reduction) if device.type == "cpu" else DeviceLog(reduction, device)
     t_train = time.perf_counter()
     try:
         for epoch in range(1, proto.epochs + 1):
+            ctx.epoch = epoch
             model.train()
             log.start_epoch()
+            for reg in stack:
+                reg.start_epoch(ctx)
             # the order comes from the CPU generator on every device (one copy per epoch)
             perm = torch.randperm(n, generator=order).to(device)
             for idx in _batches(perm, batch_size):
-                xb = reg.augment(x_tr[idx], data)
-                loss = criterion(model(xb), y_tr[idx])
-                penalty = reg.penalty(model)
-                total = loss if penalty is None else loss + penalty
-                step += 1
-                log.add(step, epoch, loss, penalty, len(idx))
-                opt.zero_grad(set_to_none=True)
-                total.backward()
-                opt.step()
+                batch = Batch(x_tr[idx], y_tr[idx])
+                for reg in stack:
+                    batch = reg.batch(batch, ctx)
+                ctx.step += 1
+                ctx.record = functools.partial(log.add, ctx.step, epoch)
+                stepper.train_step(batch, ctx)
+                for reg in stack:
+                    reg.after_step(ctx)
             running = log.end_epoch(epoch)
+            for reg in stack:
+                reg.end_epoch(ctx)
             if schedule is not None:
                 schedule.step()
             # the validation split only: the test set is scored once, after training
             val_loss, val_metric = evaluate(model, data.x_val, data.y_val, data)
             if val_loss is not None and not math.isfinite(val_loss):
-                raise Diverged(step, epoch, val_loss)
+                raise Diverged(ctx.step, epoch, val_loss)
             curves.append({"epoch": epoch, "train_loss": running / n,
                            "val_loss": val_loss, "val_metric": val_metric})
             if val_loss is None:
@@ -385,6 +430,9 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
     train_s = time.perf_counter() - t_train
     if best_state is not None:
         model.load_state_dict(best_state)
+    evaluator = _owner(stack, "eval")
+    if evaluator is not None:  # 4. what is evaluated: SWA's average, a snapshot ensemble
+        model = evaluator.eval_model(ctx) or model
 
     train_loss, train_metric = evaluate(model, x_tr, y_tr, data)
     val_loss, val_metric = evaluate(model, data.x_val, data.y_val, data)

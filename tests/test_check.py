@@ -19,6 +19,7 @@ from regbench.errors import StoreError
 from regbench.specs import SUITE_VERSION
 from regbench.store import Store
 from regbench.store.check import check_store
+from regbench.store.schema import SCHEMA_VERSION
 
 FIXTURE = Path(__file__).parent / "data" / "store_v1.sqlite"
 
@@ -69,7 +70,7 @@ def test_healthy_store_exits_0(store):
     proc = regbench("check", "--store", str(store))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0] == f"store {store}: schema version 2, 2 cell(s) (2 ok)"
+    assert lines[0] == f"store {store}: schema version {SCHEMA_VERSION}, 2 cell(s) (2 ok)"
     assert "  integrity: ok" in lines and "  leases: 0 live, 0 stale" in lines
     assert lines[-1] == "healthy"
 
@@ -154,8 +155,8 @@ def test_old_schema_is_checked_read_only(tmp_path):
     before = digest(p)
     report = check_store(p)
     assert report.schema_version == 1 and report.statuses == {"ok": 2}
-    assert "  schema 1 is upgraded to 2 the next time regbench opens the store (after a " \
-           "backup copy)" in report.lines()
+    assert (f"  schema 1 is upgraded to {SCHEMA_VERSION} the next time regbench opens the "
+            "store (after a backup copy)") in report.lines()
     assert digest(p) == before and not list(tmp_path.glob("*.bak*"))
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import torch
 from torch import nn
 
 from regbench.inits import init_weights  # noqa: F401  (re-exported)
+from regbench.interface import DropoutFactory, Knobs, native_dropout  # noqa: F401  (re-exported)
 from regbench.params import Param, check_values, default
 from regbench.specs import ArchSpec
 from regbench.tasks.base import Task, TaskData
@@ -26,25 +25,6 @@ def width(default: int) -> Param:
 def depth(default: int) -> Param:
     """A depth (number of layers or blocks) parameter."""
     return Param(default, int, **DEPTH_RANGE)
-
-
-DropoutFactory = Callable[[float, int], nn.Module]
-
-
-def native_dropout(p: float, index: int) -> nn.Module:
-    return nn.Dropout(p)
-
-
-@dataclass
-class Knobs:
-    """Model-side switches that regularizers turn on; every builder honours the ones it has."""
-
-    dropout: float = 0.0
-    dropout_layer: DropoutFactory = native_dropout  # (p, layer index) -> module
-    batchnorm: bool = False
-    drop_path: float = 0.0
-    drop_path_generator: torch.Generator | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Arch:

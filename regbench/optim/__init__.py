@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from regbench.errors import RegbenchError, UnknownNameError
-from regbench.regularizers.base import OptimConfig, decay_params
+from regbench.interface import OptimConfig, decay_params
 
 Factory = Callable[[list[dict], OptimConfig], torch.optim.Optimizer]
 

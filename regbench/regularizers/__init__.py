@@ -6,10 +6,13 @@ from regbench.regularizers import (  # noqa: F401  (register)
     dropout,
     early_stopping,
     label_smoothing,
+    mixup,
     more_data,
     none,
     norm_penalty,
+    sam,
     stochastic_depth,
+    swa,
     weight_decay,
 )
 from regbench.regularizers.base import OptimConfig, Regularizer, decay_params

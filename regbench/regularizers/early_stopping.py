@@ -9,6 +9,7 @@ class EarlyStopping(Regularizer):
     """Stop after `patience` epochs without a lower validation loss; restore the best weights."""
 
     strength_name = "patience"
+    larger_is_weaker = True
     strength_range = (1.0, 10_000.0)
     default_strengths = (3.0, 10.0)
     full_strengths = (2.0, 5.0, 10.0, 20.0)

@@ -12,6 +12,7 @@ class MoreData(Regularizer):
     """
 
     strength_name = "fraction"
+    larger_is_weaker = True
     strength_range = (1e-6, 1.0)
     default_strengths = (0.25, 0.5)
     full_strengths = (0.1, 0.25, 0.5, 0.75)

@@ -14,10 +14,11 @@ class WeightDecay(OptimBackend):
 
     default_strengths = (1e-4, 1e-2)
     full_strengths = LAMBDAS
+    owns = frozenset({"weight_decay"})
 
     def configure_optimizer(self, cfg: OptimConfig, adam_lr: float) -> None:
         cfg.weight_decay = self.strength
-        cfg.fused = self.fused
+        cfg.fused = cfg.fused or self.fused  # a fused l1/l2 earlier in a stack keeps its step
 
 
 @register_regularizer("adamw")
@@ -29,9 +30,10 @@ class AdamW(OptimBackend):
 
     default_strengths = (1e-2, 1e-1)
     full_strengths = LAMBDAS
+    owns = frozenset({"optimizer", "weight_decay"})
 
     def configure_optimizer(self, cfg: OptimConfig, adam_lr: float) -> None:
         if cfg.name != "adam":
             cfg.lr = adam_lr
         cfg.name, cfg.weight_decay, cfg.momentum = "adamw", self.strength, 0.0
-        cfg.fused = self.fused
+        cfg.fused = cfg.fused or self.fused

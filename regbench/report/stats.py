@@ -159,6 +159,16 @@ def prepare(cells: pd.DataFrame) -> pd.DataFrame:
     df["reg_label"] = [label(r, p) for r, p in zip(df.regularizer, df.reg_params)]
     split = [split_variant(p) for p in df.reg_params]
     df["reg_family"] = [label(r, rest) for r, (rest, _) in zip(df.regularizer, split)]
+    # A stack: the entry's `with` list is part of the regularizer (so `none + augment` is not
+    # the baseline); a block's base recipe is part of the setting, so every stack is compared
+    # with `none + base` on the same seeds, and its rows are named `... + base`.
+    for col in ("base", "addons"):
+        df[col] = df[col].fillna("") if col in df else ""
+    with_ = [f" + {w}" if w else "" for w in df.addons]
+    on_base = [" + base" if b else "" for b in df.base]
+    df["regularizer"] = [r + w for r, w in zip(df.regularizer, with_)]
+    df["reg_label"] = [r + w + b for r, w, b in zip(df.reg_label, with_, on_base)]
+    df["reg_family"] = [r + w + b for r, w, b in zip(df.reg_family, with_, on_base)]
     df["variant"] = [label("", v).strip("[]") if v else "" for _, v in split]
     df["protocol"] = df["protocol"].fillna("{}")
     # The same task and architecture under two protocols are two settings: say which.
@@ -166,8 +176,9 @@ def prepare(cells: pd.DataFrame) -> pd.DataFrame:
     proto = [label("", p).strip("[]") for p in df.protocol]
     df["arch_label"] = [a if k < 2 else f"{a} ({pr or 'default'})"
                         for a, k, pr in zip(df.arch_label, n_proto, proto)]
-    df["reg_rank"] = [REG_ORDER.index(r) if r in REG_ORDER else len(REG_ORDER)
-                      for r in df.regularizer]
+    df["arch_label"] = [f"{a} on base {b}" if b else a for a, b in zip(df.arch_label, df.base)]
+    df["reg_rank"] = [REG_ORDER.index(r.split(" + ")[0]) if r.split(" + ")[0] in REG_ORDER
+                      else len(REG_ORDER) for r in df.regularizer]
     return df.sort_values(["task_label", "arch_label", "reg_rank", "reg_label", "strength", "seed",
                            "cell_id"], kind="stable").reset_index(drop=True)
 

@@ -18,11 +18,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from regbench.registry import REGULARIZERS
 from regbench.report.stats import canonical, holm, paired_test, prepare, t_ci
 
-# Strength names where a larger value regularizes less: early stopping's patience, and
-# more_data's training fraction (none = the full split = 1.0).
-LARGER_IS_WEAKER = frozenset({"early_stopping", "more_data"})
 # Mean validation metrics this close are a tie (float noise, or identical cells).
 TIE_RTOL = 1e-9
 
@@ -36,9 +34,16 @@ TUNED_COLUMNS = [
 ]
 
 
+def larger_is_weaker(reg_name: str) -> bool:
+    """Whether a larger strength regularizes less (`Regularizer.larger_is_weaker`: early
+    stopping's patience, more_data's fraction); False for a name no loaded code knows."""
+    name = reg_name.split(" + ")[0]
+    return name in REGULARIZERS and bool(REGULARIZERS.get(name).larger_is_weaker)
+
+
 def _weakness(reg_name: str, strength: float) -> float:
     """Sort key: smaller = weaker regularization."""
-    return -strength if reg_name in LARGER_IS_WEAKER else strength
+    return -strength if larger_is_weaker(reg_name) else strength
 
 
 def select(summary: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from regbench.errors import StoreError
-from regbench.store.schema import LEASES_DDL, SCHEMA_VERSION
+from regbench.store.schema import CELL_COLUMNS, LEASES_DDL, SCHEMA_VERSION, V3_COLUMNS
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -23,7 +23,14 @@ def _v1_to_v2(con: sqlite3.Connection) -> None:
     con.execute(LEASES_DDL)
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2}
+def _v2_to_v3(con: sqlite3.Connection) -> None:
+    """Schema 3 adds a cell's regularizer stack (base recipe, `with` list) and the plugin
+    code that made it; older cells are single regularizers of built-in code."""
+    for col in V3_COLUMNS:
+        con.execute(f"ALTER TABLE cells ADD COLUMN {col} {CELL_COLUMNS[col]}")
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def stored_version(con: sqlite3.Connection) -> int:

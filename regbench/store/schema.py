@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SCHEMA_VERSION = 2  # 1: meta, cells, curves, artifacts, bench; 2: + leases
+# 1: meta, cells, curves, artifacts, bench; 2: + leases; 3: + cells.base, cells.addons (a
+# cell's regularizer stack) and cells.plugin_code (what plugin code made the number)
+SCHEMA_VERSION = 3
 APPLICATION = "regbench"
 DEFAULT_STORE = Path(".regbench") / "results.sqlite"
 
@@ -38,7 +40,14 @@ CELL_COLUMNS: dict[str, str] = {
     "git_commit": "TEXT", "python_version": "TEXT", "hostname": "TEXT",
     "regbench_version": "TEXT", "started_at": "TEXT", "finished_at": "TEXT",
     "cell_json": "TEXT NOT NULL",
+    # schema 3 (appended, as ALTER TABLE adds them): the stack around `regularizer`, as
+    # labels ('' for none), and JSON of the plugin code of the cell's entries (NULL: none)
+    "base": "TEXT NOT NULL DEFAULT ''",
+    "addons": "TEXT NOT NULL DEFAULT ''",
+    "plugin_code": "TEXT",
 }
+
+V3_COLUMNS = ("base", "addons", "plugin_code")
 
 BENCH_COLUMNS: dict[str, str] = {
     "run_id": "TEXT NOT NULL", "op": "TEXT NOT NULL", "impl": "TEXT NOT NULL",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -12,108 +11,24 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from regbench import seeding
-from regbench.errors import RegbenchError, UnknownNameError
-from regbench.inits import INIT_SCHEMES
+from regbench.errors import RegbenchError
+from regbench.interface import (  # noqa: F401  (re-exported)
+    PROTOCOL_FIELDS,
+    STANDARDIZE,
+    Protocol,
+    TaskData,
+)
 from regbench.params import Param, check_values, default
-from regbench.specs import Params, TaskSpec
+from regbench.specs import TaskSpec
 
 # parameters many tasks share
 N_TRAIN = Param(None, int, lo=1, optional=True, doc="cap on the train split")
 LABEL_NOISE = Param(0.0, float, lo=0.0, hi=1.0, doc="fraction of train labels flipped")
 
 NORMALIZE_CHUNK = 4096  # rows normalized at a time (bounds the float64 temporaries)
-STANDARDIZE = ("xy", "x", "none")  # what is standardized on the train split
 
 # metric name -> True when higher is better
 METRICS: dict[str, bool] = {"accuracy": True, "rmse": False}
-
-
-# Every protocol field, its type and range: a matrix's `protocol = {...}` is checked
-# against this before anything runs. Optimizer names are checked against regbench.optim.
-PROTOCOL_FIELDS: dict[str, Param] = {
-    "epochs": Param(1, int, lo=1, hi=1_000_000, doc="passes over the train split"),
-    "batch_size": Param(0, int, lo=0, hi=100_000_000, doc="0 means full batch"),
-    "optimizer": Param("sgd", str, doc="a key of regbench.optim.OPTIMIZERS"),
-    "lr": Param(1e-3, float, lo=0.0, lo_open=True),
-    "momentum": Param(0.0, float, lo=0.0, hi=1.0, hi_open=True),
-    "adam_lr": Param(1e-3, float, lo=0.0, lo_open=True,
-                     doc="lr when a regularizer swaps in an Adam-family optimizer"),
-    "loss_reduction": Param("mean", choices=("mean", "sum"),
-                            doc="how the training loss sums over a minibatch"),
-    "standardize": Param("xy", choices=STANDARDIZE,
-                         doc="what is standardized on the train split (metrics stay in units)"),
-    "init": Param("regbench", choices=tuple(INIT_SCHEMES),
-                  doc="regbench: U(+-1/sqrt(fan_in)) from the init stream; torch: each "
-                      "layer's reset_parameters under the init seed; he: kaiming_uniform_ "
-                      "weights from the init stream, zero biases (the MNIST-1D notebooks)"),
-    "lr_schedule": Param("constant", str, doc="a key of regbench.optim.schedules.SCHEDULES"),
-    "lr_step_size": Param(30, int, lo=1, hi=1_000_000, doc="step: epochs between decays"),
-    "lr_gamma": Param(0.1, float, lo=0.0, lo_open=True, hi=1.0, doc="step: decay factor"),
-    "lr_min": Param(0.0, float, lo=0.0, doc="cosine: final lr"),
-}
-
-
-@dataclass(frozen=True)
-class Protocol:
-    """How a task is trained: the same for every architecture and regularizer.
-
-    Every field can be overridden per matrix block (`protocol = {...}`); each is part of
-    the cell and so of its id. See PROTOCOL_FIELDS for types and ranges.
-    """
-
-    epochs: int
-    batch_size: int  # 0 means full batch
-    optimizer: str  # key of regbench.optim.OPTIMIZERS
-    lr: float
-    momentum: float = 0.0
-    adam_lr: float = 1e-3  # used when a regularizer swaps in an Adam-family optimizer
-    loss_reduction: str = "mean"
-    standardize: str = "xy"
-    init: str = "regbench"
-    lr_schedule: str = "constant"
-    lr_step_size: int = 30
-    lr_gamma: float = 0.1
-    lr_min: float = 0.0
-
-    def override(self, params: Params) -> Protocol:
-        """This protocol with `params` replaced, each checked for type and range."""
-        given = dict(params)
-        check_values("protocol", "", given, PROTOCOL_FIELDS)
-        # optim imports the regularizer base, which imports this module: import here
-        from regbench.optim import OPTIMIZERS
-        from regbench.optim.schedules import SCHEDULES
-
-        for key, registry in (("optimizer", OPTIMIZERS), ("lr_schedule", SCHEDULES)):
-            if key in given and given[key] not in registry:
-                raise UnknownNameError(f"protocol {key}", given[key], registry)
-        return replace(self, **given)
-
-
-@dataclass
-class TaskData:
-    """Tensors of one seeded split. Features are standardized on the train split only."""
-
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    x_test: torch.Tensor
-    y_test: torch.Tensor
-    kind: str  # "regression" | "classification"
-    n_out: int
-    metric: str
-    image_shape: tuple[int, ...] | None = None  # (C, H, W) when the rows are images
-    channel_shape: tuple[int, ...] | None = None  # (C, ...) when normalized per channel
-    y_scale: float = 1.0  # regression targets were divided by this (to report rmse in units)
-    # per-feature center / scale (per-channel values repeated over pixels): raw = x * scale
-    # + center, for augmentation in raw space and for plotting raw x
-    x_center: np.ndarray | None = None
-    x_scale: np.ndarray | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def n_features(self) -> int:
-        return int(self.x_train.shape[1])
 
 
 class Task:
