@@ -138,8 +138,8 @@ def _entry_section(kind: str, name: str, entry: Any, facts: list[str]) -> list[s
 
 def registries_page() -> str:
     from regbench import matrix
+    from regbench.interface import PROTOCOL_FIELDS
     from regbench.registry import ARCHS, REGULARIZERS, TASKS
-    from regbench.tasks.base import PROTOCOL_FIELDS
 
     lines = ["# Tasks, architectures, regularizers", "",
              "Generated from the registries and the declared parameters "
