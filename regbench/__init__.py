@@ -1,6 +1,63 @@
-"""regbench: a benchmark and reproducibility suite for neural-network regularization."""
+"""regbench: a benchmark and reproducibility suite for neural-network regularization.
 
-from regbench.specs import SUITE_VERSION
+The public API, stable across minor versions (everything a plugin needs)::
+
+    from regbench import Regularizer, Arch, Task, register_regularizer, register_arch, \\
+        register_task
+
+- `Regularizer`, `Arch`, `Task`: the base classes of the three axes;
+- `register_regularizer`, `register_arch`, `register_task`: their registry decorators;
+- `Batch`, `TrainContext`, `Knobs`, `OptimConfig`, `Protocol`, `TaskData`, `decay_params`:
+  what the hooks and builders receive;
+- `Param`: a declared, validated parameter; `TaskSpec`, `ArchSpec`, `RegSpec`, `Cell`,
+  `CellResult`: what a cell is and what running it returns; `run_cell`: run one;
+- `SUITE_VERSION`, `__version__`.
+
+Names resolve on first use, so `import regbench` stays cheap (the CLI's `--version`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["SUITE_VERSION", "__version__"]
+
+_EXPORTS: dict[str, str] = {
+    "Regularizer": "regbench.interface",
+    "Batch": "regbench.interface",
+    "TrainContext": "regbench.interface",
+    "Knobs": "regbench.interface",
+    "OptimConfig": "regbench.interface",
+    "Protocol": "regbench.interface",
+    "TaskData": "regbench.interface",
+    "decay_params": "regbench.interface",
+    "Arch": "regbench.archs.base",
+    "Task": "regbench.tasks.base",
+    "register_regularizer": "regbench.registry",
+    "register_arch": "regbench.registry",
+    "register_task": "regbench.registry",
+    "Param": "regbench.params",
+    "TaskSpec": "regbench.specs",
+    "ArchSpec": "regbench.specs",
+    "RegSpec": "regbench.specs",
+    "Cell": "regbench.specs",
+    "CellResult": "regbench.specs",
+    "SUITE_VERSION": "regbench.specs",
+    "run_cell": "regbench.train",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'regbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -37,7 +37,9 @@ STRENGTH_SETS = ("default", "full", "first")
 # What `Regularizer.owns` names, in words (for the error that refuses two owners).
 RESOURCES = {"step": "training step (train_step)", "eval": "evaluated model (eval_model)",
              "optimizer": "optimizer (it replaces the task's)",
-             "weight_decay": "optimizer's weight decay"}
+             "weight_decay": "optimizer's weight decay",
+             "lr_schedule": "learning-rate schedule",
+             "optimizer_wrapper": "optimizer wrapper"}
 MAX_CELLS = 1_000_000  # a larger expansion is refused before it is built
 MAX_SEEDS = 10_000
 
@@ -322,6 +324,10 @@ ALL_REGULARIZERS = [
 # Regularizers written on the training-step hooks (mixed targets, an owned step, an averaged
 # evaluated model): in `smoke` and `full`; `default` keeps its run time.
 STEP_REGULARIZERS = ["mixup", "sam", "swa"]
+# The field's regularizers beyond the twelve first built-ins (Regularization Cocktails, seed
+# 002, the dropout paper), written on the same hooks.
+FIELD_REGULARIZERS = ["dropconnect", "max_norm", "cutout", "cutmix", "lookahead",
+                      "adversarial", "snapshot_ensemble"]
 DEFAULT_TASKS = ["curve", "periodic", "digits", "breast_cancer", "diabetes"]
 VISION_REGULARIZERS = ["none", "l2", "weight_decay", "adamw", "dropout", "batchnorm", "augment",
                        "label_smoothing", "stochastic_depth"]
@@ -335,6 +341,16 @@ MNIST1D_PAPER_PROTOCOL = {"epochs": 200, "batch_size": 100, "optimizer": "adam",
 DOUBLE_DESCENT_TASK = {"name": "mnist1d", "num_samples": 16000, "train_split": 0.25,
                        "label_noise": 0.15, "val_fraction": 0.0}
 DOUBLE_DESCENT_WIDTHS = (2, 3, 5, 8, 12, 18, 27, 40, 60, 90, 135, 200, 300)  # ~x1.5 steps
+# Regularization Cocktails' question on regbench's small tasks: each regularizer alone, and
+# on a usual recipe. stochastic_depth needs residual blocks (not in an mlp).
+COCKTAIL_TASKS = ["breast_cancer", "diabetes", "digits", "mnist1d"]
+COCKTAIL_REGULARIZERS = [r for r in ALL_REGULARIZERS + STEP_REGULARIZERS + FIELD_REGULARIZERS
+                         if r != "stochastic_depth"]
+COCKTAIL_BASE = [{"name": "weight_decay", "strength": 1e-4},
+                 {"name": "augment", "kind": "noise", "strength": 0.05}]
+# The standard CIFAR recipe (He et al. 2016): weight decay 5e-4 and 4-pixel crop + flip.
+CIFAR_BASE_RECIPE = [{"name": "weight_decay", "strength": 5e-4},
+                     {"name": "augment", "kind": "crop_flip", "strength": 0.0}]
 BATCHNORM_LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 
 BUILTIN: dict[str, dict[str, Any]] = {
@@ -345,7 +361,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
             {"tasks": ["curve", {"name": "digits", "n_train": 300}],
              "archs": [{"name": "mlp", "width": 32, "depth": 2}],
              "regularizers": [r for r in ALL_REGULARIZERS + STEP_REGULARIZERS
-                              if r != "stochastic_depth"],
+                              + FIELD_REGULARIZERS if r != "stochastic_depth"],
              "strengths": "first", "protocol": {"epochs": 20}},
             {"tasks": [{"name": "digits", "n_train": 300}],
              "archs": [{"name": "resmlp", "width": 32, "depth": 2}],
@@ -385,7 +401,8 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "seeds": 10,
         "blocks": [
             {"tasks": DEFAULT_TASKS, "archs": ["mlp", "resmlp"],
-             "regularizers": ALL_REGULARIZERS + STEP_REGULARIZERS, "strengths": "full"},
+             "regularizers": ALL_REGULARIZERS + STEP_REGULARIZERS + FIELD_REGULARIZERS,
+             "strengths": "full"},
             {"tasks": ["curve"], "archs": ["wide", {"name": "linear", "poly": [4, 19]}],
              "regularizers": ["none", "l2", "dropout"], "strengths": "full"},
             {"tasks": ["digits"], "archs": ["cnn"],
@@ -441,6 +458,29 @@ BUILTIN: dict[str, dict[str, Any]] = {
              "regularizers": [r if r != "augment" else
                               {"name": "augment", "kind": "crop_flip", "strengths": [0.0]}
                               for r in VISION_REGULARIZERS]},
+            # the recipe every CIFAR paper trains with, under every cell, `none` included:
+            # does X help on top of weight decay 5e-4 + crop and flip?
+            {"tasks": ["cifar10"], "archs": [{"name": "resnet", "depth": 20}],
+             "base": CIFAR_BASE_RECIPE,
+             "regularizers": ["none", "l2", "dropout", "label_smoothing", "stochastic_depth",
+                              *STEP_REGULARIZERS]},
+        ],
+    },
+    "cocktails": {
+        "description": "every regularizer alone and on a base recipe (weight decay 1e-4 + "
+                       "input noise 0.05) on the tabular, digits and MNIST-1D tasks, "
+                       "dropout + max-norm as a stack, 5 seeds",
+        "seeds": 5,
+        "blocks": [
+            {"tasks": COCKTAIL_TASKS, "archs": ["mlp"],
+             "regularizers": [*COCKTAIL_REGULARIZERS,
+                              {"name": "dropout", "with": [{"name": "max_norm",
+                                                            "strength": 3.0}]}],
+             "protocol": {"epochs": 20}},
+            {"tasks": COCKTAIL_TASKS, "archs": ["mlp"], "base": COCKTAIL_BASE,
+             "regularizers": [r for r in COCKTAIL_REGULARIZERS
+                              if r not in ("weight_decay", "adamw", "augment")],
+             "protocol": {"epochs": 20}},
         ],
     },
     "seeds": {

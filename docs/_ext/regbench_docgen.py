@@ -174,6 +174,10 @@ def registries_page() -> str:
             facts.append(f"needs a {r.needs_kind} task")
         if r.needs_capability:
             facts.append(f"needs an architecture with capability `{r.needs_capability}`")
+        owner = getattr(r, "ownership", None)
+        owns = sorted(owner() if owner else getattr(r, "owns", ()) or ())
+        if owns:
+            facts.append("owns (at most one per stack): " + ", ".join(owns))
         lines += _entry_section("reg", n, r, facts)
     lines += ["(ref-protocol)=", "## Protocol fields", "",
               "Set per matrix block with `protocol = {...}`; every field is part of the cell "
@@ -181,12 +185,13 @@ def registries_page() -> str:
               ""]
     lines += _params_table(PROTOCOL_FIELDS)
     lines += ["(ref-matrices)=", "## Built-in matrices", "",
-              "| matrix | seeds | what |", "|---|---|---|"]
+              "| matrix | cells | seeds | what |", "|---|---|---|---|"]
     for n in matrix.names():
         m = matrix.get(n)
-        lines.append(f"| `{n}` | {m.seeds} | {_md_escape(m.description)} |")
-    lines += ["", "`regbench list matrices` prints each one's cell count and the combinations "
-              "it skips, with the reason."]
+        cells = len(m.expand().cells)
+        lines.append(f"| `{n}` | {cells} | {m.seeds} | {_md_escape(m.description)} |")
+    lines += ["", "`regbench list matrices` prints the same counts and the combinations each "
+              "matrix skips, with the reason."]
     return "\n".join(lines) + "\n"
 
 

@@ -7,12 +7,28 @@ take the elastic-net coefficients `l1`, `l2` of the `fused` backend of the l1/l2
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
 from regbench.errors import RegbenchError, UnknownNameError
 from regbench.interface import OptimConfig, decay_params
+
+__all__ = ["FUSED", "OPTIMIZERS", "FusedAdam", "FusedAdamW", "FusedSGD", "make_optimizer"]
+
+# `from regbench.optim import FusedSGD` as from torch.optim; the classes load on first use
+_LAZY = {"FusedSGD": "regbench.optim.fused_sgd", "FusedAdam": "regbench.optim.fused_adamw",
+         "FusedAdamW": "regbench.optim.fused_adamw"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'regbench.optim' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
 
 Factory = Callable[[list[dict], OptimConfig], torch.optim.Optimizer]
 

@@ -1,16 +1,22 @@
 """Regularizers, one file per family; each hooks into model/optimizer/loss/data/stopping."""
 
 from regbench.regularizers import (  # noqa: F401  (register)
+    adversarial,
     augment,
     batchnorm,
+    cut,
+    dropconnect,
     dropout,
     early_stopping,
     label_smoothing,
+    lookahead,
+    max_norm,
     mixup,
     more_data,
     none,
     norm_penalty,
     sam,
+    snapshot_ensemble,
     stochastic_depth,
     swa,
     weight_decay,
