@@ -20,11 +20,10 @@ explicitly, and `regbench list matrices` says why.
 from __future__ import annotations
 
 import itertools
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from regbench.errors import MatrixError, UnknownNameError
 from regbench.params import finite

@@ -41,7 +41,7 @@ def cpu_model() -> str:
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 def machine(threads: int | None = None) -> dict[str, Any]:

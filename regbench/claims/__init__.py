@@ -52,6 +52,7 @@ from regbench.claims.seed001_lecture_notes import (
     peak_test,
 )
 from regbench.claims.seed002_stat453 import (
+    DropConnectVsDropout,
     EarlyStoppingBestEpoch,
     EvalModeIdentity,
     InvertedDropoutExpectation,
@@ -91,7 +92,7 @@ __all__ = [
     "Poly19Overfits", "WideMagic", "WideMagicTalk",
     "DoubleDescent", "PeakTest", "peak_test", "WeightDecayEqualsL2",
     "PenaltyEqualsSgdDecay", "InvertedDropoutExpectation", "EvalModeIdentity",
-    "EarlyStoppingBestEpoch", "MoreDataShrinksGap",
+    "EarlyStoppingBestEpoch", "MoreDataShrinksGap", "DropConnectVsDropout",
     "L1ZerosL2Shrinks", "BatchnormSpeedsTraining", "BatchnormAllowsHigherLR",
     "BikesRegularizedBetter",
     "L2LargePredictsMean", "L2ConcentratesParams", "DropoutHighPPredictsMean",
