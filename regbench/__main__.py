@@ -1,4 +1,4 @@
-"""The `regbench` command line: list, run, show, check, claims, bench."""
+"""The `regbench` command line: list, run, show, check, claims, bench, doctor."""
 
 from __future__ import annotations
 
@@ -132,10 +132,23 @@ def cmd_claims(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from regbench.doctor import report
+
+    print(report())
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from regbench import bench
 
     return bench.main(args)
+
+
+def _version_line() -> str:
+    from regbench import SUITE_VERSION, __version__
+
+    return f"regbench {__version__} (suite version {SUITE_VERSION})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -144,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="regbench", description="Benchmark and reproducibility suite for regularization.")
+    parser.add_argument("--version", action="version", version=_version_line())
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list tasks, archs, regularizers and matrices")
@@ -196,6 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_claims)
+
+    p = sub.add_parser("doctor", help="versions, CPU, kernel backend, CUDA, Triton, TeX and "
+                       "Dask on one screen: what a bug report needs")
+    p.set_defaults(func=cmd_doctor)
 
     try:
         from regbench import bench

@@ -3,7 +3,7 @@
 `FusedDropout` is a drop-in for `nn.Dropout` (same `p` and `inplace` arguments, same
 training/eval behaviour and output layout) whose masks come from (seed, offset) instead of
 the global RNG: reproducible, nothing of size numel saved for backward, and the (seed, offset)
-state travels in `state_dict`. `replace_dropout` swaps the `nn.Dropout`s of a model for them.
+state travels in `state_dict`. `replace_dropout` swaps every `nn.Dropout` of a model for one.
 """
 
 from __future__ import annotations

@@ -386,7 +386,7 @@ def bench_call(run: _Run, th: int) -> None:
 
 
 def target_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The issue-16 targets as measured in this run: ratios of one run, met or missed."""
+    """The performance targets as measured in this run: ratios of one run, met or missed."""
     out = []
 
     def pick(op: str, dtype: str, numel: int | None, threads: int) -> dict[str, Any] | None:

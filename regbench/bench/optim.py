@@ -1,7 +1,8 @@
 """`regbench bench --ops optim`: the fused optimizer steps vs torch.optim's fused CPU steps.
 
-Parameters: `n` elements in 64 tensors (the issue's 8M-in-64 setting at `--sizes 8M`), fp32,
-gradients preallocated. Rows (op, ours vs baseline; ratio_vs_native = our time / theirs):
+Parameters: `n` elements in 64 tensors (`--sizes 8M` is the setting of the documented
+measurements), fp32, gradients preallocated. Rows (op, ours vs baseline;
+ratio_vs_native = our time / theirs):
 
 - optim_sgd_l2:      FusedSGD(l2=lam, momentum) vs SGD(fused=True, weight_decay=lam, momentum)
 - optim_sgd_elastic: FusedSGD(l1, l2, momentum) vs penalty in the loss + autograd +

@@ -44,6 +44,19 @@ def _sources() -> list[Path]:
     return sorted(_CSRC.glob("*.cpp"))
 
 
+def extension_build_dir() -> Path:
+    """The cache folder of the C++ build for these sources (named by a hash of them)."""
+    hashed = [*_sources(), *sorted(_CSRC.glob("*.h"))]  # headers change the build too
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in hashed)).hexdigest()[:12]
+    return _cache_dir() / f"regbench_kernels_{digest}"
+
+
+def extension_cached() -> bool:
+    """Whether the C++ build for these sources is in the cache (no compile on first use)."""
+    d = extension_build_dir()
+    return d.is_dir() and any(d.glob(f"{d.name}*.so"))
+
+
 BUILD_LOCK = "regbench.lock"  # flock'ed around the build: the kernel drops it when we die
 TORCH_BATON = "lock"  # torch's FileBaton: a file that outlives a killed build
 
@@ -87,10 +100,8 @@ def load_extension() -> ModuleType | None:
             import torch.utils.cpp_extension as cpp
 
             srcs = _sources()
-            hashed = [*srcs, *sorted(_CSRC.glob("*.h"))]  # headers change the build too
-            digest = hashlib.sha256(b"".join(p.read_bytes() for p in hashed)).hexdigest()[:12]
-            name = f"regbench_kernels_{digest}"
-            build_dir = _cache_dir() / name
+            build_dir = extension_build_dir()
+            name = build_dir.name
             build_dir.mkdir(parents=True, exist_ok=True)
             with build_lock(build_dir):
                 _ext = cpp.load(
