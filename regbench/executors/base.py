@@ -8,6 +8,7 @@ leased before they run (leases.py), so drivers sharing a store share the work.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -123,6 +124,15 @@ def _duration(seconds: float) -> str:
     return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
+def _terminal_size(stream: TextIO) -> bool:
+    """Whether the terminal reports a window size (a pty may say 0 x 0)."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return size.columns > 0 and size.lines > 0
+
+
 class Progress:
     """The run's progress on stderr: a tqdm bar on a terminal; otherwise (a log file, a
     cluster job, CI) one plain line every PROGRESS_INTERVAL_S seconds or PROGRESS_STEP of
@@ -144,8 +154,11 @@ class Progress:
             self.mode = "off"
         elif isatty():
             self.mode = "bar"
+            # a pty without a window size (0 x 0) would hide the bar: assume 100 x 24
+            sized = _terminal_size(self.stream)
             self.bar = tqdm(total=total, desc="cells", unit="cell", smoothing=0.1,
-                            file=self.stream)
+                            file=self.stream, ncols=None if sized else 100,
+                            nrows=None if sized else 24)
         else:
             self.mode = "lines"
             self._thread = threading.Thread(target=self._tick, name="regbench-progress",
