@@ -147,28 +147,33 @@ class LocalExecutor:
         ctx = mp.get_context("spawn")  # no fork of a process that may hold torch threads
         workers: list[_Worker] = []
         exhausted = False
+
+        def fill() -> None:
+            """Hand a cell to each idle worker (starting workers up to --jobs)."""
+            nonlocal exhausted
+            while not exhausted:
+                for w in [w for w in workers if w.cell is None and not w.proc.is_alive()]:
+                    w.conn.close()  # an idle worker that exited: replaced, no cell blamed
+                    workers.remove(w)
+                idle = next((w for w in workers if w.cell is None), None)
+                if idle is None and len(workers) >= self.jobs:
+                    return
+                cell = next(it, None)
+                if cell is None:
+                    exhausted = True
+                    return
+                if idle is None:
+                    idle = self._start(ctx)
+                    workers.append(idle)
+                idle.cell, idle.started_at = cell, now()
+                try:
+                    idle.conn.send(cell)
+                except OSError:
+                    pass  # died before it could take it: seen as a death below
+
         try:
+            fill()
             while True:
-                # hand a cell to each idle worker (starting workers up to --jobs)
-                while not exhausted:
-                    for w in [w for w in workers if w.cell is None and not w.proc.is_alive()]:
-                        w.conn.close()  # an idle worker that exited: replaced, no cell blamed
-                        workers.remove(w)
-                    idle = next((w for w in workers if w.cell is None), None)
-                    if idle is None and len(workers) >= self.jobs:
-                        break
-                    cell = next(it, None)
-                    if cell is None:
-                        exhausted = True
-                        break
-                    if idle is None:
-                        idle = self._start(ctx)
-                        workers.append(idle)
-                    idle.cell, idle.started_at = cell, now()
-                    try:
-                        idle.conn.send(cell)
-                    except OSError:
-                        pass  # died before it could take it: seen as a death below
                 busy = [w for w in workers if w.cell is not None]
                 if not busy:
                     return
@@ -183,6 +188,7 @@ class LocalExecutor:
                     results.append(result)
                     if w.conn.closed:
                         workers.remove(w)
+                fill()  # keep the workers busy while the caller commits
                 for result in results:
                     yield result
         finally:
