@@ -277,6 +277,30 @@ def test_failed_cells_exit_1_diverged_exit_0_and_the_rerun_names_the_flag(tmp_pa
     assert [r[2] for r in rows(store)] == ["ok", "ok", "diverged", "diverged"]
 
 
+REPORT_DRIVER = DRIVER.replace("from regbench.__main__ import main",
+                               "from regbench.report.cli import main")
+
+
+@pytest.mark.slow
+def test_the_report_exits_1_after_writing_when_a_cell_failed(tmp_path):
+    bad = tmp_path / "bad-data"
+    bad.write_text("x")
+    m = toml(tmp_path, FAIL_MATRIX.split("[[blocks]]")[0] + "[[blocks]]"
+             + FAIL_MATRIX.split("[[blocks]]")[1].replace('"mlp", "cnn"', '"mlp"'))
+    script = tmp_path / "report_driver.py"
+    script.write_text(REPORT_DRIVER)
+    proc = subprocess.run([sys.executable, str(script), "--matrix", str(m), "--store",
+                           str(tmp_path / "r.sqlite"), "--out", str(tmp_path / "out"),
+                           "--jobs", "1", "--figure-formats", "png", "--no-progress"],
+                          capture_output=True, text=True, timeout=600,
+                          env=env(REGBENCH_TEST_FAIL_FILE=str(bad)))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "2 run now (1 ok, 0 diverged, 1 failed)" in proc.stdout
+    assert "failed: curve / mlp / fail_seed=0 / seed 1: DataError" in proc.stderr
+    assert "rerun with --retry-failed" in proc.stderr
+    assert (tmp_path / "out" / "README.md").exists()
+
+
 def test_diverged_only_exits_0(tmp_path):
     m = toml(tmp_path, FAIL_MATRIX.split("[[blocks]]")[0] + "[[blocks]]"
              + FAIL_MATRIX.split("[[blocks]]")[2])
