@@ -62,7 +62,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 # -- run ------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from regbench import devices, matrix
-    from regbench.executors import make_executor, run_cells
+    from regbench.executors import Interrupted, finish, make_executor, run_cells
+    from regbench.executors.memory import check_memory
     from regbench.store import Store
 
     m = matrix.get(args.matrix)
@@ -74,13 +75,41 @@ def cmd_run(args: argparse.Namespace) -> int:
     executor = make_executor(args.executor, jobs=args.jobs, threads=args.threads,
                              data_dir=str(args.data_dir) if args.data_dir else None,
                              scheduler=args.scheduler, workers=args.workers)
-    with Store(args.store) as store:
-        summary = run_cells(cells, store, executor, force=args.force,
-                            progress=not args.no_progress, retry_failed=args.retry_failed)
-    print(f"matrix {m.name}: {summary.line()}; store {args.store}")
-    for line in summary.failures[:10]:
-        print(f"  failed: {line}", file=sys.stderr)
-    return 0
+    if not Path(args.store).exists():  # refuse before the new store file is created
+        check_memory(cells, str(args.data_dir) if args.data_dir else None)
+    print_skipped(m.name, exp.skipped)
+    try:
+        with Store(args.store) as store:
+            summary = run_cells(cells, store, executor, force=args.force,
+                                progress=not args.no_progress, retry_failed=args.retry_failed)
+    except Interrupted as exc:
+        if exc.summary is None:
+            raise
+        summary = exc.summary
+    return finish(summary, f"matrix {m.name}", f"; store {args.store}")
+
+
+SKIPS_SHOWN = 10
+
+
+def print_skipped(name: str, skipped: list) -> None:
+    """The requested combinations the matrix skips and why: one line each, or a count
+    per reason when there are many."""
+    from regbench import matrix
+
+    if len(skipped) <= SKIPS_SHOWN:
+        for s in skipped:
+            print(f"regbench: skips {s.task} x {s.arch} x {s.regularizer}: {s.reason}",
+                  file=sys.stderr)
+        return
+    reasons: dict[str, int] = {}
+    for s in skipped:
+        reasons[s.reason] = reasons.get(s.reason, 0) + 1
+    where = (" (`regbench list matrices` lists each)" if name in matrix.names() else "")
+    print(f"regbench: skips {len(skipped)} combinations the matrix cannot run{where}:",
+          file=sys.stderr)
+    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        print(f"  {n} x {reason}", file=sys.stderr)
 
 
 # -- show -----------------------------------------------------------------------------------
@@ -123,13 +152,15 @@ def cmd_claims(args: argparse.Namespace) -> int:
         df = claims.run_claims(store, only, args.seeds, jobs=args.jobs,
                                data_dir=str(args.data_dir) if args.data_dir else None,
                                fast=args.fast, progress=not args.no_progress,
-                               log=lambda line: print(line, file=sys.stderr), device=device)
+                               log=lambda line: print(line, file=sys.stderr), device=device,
+                               retry_failed=args.retry_failed)
     if args.format == "table":
         sys.stdout.write(claims.render_table(df))
         print(f"wall time {time.perf_counter() - t0:.1f} s; store {args.store}")
     else:
         sys.stdout.write(render(df, args.format))
-    return 0
+    summary = df.attrs.get("run_summary")
+    return summary.exit_code() if summary is not None else 0
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -207,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--data-dir", type=Path, help="folder with hour.csv for the bikes claim")
     p.add_argument("--fast", action="store_true", help="only the fast claims (slow: skipped)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="rerun stored cells whose status is failed (replacing them)")
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_claims)
@@ -263,10 +296,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"regbench: error: {os_line(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("regbench: interrupted; finished cells are in the store, rerun to resume",
               file=sys.stderr)
-        return 130
+        return getattr(exc, "exit_code", 130)
 
 
 if __name__ == "__main__":

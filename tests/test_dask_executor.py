@@ -91,6 +91,38 @@ def test_worker_killed_mid_cell_gives_one_row_per_cell(cluster, tmp_path, allowe
     assert pids[victim] not in client.run(os.getpid).values()
 
 
+def test_a_cell_that_keeps_killing_workers_is_failed_and_the_run_goes_on(cluster, tmp_path):
+    """No reschedule, no resubmit: the killed worker's cell gets a failed result naming
+    the death, and every other cell is still run and yielded."""
+    cl, client = cluster
+    client.wait_for_workers(2, timeout=60)
+    old, cl.scheduler.allowed_failures = cl.scheduler.allowed_failures, 0
+    cells = _slow_cells(6)
+    victim = None
+    results = []
+    try:
+        pids = client.run(os.getpid)
+        ex = DaskExecutor(scheduler=cl.scheduler_address, resubmits=0)
+        with Store(tmp_path / "f.sqlite") as store:
+            for result in ex.map(cells):
+                results.append(result)
+                assert store.add(result)
+                if victim is None:
+                    busy = sorted(w for w, keys in client.processing().items() if keys)
+                    assert busy, "no worker busy after the first result"
+                    victim = busy[0]
+                    os.kill(pids[victim], signal.SIGKILL)
+            frame = store.frame()
+    finally:
+        cl.scheduler.allowed_failures = old
+    assert sorted(r.cell.cell_id for r in results) == sorted(c.cell_id for c in cells)
+    failed = [r for r in results if r.status == "failed"]
+    assert len(failed) >= 1 and all(r.error.startswith("worker process died (Dask KilledWorker")
+                                    for r in failed)
+    assert len(frame) == len(cells) and (frame.status == "ok").sum() == len(cells) - len(failed)
+    client.wait_for_workers(2, timeout=60)
+
+
 def _free_loopback_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -86,19 +86,44 @@ def claim_cells(names: Sequence[str], seeds: int | None = None, data_dir: str | 
 def run_claims(store: Store, only: Sequence[str] | None = None, seeds: int | None = None,
                jobs: int = 1, data_dir: str | None = None, fast: bool = False,
                progress: bool = True,
-               log: Callable[[str], None] | None = None, device: str = "cpu") -> pd.DataFrame:
-    """Run the missing cells of the selected claims into `store`, then evaluate them all."""
-    from regbench.executors import make_executor, run_cells
+               log: Callable[[str], None] | None = None, device: str = "cpu",
+               retry_failed: bool = False) -> pd.DataFrame:
+    """Run the missing cells of the selected claims into `store`, then evaluate them all.
+
+    The run's RunSummary is in the frame's `attrs["run_summary"]` (None when no cell was
+    needed); its summary line, failures and hints go to `log`. SIGINT/SIGTERM raise
+    `Interrupted` after logging them."""
+    from regbench.executors import Interrupted, make_executor, run_cells
 
     names = select(only)
     cells = claim_cells(names, seeds, data_dir, fast, device)
+    summary = None
     if cells:
         executor = make_executor("local", jobs=jobs, threads=1, data_dir=data_dir)
-        summary = run_cells(cells, store, executor, progress=progress)
+        try:
+            summary = run_cells(cells, store, executor, progress=progress,
+                                retry_failed=retry_failed)
+        except Interrupted as exc:
+            if log and exc.summary is not None:
+                _log_summary(exc.summary, log)
+            raise
         if log:
-            log(f"claims: {summary.line()}")
-    return claims_frame(store, names, seeds, data_dir, fast=fast, slow_direct=True,
-                        device=device)
+            _log_summary(summary, log)
+    df = claims_frame(store, names, seeds, data_dir, fast=fast, slow_direct=True,
+                      device=device)
+    df.attrs["run_summary"] = summary
+    return df
+
+
+def _log_summary(summary: Any, log: Callable[[str], None]) -> None:
+    import io
+
+    from regbench.executors import finish
+
+    out = io.StringIO()
+    finish(summary, "claims", out=out, err=out)
+    for line in out.getvalue().splitlines():
+        log(line)
 
 
 def render_table(df: pd.DataFrame) -> str:

@@ -3,11 +3,19 @@ cluster), and what they share: `base.py` (the registry and the driver loop
 `run_cells`) and `leases.py` (drivers on one store share the work).
 """
 
-from regbench.executors.base import EXECUTORS, RunSummary, make_executor, preflight, run_cells
+from regbench.executors.base import (
+    EXECUTORS,
+    Interrupted,
+    RunSummary,
+    finish,
+    make_executor,
+    preflight,
+    run_cells,
+)
 from regbench.executors.leases import Leases
 
-__all__ = ["EXECUTORS", "Leases", "LocalExecutor", "RunSummary", "make_executor", "preflight",
-           "run_cells"]
+__all__ = ["EXECUTORS", "Interrupted", "Leases", "LocalExecutor", "RunSummary", "finish",
+           "make_executor", "preflight", "run_cells"]
 
 
 def __getattr__(name: str) -> object:

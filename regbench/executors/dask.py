@@ -15,8 +15,9 @@ Failure handling:
   its task on another worker by itself (up to `distributed.scheduler.allowed-failures`,
   default 3, deaths per task). If a task still ends as `KilledWorker`, the driver
   resubmits it under a fresh key up to `resubmits` more times; a cell that keeps
-  killing workers is skipped and, after every other cell is committed, `map` raises
-  a `RegbenchError` naming it (no row is stored, so the next run retries it).
+  killing workers gets a `failed` result, "worker process died (Dask KilledWorker:
+  ...)", as a dead local worker's cell does, and the run goes on (`--retry-failed`
+  reruns it).
   `retries=` is not used: `run_cell` never raises for a problem inside a cell, so a
   task exception is an environment problem (e.g. a version mismatch) that a retry
   cannot fix.
@@ -262,7 +263,6 @@ class DaskExecutor:
                 new.append(fut)
             return new
 
-        lost: list[str] = []
         try:
             pending = as_completed(fill(), loop=client.loop)
             for fut in pending:
@@ -276,7 +276,9 @@ class DaskExecutor:
                         live[new.key] = (new, cell)
                         pending.add(new)
                     else:
-                        lost.append(f"{cell.describe()} ({exc})")
+                        result = _died(cell, exc, self.threads)
+                        pending.update(fill())
+                        yield result
                     continue
                 except WorkerVersionError as exc:
                     raise RegbenchError(f"refusing to run on this cluster: {exc}") from None
@@ -292,7 +294,14 @@ class DaskExecutor:
             if live and self.client is not None:
                 self.client.cancel([f for f, _ in live.values()])
             self.close()
-        if lost:
-            raise RegbenchError(
-                f"{len(lost)} cell(s) killed their workers repeatedly and were not stored "
-                f"(rerun to retry them): " + "; ".join(lost[:5]))
+
+
+def _died(cell: Cell, exc: BaseException, threads: int) -> CellResult:
+    """The failed result of a cell whose task kept killing its workers."""
+    from regbench.provenance import now, provenance
+
+    at = now()
+    return CellResult(cell, "failed", error=f"worker process died (Dask KilledWorker: {exc}; "
+                      f"likely out of memory)",
+                      provenance={**provenance(threads, cell.device), "started_at": at,
+                                  "finished_at": at})

@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="folder with user data files (bikes: hour.csv)")
     p.add_argument("--device", default="cpu",
                    help="cpu (default) or cuda: the device whose cells are run and reported")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="rerun stored cells whose status is failed (replacing them)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -74,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"regbench.report: error: {os_line(exc)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        print("regbench.report: interrupted; finished cells are in the store, rerun to "
+              "resume (no report written)", file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,16 +100,21 @@ def run(args: argparse.Namespace) -> int:
         raise RegbenchError(f"--no-run: no results store at {store_path}; run without --no-run "
                             f"to compute the {len(exp.cells)} cells of matrix {m.name!r}, or "
                             "pass --store")
+    status = 0
     with Store(store_path, readonly=args.no_run) as store:
         if not args.no_run:
-            from regbench.executors import make_executor, run_cells
+            from regbench.executors import Interrupted, finish, make_executor, run_cells
 
             executor = make_executor("local", jobs=args.jobs, threads=args.threads,
                                      data_dir=str(args.data_dir) if args.data_dir else None)
-            summary = run_cells(cells_on, store, executor, progress=not args.no_progress)
-            print(f"matrix {m.name}: {summary.line()}")
-            for line in summary.failures[:10]:
-                print(f"  failed: {line}", file=sys.stderr)
+            try:
+                summary = run_cells(cells_on, store, executor, progress=not args.no_progress,
+                                    retry_failed=args.retry_failed)
+            except Interrupted as exc:
+                if exc.summary is not None:
+                    finish(exc.summary, f"matrix {m.name}")
+                raise
+            status = finish(summary, f"matrix {m.name}")
         ids = {c.cell_id for c in cells_on}
         all_cells = store.cells_frame()
         cells = all_cells[all_cells.cell_id.isin(ids)].reset_index(drop=True)
@@ -135,6 +146,6 @@ def run(args: argparse.Namespace) -> int:
                           figure_formats=fig_formats)
     print(f"report: {report.readme} ({len(report.tables)} table files, "
           f"{len(report.figures)} figure files)")
-    return 0
+    return status  # 1 when a cell failed in this run (the report is written all the same)
 
 
