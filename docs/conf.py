@@ -58,7 +58,7 @@ default_role = "literal"  # `x` in a docstring is code, as in the rest of the pr
 
 html_theme = "pydata_sphinx_theme"
 html_title = "regbench"
-html_static_path = ["_static"]
+html_static_path: list[str] = []
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
