@@ -11,6 +11,7 @@ from regbench.regularizers import (  # noqa: F401  (register)
     none,
     norm_penalty,
     sam,
+    shake_drop,
     stochastic_depth,
     swa,
     weight_decay,
