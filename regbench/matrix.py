@@ -352,7 +352,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
              "strengths": "first", "protocol": {"epochs": 20}},
             {"tasks": [{"name": "digits", "n_train": 300}],
              "archs": [{"name": "resmlp", "width": 32, "depth": 2}],
-             "regularizers": ["none", "stochastic_depth"],
+             "regularizers": ["none", "stochastic_depth", "shake_drop"],
              "strengths": "first", "protocol": {"epochs": 20}},
         ],
     },
@@ -388,7 +388,8 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "seeds": 10,
         "blocks": [
             {"tasks": DEFAULT_TASKS, "archs": ["mlp", "resmlp"],
-             "regularizers": ALL_REGULARIZERS + STEP_REGULARIZERS, "strengths": "full"},
+             "regularizers": ALL_REGULARIZERS + STEP_REGULARIZERS + ["shake_drop"],
+             "strengths": "full"},
             {"tasks": ["curve"], "archs": ["wide", {"name": "linear", "poly": [4, 19]}],
              "regularizers": ["none", "l2", "dropout"], "strengths": "full"},
             {"tasks": ["digits"], "archs": ["cnn"],
