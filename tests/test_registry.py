@@ -8,7 +8,7 @@ EXPECTED_TASKS = {"curve", "periodic", "digits", "breast_cancer", "diabetes", "b
 EXPECTED_ARCHS = {"linear", "mlp", "wide", "cnn", "resmlp", "resnet", "mlp_residual", "cnn1d"}
 EXPECTED_REGS = {"none", "l1", "l2", "weight_decay", "adamw", "dropout", "batchnorm",
                  "early_stopping", "augment", "more_data", "stochastic_depth", "label_smoothing",
-                 "sam", "mixup", "swa"}
+                 "sam", "mixup", "swa", "shake_drop"}
 
 
 def test_registries_hold_the_documented_entries():

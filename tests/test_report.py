@@ -62,7 +62,7 @@ def test_end_to_end_writes_every_part(smoke) -> None:
         "task", "arch", "regularizer", "strength", "n_seeds", "val_metric_mean",
         "test_metric_mean", "test_metric_ci_low", "test_metric_ci_high", "gap_metric_mean",
         "gap_metric_ci_low", "gap_metric_ci_high"]
-    assert len(tuned) == 23  # one row per (task, arch, regularizer): 10 + 11 + 2
+    assert len(tuned) == 30  # one row per (task, arch, regularizer): 13 + 14 + 3
     summary = pd.read_csv(out / "summary.csv")
     assert set(SUMMARY_COLUMNS) <= set(summary.columns)
     assert summary.n_seeds.sum() + summary.n_diverged.sum() + summary.n_failed.sum() == 60
