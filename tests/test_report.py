@@ -225,8 +225,8 @@ def test_no_run_reports_missing_cells(smoke, tmp_path: Path,
                       "--no-run", "--figure-formats", "png", "--formats", "md"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    assert "16 of 60 cells are missing" in captured.out
-    assert "16 missing from the store" in (tmp_path / "r" / "README.md").read_text()
+    assert "30 of 60 cells are missing" in captured.out
+    assert "30 missing from the store" in (tmp_path / "r" / "README.md").read_text()
 
 
 def test_failed_and_diverged_cells_are_counted_in_the_report(tmp_path: Path) -> None:
