@@ -75,3 +75,12 @@ def init_model(model: nn.Module, scheme: str, gen_seed: int) -> None:
         raise ValueError(f"unknown init scheme {scheme!r}; valid choices: "
                          f"{', '.join(INIT_SCHEMES)}")
     INIT_SCHEMES[scheme](model, gen_seed)
+
+
+@torch.no_grad()
+def scale_init(model: nn.Module, factor: float) -> None:
+    """Multiply every weight matrix and conv kernel (parameters of 2 or more dimensions) by
+    `factor`; biases and norm parameters keep their init (the `init_scale` protocol field)."""
+    for p in model.parameters():
+        if p.dim() >= 2:
+            p.mul_(factor)

@@ -57,6 +57,9 @@ PROTOCOL_FIELDS: dict[str, Param] = {
                   doc="regbench: U(+-1/sqrt(fan_in)) from the init stream; torch: each "
                       "layer's reset_parameters under the init seed; he: kaiming_uniform_ "
                       "weights from the init stream, zero biases (the MNIST-1D notebooks)"),
+    "init_scale": Param(1.0, float, lo=0.0, lo_open=True, hi=1000.0,
+                        doc="multiplies every initial weight matrix and conv kernel (biases "
+                            "and norm parameters unchanged) after the init scheme"),
     "lr_schedule": Param("constant", str, doc="a key of regbench.optim.schedules.SCHEDULES"),
     "lr_step_size": Param(30, int, lo=1, hi=1_000_000, doc="step: epochs between decays"),
     "lr_gamma": Param(0.1, float, lo=0.0, lo_open=True, hi=1.0, doc="step: decay factor"),
@@ -81,6 +84,7 @@ class Protocol:
     loss_reduction: str = "mean"
     standardize: str = "xy"
     init: str = "regbench"
+    init_scale: float = 1.0
     lr_schedule: str = "constant"
     lr_step_size: int = 30
     lr_gamma: float = 0.1

@@ -371,7 +371,7 @@ BUILTIN: dict[str, dict[str, Any]] = {
              "strengths": "first", "protocol": {"epochs": 20}},
             {"tasks": [{"name": "digits", "n_train": 300}],
              "archs": [{"name": "resmlp", "width": 32, "depth": 2}],
-             "regularizers": ["none", "stochastic_depth"],
+             "regularizers": ["none", "stochastic_depth", "shake_drop"],
              "strengths": "first", "protocol": {"epochs": 20}},
         ],
     },
@@ -407,7 +407,8 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "seeds": 10,
         "blocks": [
             {"tasks": DEFAULT_TASKS, "archs": ["mlp", "resmlp"],
-             "regularizers": ALL_REGULARIZERS + STEP_REGULARIZERS + FIELD_REGULARIZERS,
+             "regularizers": ALL_REGULARIZERS + STEP_REGULARIZERS + FIELD_REGULARIZERS
+             + ["shake_drop"],
              "strengths": "full"},
             {"tasks": ["curve"], "archs": ["wide", {"name": "linear", "poly": [4, 19]}],
              "regularizers": ["none", "l2", "dropout"], "strengths": "full"},

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from regbench import devices, seeding
 from regbench.errors import RegbenchError
-from regbench.inits import init_model
+from regbench.inits import init_model, scale_init
 from regbench.interface import (
     Batch,
     Knobs,
@@ -344,6 +344,8 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
     model = arch.build(cell.arch, data, knobs)
     init_model(model, proto.init,
                seeding.derive("init", cell.seed, cell.task.label(), cell.arch.label()))
+    if proto.init_scale != 1.0:
+        scale_init(model, proto.init_scale)
     model.to(device)  # initialized on the CPU: the same initial weights on every device
     ctx.model = model
     for reg in stack:

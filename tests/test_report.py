@@ -39,7 +39,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
          "--out", str(out), "--jobs", "2", "--no-progress"],
         capture_output=True, text=True, timeout=900)  # a loaded machine
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "82 run now (82 ok" in proc.stdout
+    assert "84 run now (84 ok" in proc.stdout
     return {"root": root, "store": store, "out": out}
 
 
@@ -62,14 +62,14 @@ def test_end_to_end_writes_every_part(smoke) -> None:
         "task", "arch", "regularizer", "strength", "n_seeds", "val_metric_mean",
         "test_metric_mean", "test_metric_ci_low", "test_metric_ci_high", "gap_metric_mean",
         "gap_metric_ci_low", "gap_metric_ci_high"]
-    assert len(tuned) == 23  # one row per (task, arch, regularizer): 10 + 11 + 2
+    assert len(tuned) == 42  # one row per (task, arch, regularizer): 18 + 21 + 3
     summary = pd.read_csv(out / "summary.csv")
     assert set(SUMMARY_COLUMNS) <= set(summary.columns)
-    assert summary.n_seeds.sum() + summary.n_diverged.sum() + summary.n_failed.sum() == 82
+    assert summary.n_seeds.sum() + summary.n_diverged.sum() + summary.n_failed.sum() == 84
     assert (summary[summary.regularizer == "none"].delta_gap_vs_none.isna()).all()
     assert summary.selected.sum() == len(tuned)
     readme = (out / "README.md").read_text()
-    assert "82 ok, 0 diverged, 0 failed" in readme and "## Provenance" in readme
+    assert "84 ok, 0 diverged, 0 failed" in readme and "## Provenance" in readme
     assert readme.count("Strengths are selected on validation") == 1
     assert readme.index("## Tuned view") < readme.index("## Per-task results, all strengths")
     # the claims section: every registered claim, direct ones evaluated, cell ones "not run"
@@ -196,7 +196,7 @@ def test_no_run_on_missing_or_empty_store_is_a_clear_message(
     rc = report.main(["--matrix", "smoke", "--store", str(empty), "--out", str(tmp_path / "r"),
                       "--no-run"])
     err = capsys.readouterr().err
-    assert rc == 2 and "none of the 82 cells" in err and "without --no-run" in err
+    assert rc == 2 and "none of the 84 cells" in err and "without --no-run" in err
     assert not (tmp_path / "r" / "README.md").exists()
 
 
@@ -225,8 +225,8 @@ def test_no_run_reports_missing_cells(smoke, tmp_path: Path,
                       "--no-run", "--figure-formats", "png", "--formats", "md"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    assert "16 of 82 cells are missing" in captured.out
-    assert "16 missing from the store" in (tmp_path / "r" / "README.md").read_text()
+    assert "54 of 84 cells are missing" in captured.out
+    assert "54 missing from the store" in (tmp_path / "r" / "README.md").read_text()
 
 
 def test_failed_and_diverged_cells_are_counted_in_the_report(tmp_path: Path) -> None:

@@ -55,16 +55,44 @@ class Arch:
         raise NotImplementedError
 
 
+# Where BatchNorm sits around a hidden activation when the `batchnorm` regularizer is on
+# (Knobs.extra key; absent means "before", the usual place).
+BATCHNORM_POSITIONS = ("before", "after")
+
+
+def batchnorm_position(knobs: Knobs) -> str | None:
+    """None when batchnorm is off, else "before" or "after" the hidden activation."""
+    if not knobs.batchnorm:
+        return None
+    return str(knobs.extra.get("batchnorm_position", "before"))
+
+
+def hidden_bias(knobs: Knobs) -> bool:
+    """Whether a hidden layer keeps its bias: not when BatchNorm follows it directly (its
+    shift would be cancelled by the normalization)."""
+    return batchnorm_position(knobs) != "before"
+
+
+def normalized_activation(act: nn.Module, n: int, knobs: Knobs,
+                          norm: Callable[[int], nn.Module]) -> list[nn.Module]:
+    """[norm, act], [act, norm] or [act]: the activation with BatchNorm where the knobs say."""
+    pos = batchnorm_position(knobs)
+    if pos == "before":
+        return [norm(n), act]
+    if pos == "after":
+        return [act, norm(n)]
+    return [act]
+
+
 def hidden_stack(
     n_in: int, widths: list[int], act: Callable[[], nn.Module], knobs: Knobs
 ) -> tuple[list[nn.Module], int]:
-    """Linear -> [BatchNorm] -> activation -> [Dropout] for each width; returns (layers, n_out)."""
+    """Linear -> [BatchNorm] -> activation -> [Dropout] for each width (BatchNorm after the
+    activation when the knobs say so); returns (layers, n_out)."""
     layers: list[nn.Module] = []
     for i, w in enumerate(widths):
-        layers.append(nn.Linear(n_in, w, bias=not knobs.batchnorm))
-        if knobs.batchnorm:
-            layers.append(nn.BatchNorm1d(w))
-        layers.append(act())
+        layers.append(nn.Linear(n_in, w, bias=hidden_bias(knobs)))
+        layers += normalized_activation(act(), w, knobs, nn.BatchNorm1d)
         if knobs.dropout > 0:
             layers.append(knobs.dropout_layer(knobs.dropout, i))
         n_in = w

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from regbench.archs.base import Arch, Knobs, width
+from regbench.archs.base import Arch, Knobs, hidden_bias, normalized_activation, width
 from regbench.registry import register_arch
 from regbench.specs import ArchSpec
 from regbench.tasks.base import TaskData
@@ -37,10 +37,8 @@ class CNN(Arch):
         width, hidden = int(self.param(spec, "width")), int(self.param(spec, "hidden"))
 
         def conv(cin: int, cout: int) -> list[nn.Module]:
-            block: list[nn.Module] = [nn.Conv2d(cin, cout, 3, padding=1, bias=not knobs.batchnorm)]
-            if knobs.batchnorm:
-                block.append(nn.BatchNorm2d(cout))
-            return [*block, nn.ReLU()]
+            conv = nn.Conv2d(cin, cout, 3, padding=1, bias=hidden_bias(knobs))
+            return [conv, *normalized_activation(nn.ReLU(), cout, knobs, nn.BatchNorm2d)]
 
         pool = (min(2, h), min(2, w))
         layers: list[nn.Module] = [AsImage(data.image_shape), *conv(c, width),
@@ -48,10 +46,8 @@ class CNN(Arch):
         n_flat = 2 * width * (h // pool[0]) * (w // pool[1])
         if knobs.dropout > 0:
             layers.append(knobs.dropout_layer(knobs.dropout, 0))
-        layers += [nn.Linear(n_flat, hidden, bias=not knobs.batchnorm)]
-        if knobs.batchnorm:
-            layers.append(nn.BatchNorm1d(hidden))
-        layers.append(nn.ReLU())
+        layers += [nn.Linear(n_flat, hidden, bias=hidden_bias(knobs)),
+                   *normalized_activation(nn.ReLU(), hidden, knobs, nn.BatchNorm1d)]
         if knobs.dropout > 0:
             layers.append(knobs.dropout_layer(knobs.dropout, 1))
         layers.append(nn.Linear(hidden, data.n_out))

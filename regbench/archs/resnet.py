@@ -10,7 +10,8 @@ BatchNorm after every conv is part of the architecture (the paper's), so the `no
 of a resnet already has it and the `batchnorm` regularizer is skipped on it. Dropout
 (when a regularizer asks) sits between the two convs of each block, as in wide ResNets;
 stochastic depth drops each block's residual branch per sample, with the linear decay of
-Huang et al. 2016 (block i of L: p * i / L).
+Huang et al. 2016 (block i of L: p * i / L); ShakeDrop (when on) scales the branch first,
+with the same decay.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from torch.nn import functional as F
 
 from regbench.archs.base import Arch, Knobs
 from regbench.archs.cnn import AsImage
-from regbench.archs.resmlp import DropPath
+from regbench.archs.resmlp import DropPath, shake_drop
 from regbench.errors import RegbenchError
 from regbench.params import Param
 from regbench.registry import register_arch
@@ -53,10 +54,10 @@ class ShortcutA(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """relu(shortcut(x) + DropPath(conv-BN-relu-[dropout]-conv-BN (x)))."""
+    """relu(shortcut(x) + DropPath(ShakeDrop(conv-BN-relu-[dropout]-conv-BN (x))))."""
 
     def __init__(self, cin: int, cout: int, stride: int, knobs: Knobs, index: int,
-                 p_drop_path: float):
+                 p_drop_path: float, total: int = 1):
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride, 1, bias=False),
                                    nn.BatchNorm2d(cout), nn.ReLU()]
@@ -65,10 +66,11 @@ class BasicBlock(nn.Module):
         layers += [nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)]
         self.branch = nn.Sequential(*layers)
         self.shortcut = ShortcutA(cin, cout, stride)
+        self.shake = shake_drop(knobs, index, total)
         self.drop_path = DropPath(p_drop_path, knobs.drop_path_generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.shortcut(x) + self.drop_path(self.branch(x)))
+        return F.relu(self.shortcut(x) + self.drop_path(self.shake(self.branch(x))))
 
 
 def blocks_per_stage(depth: int) -> int:
@@ -109,7 +111,7 @@ class ResNet(Arch):
             for b in range(n):
                 stride = 2 if stage > 0 and b == 0 else 1
                 layers.append(BasicBlock(cin, cout, stride, knobs, index,
-                                         knobs.drop_path * (index + 1) / total))
+                                         knobs.drop_path * (index + 1) / total, total))
                 cin, index = cout, index + 1
         layers += [GlobalAvgPool(), nn.Linear(cin, data.n_out)]
         return nn.Sequential(*layers)

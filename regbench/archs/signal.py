@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from regbench.archs.base import Arch, Knobs, width
+from regbench.archs.base import Arch, Knobs, hidden_bias, normalized_activation, width
 from regbench.registry import register_arch
 from regbench.specs import ArchSpec
 from regbench.tasks.base import TaskData
@@ -15,11 +15,9 @@ from regbench.tasks.base import TaskData
 
 def _hidden(layer: nn.Module, n: int, knobs: Knobs, index: int, norm: type[nn.Module]
             ) -> list[nn.Module]:
-    """layer -> [BatchNorm] -> ReLU -> [Dropout]: the knobs around one hidden layer."""
-    out: list[nn.Module] = [layer]
-    if knobs.batchnorm:
-        out.append(norm(n))
-    out.append(nn.ReLU())
+    """layer -> [BatchNorm] -> ReLU -> [Dropout]: the knobs around one hidden layer
+    (BatchNorm after the ReLU when the knobs say so)."""
+    out: list[nn.Module] = [layer, *normalized_activation(nn.ReLU(), n, knobs, norm)]
     if knobs.dropout > 0:
         out.append(knobs.dropout_layer(knobs.dropout, index))
     return out
@@ -46,7 +44,7 @@ class MLPResidual(Arch):
 
     def build(self, spec: ArchSpec, data: TaskData, knobs: Knobs) -> nn.Module:
         w = int(self.param(spec, "width"))
-        bias = not knobs.batchnorm
+        bias = hidden_bias(knobs)
         first = _hidden(nn.Linear(data.n_features, w, bias=bias), w, knobs, 0, nn.BatchNorm1d)
         branch = _hidden(nn.Linear(w, w, bias=bias), w, knobs, 1, nn.BatchNorm1d)
         return nn.Sequential(nn.Flatten(), *first, _Residual(nn.Sequential(*branch)),
@@ -91,7 +89,7 @@ class CNN1D(Arch):
         layers: list[nn.Module] = [_AsSignal(data.channel_shape)]
         for i, (k, s, p) in enumerate(CONV_LAYERS):
             conv = nn.Conv1d(c_in if i == 0 else ch, ch, k, stride=s, padding=p,
-                             bias=not knobs.batchnorm)
+                             bias=hidden_bias(knobs))
             layers += _hidden(conv, ch, knobs, i, nn.BatchNorm1d)
         n_flat = ch * conv_out_len(length)
         if n_flat < 1:

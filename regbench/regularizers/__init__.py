@@ -17,6 +17,7 @@ from regbench.regularizers import (  # noqa: F401  (register)
     norm_penalty,
     sam,
     snapshot_ensemble,
+    shake_drop,
     stochastic_depth,
     swa,
     weight_decay,

@@ -1,6 +1,7 @@
 """Batch normalization after every hidden linear/conv layer."""
 
-from regbench.archs.base import Arch, Knobs
+from regbench.archs.base import BATCHNORM_POSITIONS, Arch, Knobs
+from regbench.params import Param
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
 from regbench.specs import RegSpec
@@ -9,9 +10,14 @@ from regbench.tasks.base import Task
 
 @register_regularizer("batchnorm")
 class BatchNorm(Regularizer):
-    """BatchNorm before each hidden activation (the preceding layer loses its bias); strength 1=on.
+    """BatchNorm at each hidden activation, before it by default (`position`); strength 1=on.
 
-    Evaluation uses the running statistics (eval mode).
+    `position = "before"` (Ioffe & Szegedy 2015, the usual place): layer -> BN -> activation,
+    and the layer loses its bias (BN's shift replaces it). `position = "after"`: layer ->
+    activation -> BN, the layer keeps its bias (seed 001: "typically applied before the
+    activation function, though some research suggests applying it after the activation can
+    be beneficial"). Dropout, where on, follows both. Evaluation uses the running statistics
+    (eval mode).
     """
 
     strength_name = "on"
@@ -19,6 +25,8 @@ class BatchNorm(Regularizer):
     default_strengths = (1.0,)
     full_strengths = (1.0,)
     needs_capability = "hidden"
+    params = {"position": Param("before", choices=BATCHNORM_POSITIONS,
+                                doc="BatchNorm before or after the hidden activation")}
 
     @classmethod
     def skip_reason(cls, task: Task, arch: Arch, spec: RegSpec | None = None) -> str | None:
@@ -29,3 +37,4 @@ class BatchNorm(Regularizer):
 
     def configure_model(self, knobs: Knobs) -> None:
         knobs.batchnorm = self.strength > 0
+        knobs.extra["batchnorm_position"] = self.param("position")
