@@ -19,8 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_hour_csv
-from data_files import idx_bytes, write_cifar10, write_cifar100, write_mnist, write_table_csv
+from data_files import (
+    idx_bytes,
+    write_cifar10,
+    write_cifar100,
+    write_hour_csv,
+    write_mnist,
+    write_table_csv,
+)
 
 from regbench.errors import DataError
 from regbench.executors import preflight
@@ -270,6 +276,17 @@ def test_a_4gb_file_is_refused_from_its_first_bytes(tmp_path, monkeypatch, first
             or f"longer than its header says: {4 << 30} bytes" in str(err.value))
     _, problems = check_idx(path, 10)
     assert len(problems) == 1 and _Counting.total <= 16
+
+
+def test_an_uncompressed_image_file_is_checked_from_its_header_and_size(tmp_path, monkeypatch):
+    path = tmp_path / "train-images-idx3-ubyte"
+    with path.open("wb") as fh:  # a sparse 4 GiB file whose header matches its size
+        fh.write(bytes([0, 0, 8, 3]) + b"".join(d.to_bytes(4, "big") for d in (4096, 1024, 1024)))
+        fh.truncate(16 + (4 << 30))
+    opened = formats._open
+    monkeypatch.setattr(formats, "_open", lambda p: _Counting(opened(p)))
+    _Counting.total = 0
+    assert check_idx(path) == ((4096, 1024, 1024), []) and _Counting.total == 16
 
 
 def test_cifar_batches_are_checked_record_by_record(tmp_path):

@@ -73,6 +73,8 @@ def _idx_payload(path: Path, keep: bool = True,
                 size = path.stat().st_size
                 if size != header + expected:
                     _idx_size_error(path, size, dims, header + expected)
+                if not keep and each is None:
+                    return dims, None  # the size on disk says it all: nothing to read
             parts = []
             while got < expected:
                 chunk = fh.read(min(CHUNK, expected - got))
