@@ -169,10 +169,11 @@ def _break_mnist(folder: Path, fault: str) -> Path:
     if fault == "truncated gzip":
         path = folder / "train-images-idx3-ubyte.gz"
         path.write_bytes(path.read_bytes()[:-200])
-    elif fault == "header claims more":
+    elif fault.startswith("header claims"):
         path = folder / "t10k-images-idx3-ubyte.gz"
         blob = bytearray(gzip.decompress(path.read_bytes()))
-        blob[4:8] = (int.from_bytes(blob[4:8], "big") + 5).to_bytes(4, "big")
+        more = 5 if fault == "header claims more" else -1
+        blob[4:8] = (int.from_bytes(blob[4:8], "big") + more).to_bytes(4, "big")
         path.write_bytes(gzip.compress(bytes(blob), mtime=0))
     else:  # label 200
         path = folder / "train-labels-idx1-ubyte.gz"
@@ -185,6 +186,8 @@ def _break_mnist(folder: Path, fault: str) -> Path:
 @pytest.mark.parametrize("fault, found", [
     ("truncated gzip", r"cannot be read after \d+ decompressed bytes .*truncated"),
     ("header claims more", r"truncated: \d+ bytes, the header \(15, 28, 28\) promises \d+"),
+    ("header claims fewer", r"longer than its header says: the header \(9, 28, 28\) "
+                            r"promises 7072 bytes"),
     ("label 200", r"record 17: label 200; expected 0\.\.9"),
 ])
 def test_a_broken_mnist_file_is_one_line_naming_it(tmp_path, fault, found):

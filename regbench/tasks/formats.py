@@ -63,7 +63,7 @@ def _idx_payload(path: Path, keep: bool = True,
     `each(offset, chunk)` sees every chunk. A file (a stream, for .gz) shorter or longer than
     its header promises is a DataError that says so; an uncompressed file's length is checked
     against its size on disk before its payload is read."""
-    got = extra = 0
+    got = 0
     header, dims = 0, ()
     try:
         with _open(path) as fh:
@@ -85,14 +85,16 @@ def _idx_payload(path: Path, keep: bool = True,
                 if keep:
                     parts.append(chunk)
                 got += len(chunk)
-            while chunk := fh.read(CHUNK):
-                extra += len(chunk)
+            extra = len(fh.read(1))  # one byte past the promise is enough to refuse it
     except (EOFError, OSError, zlib.error) as exc:  # BadGzipFile is an OSError
         at = f" after {header + got} decompressed bytes" if header else ""
         raise DataError(f"{path}: cannot be read{at} ({type(exc).__name__}: {exc}); the file "
                         "is truncated or not gzip data - download it again") from None
-    if got != expected or extra:
-        _idx_size_error(path, header + got + extra, dims, header + expected)
+    if extra:
+        raise DataError(f"{path}: longer than its header says: the header {dims} promises "
+                        f"{header + expected} bytes; download the file again")
+    if got != expected:
+        _idx_size_error(path, header + got, dims, header + expected)
     return dims, b"".join(parts) if keep else None
 
 
