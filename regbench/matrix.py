@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from regbench.errors import MatrixError, UnknownNameError
-from regbench.params import finite
+from regbench.params import finite, without_defaults
 from regbench.registry import ARCHS, REGULARIZERS, TASKS, Registry
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 
@@ -240,8 +240,9 @@ def _specs(entries: list[Any], registry: Registry, spec_type: type) -> list[Any]
         name, params = _entry(e, registry.kind)
         entry = registry.get(name)()
         for p in _sweep(params):
-            spec = spec_type(name, freeze(p), registry.plugin_version(name))
-            entry.check(spec)
+            entry.check(spec_type(name, freeze(p)))
+            spec = spec_type(name, freeze(without_defaults(p, getattr(entry, "params", {}))),
+                             registry.plugin_version(name))
             specs.append(spec)
     return specs
 

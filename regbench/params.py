@@ -25,6 +25,8 @@ class Param:
 
     `lo`/`hi` are inclusive unless `lo_open`/`hi_open`; `optional` lets the value be None
     (TOML cannot write None: it is the "not set" default, e.g. n_train = all).
+    `omit_default`: a matrix entry that gives the default is built as one that leaves the
+    parameter out, so adding such a parameter never changes an existing cell's id or result.
     """
 
     default: Any
@@ -35,6 +37,7 @@ class Param:
     hi_open: bool = False
     choices: tuple[Any, ...] | None = None
     optional: bool = False
+    omit_default: bool = False
     doc: str = ""
 
     @property
@@ -116,6 +119,13 @@ def as_param(spec: Any) -> Param:
 
 def default(spec: Any) -> Any:
     return as_param(spec).default
+
+
+def without_defaults(given: Mapping[str, Any], declared: Mapping[str, Any]) -> dict[str, Any]:
+    """`given` less the `omit_default` parameters that equal their default."""
+    return {k: v for k, v in given.items()
+            if not (k in declared and as_param(declared[k]).omit_default
+                    and v == as_param(declared[k]).default)}
 
 
 def check_values(kind: str, name: str, given: Mapping[str, Any],

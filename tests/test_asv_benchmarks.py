@@ -42,6 +42,7 @@ def test_there_are_benchmark_modules() -> None:
 
 
 @pytest.mark.parametrize("name", MODULES)
+@pytest.mark.slow
 def test_every_benchmark_runs_once(name: str) -> None:
     mod = _module(name)
     suites = _suites(mod)

@@ -13,6 +13,7 @@ from regbench.bench import cuda as B
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
+@pytest.mark.slow
 def test_exits_with_message_without_cuda() -> None:
     out = subprocess.run([sys.executable, "-m", "regbench.bench.cuda", "--quick"],
                          capture_output=True, text=True, timeout=300)

@@ -28,3 +28,19 @@ def test_ci_runs_the_readme_setup_then_lint_then_the_tests():
     assert setup in ci, ".ci/run does not run the README's setup line"
     at = ci.index(setup)
     assert ci[at:at + 3] == [setup, "ruff check .", test]
+
+
+def test_ci_also_runs_the_slow_tests_the_default_run_leaves_out():
+    """`python -m pytest` deselects the tests marked slow (pyproject addopts); .ci/run runs
+    them in a second step, the one the README's Development section gives."""
+    import tomllib
+
+    addopts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"][
+        "ini_options"]["addopts"]
+    assert '-m "not slow"' in addopts or "-m 'not slow'" in addopts
+    ci = ci_commands()
+    at = ci.index("python -m pytest")
+    assert ci[at + 1] == "python -m pytest -m slow"
+    dev = re.search(r"## Development\n\n```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert dev and any(line.startswith("python -m pytest -m slow ")
+                       for line in dev.group(1).splitlines())

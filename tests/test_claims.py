@@ -38,6 +38,7 @@ def test_registry_lists_the_issue_claims():
         assert c.text and c.criterion and c.kind in ("cells", "direct")
 
 
+@pytest.mark.slow
 def test_fast_claims_run_end_to_end_and_do_not_rerun(tmp_path):
     only = FAST_CELL_CLAIMS + FAST_DIRECT_CLAIMS
     with Store(tmp_path / "c.sqlite") as store:
@@ -101,6 +102,7 @@ def test_a_failed_cell_makes_the_claim_fail(tmp_path):
     assert df.reproduced[0] == "no" and "boom" in df.numbers[0]
 
 
+@pytest.mark.slow
 def test_unknown_claim_name():
     with pytest.raises(UnknownNameError, match="valid choices: .*poly19-overfits"):
         claims.select(["poly19-overfits", "nope"])
@@ -127,6 +129,7 @@ def test_bikes_claim_runs_with_a_data_dir(tmp_path, bikes_dir):
     assert df.n_seeds[0] == 2 and "test RMSE none" in df.numbers[0]
 
 
+@pytest.mark.slow
 def test_cli_formats_and_fast(tmp_path):
     store = str(tmp_path / "cli.sqlite")
     out = regbench("claims", "--only", ",".join(FAST_DIRECT_CLAIMS), "--store", store,

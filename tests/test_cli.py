@@ -24,6 +24,7 @@ def regbench(*args, check=True, timeout=300):
     return proc
 
 
+@pytest.mark.slow
 def test_smoke_run_show_and_rerun(tmp_path):
     store = tmp_path / "r.sqlite"
     n = len(matrix.get("smoke").expand().cells)
@@ -48,6 +49,7 @@ def test_smoke_run_show_and_rerun(tmp_path):
     assert "gap_metric" in table and "stochastic_depth" in table
 
 
+@pytest.mark.slow
 def test_jobs_do_not_change_results(tmp_path):
     a, b = tmp_path / "a.sqlite", tmp_path / "b.sqlite"
     args = ["--matrix", "smoke", "--tasks", "digits", "--regularizers", "none,dropout,augment"]
@@ -69,6 +71,7 @@ def test_jobs_do_not_change_results(tmp_path):
     (["show", "--format", "xml"], "invalid choice: 'xml'"),
     (["list", "colours"], "invalid choice: 'colours'"),
 ])
+@pytest.mark.slow
 def test_bad_input_is_one_line_exit_2(args, needle, tmp_path):
     proc = regbench(*args, "--store", str(tmp_path / "x.sqlite"), check=False) \
         if args[0] == "run" else regbench(*args, check=False)
@@ -88,6 +91,7 @@ def test_bikes_without_data_dir_is_clear(tmp_path):
     assert proc.returncode == 2 and "--data-dir" in proc.stderr
 
 
+@pytest.mark.slow
 def test_bikes_with_data_dir(tmp_path, bikes_dir):
     p = tmp_path / "bikes.toml"
     p.write_text("seeds = 1\n[[blocks]]\ntasks=['bikes']\narchs=['mlp']\n"
@@ -97,6 +101,7 @@ def test_bikes_with_data_dir(tmp_path, bikes_dir):
     assert "2 run now (2 ok" in out.stdout
 
 
+@pytest.mark.slow
 def test_list_shows_axes_and_skips():
     out = regbench("list").stdout
     for word in ("tasks:", "archs:", "regularizers:", "matrices:", "digits", "resmlp",
@@ -117,6 +122,7 @@ protocol = {epochs = 30}
 """
 
 
+@pytest.mark.slow
 def test_sigkill_loses_nothing_and_resume_runs_only_the_rest(tmp_path):
     store = tmp_path / "k.sqlite"
     toml = tmp_path / "kill.toml"
@@ -154,6 +160,7 @@ def test_sigkill_loses_nothing_and_resume_runs_only_the_rest(tmp_path):
     assert con.execute("SELECT COUNT(*), COUNT(DISTINCT cell_id) FROM cells").fetchone() == (n, n)
 
 
+@pytest.mark.slow
 def test_bench_runs_checks_and_stores(tmp_path):
     store = tmp_path / "b.sqlite"
     out = regbench("bench", "--sizes", "64K", "--threads", "1", "--dtypes", "fp32,bf16",

@@ -34,6 +34,7 @@ def regbench(*args, env=None, check=True, module="regbench"):
     return proc
 
 
+@pytest.mark.slow
 def test_data_tasks_are_bitwise_identical_across_jobs(tmp_path, bikes_dir):
     toml = tmp_path / "data.toml"
     toml.write_text(DATA_MATRIX.format(table=bikes_dir / "table.csv"))

@@ -41,6 +41,7 @@ def _slow_cells(n: int, epochs: int = 200):
     return [dataclasses.replace(c, protocol=freeze({"epochs": epochs})) for c in cells]
 
 
+@pytest.mark.slow
 def test_smoke_rows_bitwise_equal_to_local(cluster, tmp_path):
     cl, _ = cluster
     cells = matrix.get("smoke").expand().cells
@@ -59,6 +60,7 @@ def test_smoke_rows_bitwise_equal_to_local(cluster, tmp_path):
 
 
 @pytest.mark.parametrize("allowed_failures", [3, 0], ids=["dask-reschedules", "driver-resubmits"])
+@pytest.mark.slow
 def test_worker_killed_mid_cell_gives_one_row_per_cell(cluster, tmp_path, allowed_failures):
     """allowed_failures=3 (Dask's default): the scheduler moves the task; 0: the task ends
     as KilledWorker and the driver resubmits it."""
@@ -186,6 +188,7 @@ def test_factory_errors(monkeypatch):
         make_executor("dask", workers=2)
 
 
+@pytest.mark.slow
 def test_cli_local_cluster_end_to_end(tmp_path):
     store = tmp_path / "c.sqlite"
     args = [sys.executable, "-m", "regbench", "run", "--matrix", "smoke", "--tasks", "curve",

@@ -62,6 +62,7 @@ def test_a_cuda_cell_on_a_cpu_worker_fails_cleanly():
     ["-m", "regbench.report", "--matrix", "smoke", "--out", "REPORT"],
     ["-m", "regbench", "claims", "--fast"],
 ])
+@pytest.mark.slow
 def test_device_cuda_without_a_gpu_exits_2_and_stores_nothing(tmp_path, argv):
     store = tmp_path / "s.sqlite"
     argv = [a.replace("REPORT", str(tmp_path / "r")) for a in argv]

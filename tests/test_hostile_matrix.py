@@ -173,6 +173,7 @@ def names_a_field(message: str, doc: dict[str, Any], source: str) -> bool:
 @settings(max_examples=300, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(doc=documents())
+@pytest.mark.slow
 def test_hostile_documents_are_accepted_or_refused_with_one_line(doc, tmp_path_factory,
                                                                   capsys):
     d = tmp_path_factory.mktemp("m")
@@ -217,6 +218,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.slow
 def test_hostile_files_through_the_cli(tmp_path, name):
     text, needle = CASES[name]
     path, store = tmp_path / "m.toml", tmp_path / "s.sqlite"

@@ -30,6 +30,7 @@ def test_no_warning_without_a_baton(tmp_path, recwarn):
     assert not [w for w in recwarn if "stale" in str(w.message)]
 
 
+@pytest.mark.slow
 def test_lock_excludes_another_process_and_dies_with_it(tmp_path):
     """A second process waits while the first holds the lock; SIGKILLing the holder frees it
     (the kernel drops a flock with its process), so nothing is ever stale."""

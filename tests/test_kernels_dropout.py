@@ -104,6 +104,7 @@ def test_large_outputs_stream_and_reuse_cached_blocks(name) -> None:
     assert K.cached_bytes() == 0
 
 
+@pytest.mark.slow
 def test_block_cache_can_be_turned_off() -> None:
     code = (
         "import torch; from regbench import kernels as K\n"
@@ -341,6 +342,7 @@ def test_bias_dropout_add_backward_and_broadcast_residual() -> None:
         K.bias_dropout_add(x, torch.randn(8), None, 0.5, 2, 3)
 
 
+@pytest.mark.slow
 def test_torch_compile_fullgraph() -> None:
     def f(x, b, r):
         return K.dropout(x, 0.5, 3, 10), K.bias_dropout_add(x, b, r, 0.3, 5, 1)

@@ -63,6 +63,7 @@ def _cpp(fn, *args):  # noqa: ANN001, ANN202
 # --- Philox ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tl_randint4x_is_the_contract_philox() -> None:
     """`tl.randint4x(seed, int64 offsets)` == reference words, seeds and offsets >= 2**32 included
     (run under TRITON_INTERPRET=1 in a subprocess: tl.randint4x is a @triton.jit helper)."""
@@ -217,6 +218,7 @@ def test_dropout_st_device_scalars_no_host_read(dtype, monkeypatch) -> None:
         KT.dropout(x, 0.5, -1, torch.tensor(0))  # an int is still checked
 
 
+@pytest.mark.slow
 def test_cpu_use_needs_no_triton() -> None:
     """CPU ops never load regbench.kernels.triton, and work with Triton made unimportable.
     (torch itself imports triton when installed, e.g. from torch._dynamo: not ours to check.)"""
@@ -436,6 +438,7 @@ def _l2_sig(dt: str, block: int) -> tuple[dict, dict]:
 
 @pytest.mark.parametrize("arch", [80, 90])
 @pytest.mark.parametrize("dt", ["fp32", "bf16", "fp64"])
+@pytest.mark.slow
 def test_kernels_compile_for_cuda_without_fma(arch, dt) -> None:
     """The CUDA variants compile (Triton -> PTX -> ptxas cubin for sm_80 / sm_90) with the
     launch options we use, and the SASS has no fused multiply-add (FFMA/DFMA): every
@@ -450,6 +453,7 @@ def test_kernels_compile_for_cuda_without_fma(arch, dt) -> None:
     assert "FFMA" not in sass and "DFMA" not in sass
 
 
+@pytest.mark.slow
 def test_every_config_compiles_for_cuda() -> None:
     """Every config the autotuner may pick compiles for sm_90 (ptxas included), FMA-free."""
     for cfg in KTD.CONFIGS:

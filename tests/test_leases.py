@@ -204,6 +204,7 @@ def test_an_error_releases_every_lease(tmp_path):
         assert lease_rows(s.path) == []
 
 
+@pytest.mark.slow
 def test_the_local_pool_pulls_one_cell_per_free_worker(tmp_path):
     from regbench.executors.local import LocalExecutor
 

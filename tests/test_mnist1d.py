@@ -37,6 +37,7 @@ def test_generation_leaves_global_rngs_as_they_were():
     assert random.getstate() == py_before
 
 
+@pytest.mark.slow
 def test_generation_is_bitwise_stable_across_calls_and_processes():
     mnist1d.generate.cache_clear()
     a = mnist1d.generate(600, 0.8, False, 42)

@@ -48,6 +48,7 @@ def _files(folder: Path, patterns: tuple[str, ...]) -> dict[str, bytes]:
             for pat in patterns for p in sorted(folder.glob(pat))}
 
 
+@pytest.mark.slow
 def test_end_to_end_writes_every_part(smoke) -> None:
     out = smoke["out"]
     for name in ("README.md", "summary.csv", "tuned.csv", "across.csv", "ranking.csv",
@@ -84,6 +85,7 @@ def test_end_to_end_writes_every_part(smoke) -> None:
         assert body in readme, table.name
 
 
+@pytest.mark.slow
 def test_byte_identical_rerun(smoke, capsys: pytest.CaptureFixture[str]) -> None:
     out2 = smoke["root"] / "r2"
     rc = report.main(["--matrix", "smoke", "--store", str(smoke["store"]), "--out", str(out2),
@@ -96,6 +98,7 @@ def test_byte_identical_rerun(smoke, capsys: pytest.CaptureFixture[str]) -> None
         assert first[name] == second[name], f"{name} differs between two renders"
 
 
+@pytest.mark.slow
 def test_every_figure_exists_and_is_a_valid_image(smoke) -> None:
     out = smoke["out"]
     readme = (out / "README.md").read_text()
@@ -115,6 +118,7 @@ def test_every_figure_exists_and_is_a_valid_image(smoke) -> None:
         assert pdf.read_bytes().startswith(b"%PDF"), pdf
 
 
+@pytest.mark.slow
 def test_latex_has_booktabs_and_escapes(smoke) -> None:
     out = smoke["out"]
     tex_files = sorted((out / "tables").glob("*.tex"))
@@ -156,6 +160,7 @@ def _pages_with_ink(pdf: Path) -> list[float]:
     return inks
 
 
+@pytest.mark.slow
 def test_latex_compiles_and_renders(smoke, tmp_path: Path) -> None:
     """tables.tex compiles standalone, one per-task table \\inputs into a small paper, and
     every page of both PDFs has ink on it."""
@@ -208,6 +213,7 @@ def test_bad_format_is_a_clear_message(tmp_path: Path,
     assert rc == 2 and "docx" in err and "valid choices: md, tex, csv" in err
 
 
+@pytest.mark.slow
 def test_no_run_reports_missing_cells(smoke, tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     """A partly stored matrix renders what is there and says how many cells are missing."""

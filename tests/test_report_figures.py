@@ -83,6 +83,7 @@ def _summary_cells() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@pytest.mark.slow
 def test_training_figures_at_full_size(tmp_path: Path, counted: list) -> None:
     cells = _summary_cells()
     prepared = rs.prepare(cells)

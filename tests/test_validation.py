@@ -104,6 +104,7 @@ TOML_BAD = {
 
 
 @pytest.mark.parametrize("key", sorted(TOML_BAD))
+@pytest.mark.slow
 def test_cli_exits_2_naming_the_field_and_writes_nothing(key, tmp_path):
     line, needle = TOML_BAD[key]
     fields = {"tasks": 'tasks = ["curve"]', "archs": 'archs = ["mlp"]',

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from regbench.errors import RegbenchError, UnknownNameError
+from regbench.errors import DataError, RegbenchError, UnknownNameError
 from regbench.executors.leases import Leases
 from regbench.registry import TASKS
 from regbench.specs import Cell
@@ -287,15 +287,30 @@ def finish(summary: RunSummary, head: str, tail: str = "",
 
 
 def preflight(cells: list[Cell], data_dir: str | None) -> None:
-    """Fail before running anything if a task's data is missing (or the split cache's
-    $REGBENCH_DATA_CACHE_MB is not a number), or a cell needs more memory than is
-    available (executors/memory.py)."""
+    """Fail before running anything if a task's data is missing or broken (a DataError with
+    one line per problem found, naming the file, the column or record and what was found),
+    or the split cache's $REGBENCH_DATA_CACHE_MB is not a number, or a cell needs more
+    memory than is available (executors/memory.py)."""
     from regbench.executors.memory import check_memory
     from regbench.train import data_cache_bytes
 
     data_cache_bytes()
-    for name in sorted({c.task.name for c in cells}):
-        TASKS.get(name)().check_available(Path(data_dir) if data_dir else None)
+    modes: dict[Any, set[str]] = {}  # task spec -> the standardize modes its cells use
+    for c in cells:
+        task = TASKS.get(c.task.name)()
+        mode = dict(c.protocol).get("standardize", task.protocol.standardize)
+        modes.setdefault(c.task, set()).add(mode)
+    problems: list[str] = []
+    folder = Path(data_dir) if data_dir else None
+    for spec in sorted(modes, key=lambda s: s.label()):
+        for line in TASKS.get(spec.name)().check_data(spec, folder, frozenset(modes[spec])):
+            if line not in problems:  # two specs of one task share its files
+                problems.append(line)
+    if len(problems) == 1:
+        raise DataError(f"{problems[0]}; nothing was run")
+    if problems:
+        raise DataError(f"{len(problems)} problems in the data; nothing was run:\n"
+                        + "\n".join(f"  {line}" for line in problems))
     check_memory(cells, data_dir)
 
 

@@ -11,7 +11,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from regbench import seeding
-from regbench.errors import RegbenchError
+from regbench.errors import DataError, RegbenchError
 from regbench.interface import (  # noqa: F401  (re-exported)
     PROTOCOL_FIELDS,
     STANDARDIZE,
@@ -23,7 +23,13 @@ from regbench.specs import TaskSpec
 
 # parameters many tasks share
 N_TRAIN = Param(None, int, lo=1, optional=True, doc="cap on the train split")
-LABEL_NOISE = Param(0.0, float, lo=0.0, hi=1.0, doc="fraction of train labels flipped")
+LABEL_NOISE = Param(0.0, float, lo=0.0, hi=1.0, doc="fraction of train labels made noisy")
+NOISE_KINDS = ("flip", "uniform")
+LABEL_NOISE_KIND = Param(
+    "flip", choices=NOISE_KINDS, omit_default=True,
+    doc="flip: a noisy label moves to a different class; uniform: it is resampled over all "
+        "classes (may keep its class; label_noise = 1 is then random labels)")
+F32_MAX = float(np.finfo(np.float32).max)  # larger values become inf in a float32 tensor
 
 NORMALIZE_CHUNK = 4096  # rows normalized at a time (bounds the float64 temporaries)
 
@@ -54,6 +60,15 @@ class Task:
 
     def check_available(self, data_dir: Path | None) -> None:
         """Raise a DataError if the task's data cannot be found (user-supplied files)."""
+
+    def check_data(self, spec: TaskSpec, data_dir: Path | None,
+                   standardize: frozenset[str] = frozenset({"xy"})) -> list[str]:
+        """Problems in the task's data, found before any cell runs: one line each, naming
+        the file, the column or record and what was found (empty when the data is sound).
+        `standardize` holds the modes the matrix's cells use. A DataError when the data
+        cannot be found. The default checks only that it can be found."""
+        self.check_available(data_dir)
+        return []
 
     def arrays(
         self, spec: TaskSpec, seed: int, data_dir: Path | None
@@ -98,6 +113,9 @@ class Task:
             center = xtr.mean(axis=0)
             scale = xtr.std(axis=0)
             scale = np.where(scale > 0, scale, 1.0)
+        if not (np.all(np.isfinite(center)) and np.all(np.isfinite(scale))):
+            raise DataError(f"task {spec.label()!r}: the train split's feature mean or "
+                            "standard deviation is not finite (a non-finite or huge value)")
 
         def fx(a: np.ndarray) -> torch.Tensor:
             # in row chunks: the float64 temporaries stay small for 50 000 x 3072 images,
@@ -120,7 +138,12 @@ class Task:
         else:
             n_out = 1
             if standardize == "xy":
-                y_mean, y_scale = float(ytr.mean()), float(ytr.std()) or 1.0
+                with np.errstate(over="ignore", invalid="ignore"):
+                    y_mean, y_scale = float(ytr.mean()), float(ytr.std()) or 1.0
+                if not (math.isfinite(y_mean) and math.isfinite(y_scale)):
+                    raise DataError(f"task {spec.label()!r}: the train split's target mean or "
+                                    "standard deviation is not finite (a non-finite or huge "
+                                    "value)")
             else:
                 y_mean, y_scale = 0.0, 1.0
 
@@ -143,17 +166,74 @@ class Task:
         return None
 
     def _noisy_labels(self, spec: TaskSpec, seed: int, y: np.ndarray, n_out: int) -> np.ndarray:
-        """Replace a `label_noise` fraction of train labels by a different random class."""
+        """Make a `label_noise` fraction of train labels noisy, as `label_noise_kind` says:
+        flip (to a different random class) or uniform (resampled over all classes)."""
         frac = float(spec.get("label_noise", 0.0))
         if not 0.0 <= frac <= 1.0:
             raise RegbenchError(f"label_noise must be in [0, 1], got {frac}")
         if frac == 0.0:
             return y
-        rng = seeding.numpy_rng("data", seed, spec.label(), "label_noise")
-        y = y.copy()
-        idx = rng.choice(len(y), size=int(round(frac * len(y))), replace=False)
-        y[idx] = (y[idx] + rng.integers(1, n_out, size=len(idx))) % n_out
-        return y
+        kind = self.param(spec, "label_noise_kind") if "label_noise_kind" in self.params \
+            else "flip"
+        return noisy_labels(y, frac, kind, n_out,
+                            seeding.numpy_rng("data", seed, spec.label(), "label_noise"))
+
+
+def noisy_labels(y: np.ndarray, frac: float, kind: str, n_classes: int,
+                 rng: np.random.Generator) -> np.ndarray:
+    """`y` with round(frac * len(y)) labels, drawn without replacement, made noisy: `flip`
+    adds 1..n_classes-1 (mod n_classes), so the label always changes; `uniform` draws a
+    class in 0..n_classes-1, so a noisy label keeps its class with probability 1/n_classes
+    and frac = 1 gives labels independent of the inputs."""
+    if kind not in NOISE_KINDS:
+        raise RegbenchError(f"label_noise_kind={kind!r} is not allowed; "
+                            f"allowed: one of {', '.join(map(repr, NOISE_KINDS))}")
+    y = y.copy()
+    idx = rng.choice(len(y), size=int(round(frac * len(y))), replace=False)
+    if kind == "flip":
+        y[idx] = (y[idx] + rng.integers(1, n_classes, size=len(idx))) % n_classes
+    else:
+        y[idx] = rng.integers(0, n_classes, size=len(idx))
+    return y
+
+
+def column_problems(where: str, column: str, values: np.ndarray, missing_ok: bool,
+                    raw: str | None = None) -> list[str]:
+    """What is wrong with one numeric column, as lines naming `where` (the file), the column
+    and the first row (counted from 1 after the header): a non-finite value (NaN too, unless
+    `missing_ok`: a missing value that is imputed or dropped), a spread too large to
+    standardize in float64, and with `raw` (the standardize mode that feeds the column
+    unstandardized) a value beyond float32."""
+    v = np.asarray(values, dtype=np.float64)
+    bad = np.isinf(v) if missing_ok else ~np.isfinite(v)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        more = f" and {len(rows) - 1} more row(s)" if len(rows) > 1 else ""
+        return [f"{where}: column {column!r}: {v[rows[0]]} at row {rows[0] + 1}{more}; "
+                "values must be finite" + (" (leave a missing value empty)" if missing_ok
+                                           else "")]
+    present = np.flatnonzero(np.isfinite(v))
+    if not len(present):
+        return []
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = float(v[present].std())
+    big = int(present[np.argmax(np.abs(v[present]))])
+    if not math.isfinite(spread):
+        return [f"{where}: column {column!r}: {v[big]:.4g} at row {big + 1}: the values are "
+                "too large to standardize (their standard deviation overflows float64); "
+                "rescale the column"]
+    if raw is not None and abs(v[big]) > F32_MAX:
+        return [f"{where}: column {column!r}: {v[big]:.4g} at row {big + 1} does not fit "
+                f"float32 (largest {F32_MAX:.4g}) and standardize={raw!r} feeds it "
+                "unstandardized; rescale the column"]
+    return []
+
+
+def raw_mode(standardize: frozenset[str], target: bool) -> str | None:
+    """The first mode in `standardize` that leaves features (or with `target`, regression
+    targets) unstandardized, or None."""
+    raw = ("none", "x") if target else ("none",)
+    return next((m for m in sorted(standardize) if m in raw), None)
 
 
 def _exact_channel_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -17,7 +17,7 @@ from regbench.errors import RegbenchError
 from regbench.params import Param
 from regbench.registry import register_task
 from regbench.specs import TaskSpec
-from regbench.tasks.base import Protocol, Task
+from regbench.tasks.base import NOISE_KINDS, Protocol, Task, noisy_labels
 
 SEQ_LEN = 40  # the package's final_seq_length: every signal has 40 samples
 N_CLASSES = 10
@@ -59,7 +59,8 @@ class Mnist1D(Task):
     (0 trains on all of it, as the paper and the double-descent recipe do); the test split
     is the dataset's own, the same for every seed. `label_noise` resamples that fraction of
     train labels uniformly over the 10 classes (the deep-double-descent recipe's noise: a
-    resampled label keeps its class with probability 1/10). Rows are 1x40 signals,
+    resampled label keeps its class with probability 1/10); `label_noise_kind = "flip"`
+    moves each to a different class instead. Rows are 1x40 signals,
     normalized per channel on the train split.
     """
 
@@ -72,7 +73,10 @@ class Mnist1D(Task):
         "train_split": Param(0.8, float, lo=0.0, hi=1.0, lo_open=True, hi_open=True,
                              doc="fraction of samples in the train split (the rest is test)"),
         "label_noise": Param(0.0, float, lo=0.0, hi=1.0,
-                             doc="fraction of train labels resampled uniformly over 10 classes"),
+                             doc="fraction of train labels made noisy (label_noise_kind)"),
+        "label_noise_kind": Param("uniform", choices=NOISE_KINDS, omit_default=True,
+                                  doc="uniform (the recipe's): resampled over the 10 classes; "
+                                      "flip: moved to a different class"),
         "shuffle_seq": Param(False, bool, doc="permute the 40 time steps (one fixed permutation)"),
         "val_fraction": Param(0.1, float, lo=0.0, hi=0.5,
                               doc="seeded stratified validation carve-out from train (0: none)"),
@@ -104,7 +108,8 @@ class Mnist1D(Task):
         return xtr, ytr, xva, yva, xte, yte
 
     def _noisy_labels(self, spec: TaskSpec, seed: int, y: np.ndarray, n_out: int) -> np.ndarray:
-        """Resample round(label_noise * n) train labels uniformly over the 10 classes.
+        """Resample round(label_noise * n) train labels uniformly over the 10 classes (or,
+        with label_noise_kind = "flip", move each to a different class).
 
         This is the MNIST-1D deep-double-descent recipe (the mnist1d repository's notebook,
         Understanding Deep Learning 8.4): each noisy label is `int(random() * 10)`, which
@@ -114,8 +119,5 @@ class Mnist1D(Task):
         frac = float(self.param(spec, "label_noise"))
         if frac == 0.0:
             return y
-        rng = seeding.numpy_rng("data", seed, spec.label(), "label_noise")
-        y = y.copy()
-        idx = rng.choice(len(y), size=int(round(frac * len(y))), replace=False)
-        y[idx] = rng.integers(0, N_CLASSES, size=len(idx))
-        return y
+        return noisy_labels(y, frac, self.param(spec, "label_noise_kind"), N_CLASSES,
+                            seeding.numpy_rng("data", seed, spec.label(), "label_noise"))

@@ -27,7 +27,16 @@ from regbench.errors import DataError, RegbenchError
 from regbench.params import Param
 from regbench.registry import register_task
 from regbench.specs import TaskSpec
-from regbench.tasks.base import LABEL_NOISE, N_TRAIN, Protocol, Task, split
+from regbench.tasks.base import (
+    LABEL_NOISE,
+    LABEL_NOISE_KIND,
+    N_TRAIN,
+    Protocol,
+    Task,
+    column_problems,
+    raw_mode,
+    split,
+)
 
 KINDS = ("auto", "classification", "regression")
 MAX_AUTO_CLASSES = 20  # auto: an integer-valued target with at most this many values is a class
@@ -117,6 +126,30 @@ def apply_features(df: pd.DataFrame, plan: list[tuple[str, str, Any]]) -> np.nda
     return np.concatenate(blocks, axis=1)
 
 
+@functools.lru_cache(maxsize=16)
+def _table_problems(path: str, mtime_ns: int, size: int, target: str, drop: tuple[str, ...],
+                    kind: str, raw_x: str | None, raw_y: str | None) -> tuple[str, ...]:
+    """Table.check_data for one file version (cached: a matrix checks each file once)."""
+    df = _read(path, mtime_ns, size)
+    problems = []
+    for name in df.columns:
+        if name != target and name not in drop and _is_numeric(df[name]):
+            problems += column_problems(path, str(name), df[name].to_numpy(np.float64),
+                                        missing_ok=True, raw=raw_x)
+    y = df[target]
+    if kind == "regression":
+        if not _is_numeric(y):
+            problems.append(f"{path}: column {target!r}: kind='regression' needs a numeric "
+                            f"target; found {y.dtype}")
+        else:
+            problems += column_problems(path, target, y.to_numpy(np.float64), missing_ok=True,
+                                        raw=raw_y)
+    if int(y.notna().sum()) < 5:
+        problems.append(f"{path}: column {target!r}: {int(y.notna().sum())} rows with a "
+                        "target; need at least 5 for a train/validation/test split")
+    return tuple(problems)
+
+
 @register_task("table")
 class Table(Task):
     """Your CSV/Parquet file (`path`, `target`, `kind`, `drop`): one-hot and imputation on train."""
@@ -129,7 +162,7 @@ class Table(Task):
         "target": Param(None, str, optional=True, doc="the column to predict (required)"),
         "kind": Param("auto", choices=KINDS, doc="auto: see infer_kind"),
         "drop": Param("", str, doc="comma-separated columns to leave out (ids, dates)"),
-        "label_noise": LABEL_NOISE, "n_train": N_TRAIN,
+        "label_noise": LABEL_NOISE, "label_noise_kind": LABEL_NOISE_KIND, "n_train": N_TRAIN,
     }
     protocol = Protocol(epochs=30, batch_size=128, optimizer="adam", lr=1e-3)
 
@@ -171,6 +204,20 @@ class Table(Task):
 
     def check_available(self, data_dir: Path | None) -> None:
         """The file is checked per spec (in `bind` and `load`); nothing to do without one."""
+
+    def check_data(self, spec: TaskSpec, data_dir: Path | None,
+                   standardize: frozenset[str] = frozenset({"xy"})) -> list[str]:
+        """The file's values: numeric features and a regression target finite (a missing
+        value is imputed, or its row dropped, but inf is refused), and small enough to
+        standardize (or, fed raw, to fit float32)."""
+        bound = self.bind(spec)
+        p = resolve(spec.get("path"))
+        st = p.stat()
+        drop = tuple(sorted({c.strip() for c in self.param(spec, "drop").split(",")
+                             if c.strip()}))
+        return list(_table_problems(str(p), st.st_mtime_ns, st.st_size, spec.get("target"),
+                                    drop, bound.kind, raw_mode(standardize, target=False),
+                                    raw_mode(standardize, target=True)))
 
     def load(self, spec: TaskSpec, seed: int, data_dir: Path | None = None,
              standardize: str = "xy"):

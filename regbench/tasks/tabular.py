@@ -10,7 +10,7 @@ from sklearn import datasets
 
 from regbench.registry import register_task
 from regbench.specs import TaskSpec
-from regbench.tasks.base import LABEL_NOISE, N_TRAIN, Protocol, Task, split
+from regbench.tasks.base import LABEL_NOISE, LABEL_NOISE_KIND, N_TRAIN, Protocol, Task, split
 
 
 @cache
@@ -44,7 +44,7 @@ class Digits(_SklearnTask):
     kind = "classification"
     metric = "accuracy"
     inputs = frozenset({"vector", "image"})
-    params = {"label_noise": LABEL_NOISE, "n_train": N_TRAIN}
+    params = {"label_noise": LABEL_NOISE, "label_noise_kind": LABEL_NOISE_KIND, "n_train": N_TRAIN}
     protocol = Protocol(epochs=30, batch_size=64, optimizer="adam", lr=1e-3)
 
     def image_shape(self) -> tuple[int, ...]:
@@ -58,7 +58,7 @@ class BreastCancer(_SklearnTask):
     dataset = "breast_cancer"
     kind = "classification"
     metric = "accuracy"
-    params = {"label_noise": LABEL_NOISE, "n_train": N_TRAIN}
+    params = {"label_noise": LABEL_NOISE, "label_noise_kind": LABEL_NOISE_KIND, "n_train": N_TRAIN}
     protocol = Protocol(epochs=40, batch_size=32, optimizer="adam", lr=1e-3)
 
 

@@ -11,9 +11,10 @@ seed; validation is a seeded, stratified carve-out of the official train split.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -22,9 +23,9 @@ from regbench import seeding
 from regbench.errors import DataError, RegbenchError
 from regbench.registry import register_task
 from regbench.specs import TaskSpec
-from regbench.tasks.base import LABEL_NOISE, N_TRAIN, Protocol, Task
+from regbench.tasks.base import LABEL_NOISE, LABEL_NOISE_KIND, N_TRAIN, Protocol, Task
 from regbench.tasks.datadir import data_root
-from regbench.tasks.formats import read_cifar_batch, read_idx
+from regbench.tasks.formats import check_cifar_batch, check_idx, read_cifar_batch, read_idx
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # x_train, y_train, x_test, y_test
 
@@ -126,6 +127,27 @@ def _cifar10_batch_size(meta: Path | None) -> int | None:
                         f"({type(exc).__name__}: {exc}); download it again") from None
 
 
+# (what, path, size, mtime) -> the outcome of checking that file: each file is checked once
+# per process while it is unchanged (a 100-cell matrix reads it once, a replaced file again)
+_CHECKED: dict[tuple[Any, ...], Any] = {}
+
+
+def checked(check: Callable[..., Any], path: Path, *args: Any) -> Any:
+    """`check(path, *args)`, cached by (check, args, path, size, mtime)."""
+    st = path.stat()
+    key = (check.__name__, args, str(path), st.st_size, st.st_mtime_ns)
+    if key not in _CHECKED:
+        _CHECKED[key] = check(path, *args)
+    return _CHECKED[key]
+
+
+def _check_meta(meta: Path) -> tuple[int | None, list[str]]:
+    try:
+        return _cifar10_batch_size(meta), []
+    except DataError as exc:
+        return None, [str(exc)]
+
+
 def _check_labels(path: Path, labels: np.ndarray, n_classes: int) -> None:
     if len(labels) and (labels.min() < 0 or labels.max() >= n_classes):
         raise DataError(f"{path}: labels span {labels.min()}..{labels.max()}; "
@@ -138,7 +160,7 @@ class VisionTask(Task):
     kind = "classification"
     metric = "accuracy"
     inputs = frozenset({"vector", "image"})
-    params = {"label_noise": LABEL_NOISE, "n_train": N_TRAIN}
+    params = {"label_noise": LABEL_NOISE, "label_noise_kind": LABEL_NOISE_KIND, "n_train": N_TRAIN}
     layout: ClassVar[Layout]
     shape: ClassVar[tuple[int, int, int]]
     n_classes: ClassVar[int]
@@ -150,6 +172,15 @@ class VisionTask(Task):
 
     def check_available(self, data_dir: Path | None) -> None:
         self.files(data_dir)
+
+    def check_data(self, spec: TaskSpec, data_dir: Path | None,
+                   standardize: frozenset[str] = frozenset({"xy"})) -> list[str]:
+        """Every file read through: the magic number and header first, then the length
+        (decompressed, for .gz) against the header, the structure and every label."""
+        return self.check_files(self.files(data_dir))
+
+    def check_files(self, files: dict[str, Path]) -> list[str]:
+        raise NotImplementedError
 
     def read(self, files: dict[str, Path]) -> Arrays:
         raise NotImplementedError
@@ -189,6 +220,23 @@ class _MnistFamily(VisionTask):
     def read(self, files: dict[str, Path]) -> Arrays:
         return _read_mnist(_stamp(files), self.n_classes)
 
+    def check_files(self, files: dict[str, Path]) -> list[str]:
+        problems = []
+        for split in ("train", "t10k"):
+            img, lab = files[f"{split}-images-idx3-ubyte"], files[f"{split}-labels-idx1-ubyte"]
+            dims, found = checked(check_idx, img)
+            problems += found
+            if dims is not None and (len(dims) != 3 or dims[1:] != (28, 28)):
+                problems.append(f"{img}: images are {dims}; expected N x 28 x 28")
+            labels, found = checked(check_idx, lab, self.n_classes)
+            problems += found
+            if labels is not None and len(labels) != 1:
+                problems.append(f"{lab}: labels are {labels}; expected one dimension, N")
+            elif labels is not None and dims is not None and labels[0] != dims[0]:
+                problems.append(f"{lab}: {labels[0]} labels for {dims[0]} images in "
+                                f"{img.name}")
+        return problems
+
 
 @register_task("mnist")
 class MNIST(_MnistFamily):
@@ -225,6 +273,21 @@ class _Cifar(VisionTask):
     def read(self, files: dict[str, Path]) -> Arrays:
         return _read_cifar(_stamp(files), self.train_files, self.test_file, self.label_key,
                            self.n_classes)
+
+    def check_files(self, files: dict[str, Path]) -> list[str]:
+        problems, per_batch = [], None
+        meta = files.get("batches.meta")
+        if meta is not None:
+            per_batch, problems = checked(_check_meta, meta)
+            problems = list(problems)
+        for name in (*self.train_files, self.test_file):
+            path = files[name]
+            images, found = checked(check_cifar_batch, path, self.label_key, self.n_classes)
+            problems += found
+            if per_batch is not None and images is not None and images != per_batch:
+                problems.append(f"{path}: {images} images; batches.meta says {per_batch} per "
+                                "batch (a truncated or mixed-up file)")
+        return problems
 
 
 CIFAR10_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
