@@ -31,7 +31,7 @@ from regbench.params import finite
 from regbench.registry import ARCHS, REGULARIZERS, TASKS, Registry
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 
-MATRIX_KEYS = {"name", "description", "seeds", "blocks"}
+MATRIX_KEYS = {"name", "description", "seeds", "blocks", "plugins"}
 BLOCK_KEYS = {"tasks", "archs", "regularizers", "strengths", "protocol"}
 STRENGTH_SETS = ("default", "full", "first")
 MAX_CELLS = 1_000_000  # a larger expansion is refused before it is built
@@ -63,6 +63,7 @@ class Matrix:
     def from_dict(d: dict[str, Any], source: str = "matrix") -> Matrix:
         """Check the document's structure, size and every value, then build the matrix."""
         _check_keys(d, MATRIX_KEYS, source)
+        _load_plugins(d.get("plugins", []), source)
         for key in ("name", "description"):
             if key in d and not isinstance(d[key], str):
                 raise MatrixError(f"{source}: {key} must be a string, got {d[key]!r}")
@@ -121,6 +122,8 @@ class Matrix:
             raise MatrixError(f"matrix file {path} nests arrays or tables too deeply to "
                               f"read (hundreds of levels); a matrix needs three") from None
         d.setdefault("name", path.stem)
+        if isinstance(d.get("plugins"), list):  # .py paths are relative to the file
+            d["plugins"] = [_plugin_path(p, path.parent) for p in d["plugins"]]
         return Matrix.from_dict(d, source=str(path))
 
     def expand(self, seeds: int | None = None, tasks: list[str] | None = None,
@@ -154,7 +157,7 @@ class Matrix:
                         out.skipped.append(skip)
                     continue
                 for strength in strengths:
-                    spec = RegSpec(r.name, float(strength), r.params)
+                    spec = RegSpec(r.name, float(strength), r.params, r.version)
                     reg_cls.check(spec)
                     for seed in range(n_seeds):
                         cell = Cell(t, a, spec, seed, protocol)
@@ -162,6 +165,24 @@ class Matrix:
                             seen_cells.add(cell.cell_id)
                             out.cells.append(cell)
         return out
+
+
+def _plugin_path(spec: Any, base: Path) -> Any:
+    """A matrix file's plugin path made absolute (relative to the file); modules as given."""
+    if isinstance(spec, str) and (spec.endswith(".py") or "/" in spec):
+        return str((base / spec).resolve())
+    return spec
+
+
+def _load_plugins(specs: Any, source: str) -> None:
+    """Load a matrix's `plugins = [...]` (before its names are checked)."""
+    if not isinstance(specs, list) or not all(isinstance(p, str) for p in specs):
+        raise MatrixError(f"{source}: plugins must be a list of PATH.py or module names, "
+                          f"got {specs!r}")
+    if specs:
+        from regbench import plugins
+
+        plugins.load(specs)
 
 
 def _sweep_size(entry: Any) -> int:
@@ -218,7 +239,7 @@ def _specs(entries: list[Any], registry: Registry, spec_type: type) -> list[Any]
         name, params = _entry(e, registry.kind)
         entry = registry.get(name)()
         for p in _sweep(params):
-            spec = spec_type(name, freeze(p))
+            spec = spec_type(name, freeze(p), version=registry.plugin_version(name))
             entry.check(spec)
             specs.append(spec)
     return specs
@@ -244,7 +265,7 @@ def _reg_specs(entries: list[Any], default_set: str) -> list[tuple[RegSpec, tupl
                                   f"numbers, got {chosen!r}")
             strengths = tuple(float(s) for s in values)
         for swept in _sweep(params):  # a list-valued parameter sweeps, as for tasks/archs
-            spec = RegSpec(name, 0.0, freeze(swept))
+            spec = RegSpec(name, 0.0, freeze(swept), REGULARIZERS.plugin_version(name))
             for s in strengths:
                 cls.check(RegSpec(name, s, spec.params))
             out.append((spec, strengths))
@@ -398,3 +419,25 @@ def get(name_or_path: str) -> Matrix:
     if name_or_path not in BUILTIN:
         raise UnknownNameError("matrix (or a .toml file)", name_or_path, BUILTIN)
     return Matrix.from_dict({"name": name_or_path, **BUILTIN[name_or_path]}, source=name_or_path)
+
+
+def add_regularizers(m: Matrix, names: list[str]) -> Matrix:
+    """`m` with the regularizers `names` (at their default strengths) added to every block
+    that has `none`: a new regularizer beside the built-ins on the same tasks and seeds."""
+    for name in names:
+        if not REGULARIZERS.get(name).default_strengths:
+            raise MatrixError(f"regularizer {name!r} declares no default_strengths to add")
+    blocks = []
+    for block in m.blocks:
+        regs = list(block["regularizers"])
+        have = {_entry(e, "regularizer")[0] for e in regs}
+        if "none" in have:
+            regs += [{"name": n, "strengths": list(REGULARIZERS.get(n).default_strengths)}
+                     for n in names if n not in have]
+        blocks.append({**block, "regularizers": regs})
+    if blocks == m.blocks:
+        raise MatrixError(f"matrix {m.name!r} has no block with 'none' (and without "
+                          f"{', '.join(names)}) to add {', '.join(names)} to")
+    return Matrix.from_dict({"name": m.name, "description": m.description
+                             + f" (+ {', '.join(names)})", "seeds": m.seeds,
+                             "blocks": blocks}, source=m.name)

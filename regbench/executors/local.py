@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 
+from regbench import plugins
 from regbench.errors import RegbenchError
 from regbench.specs import Cell, CellResult
 from regbench.train import run_cell
@@ -58,13 +59,15 @@ class LocalExecutor:
             return  # no pool for nothing
         it = itertools.chain([first], it)
         ctx = mp.get_context("spawn")  # no fork of a process that may hold torch threads
+        srcs = plugins.sources()  # each worker loads the driver's plugins before a cell
         with cf.ProcessPoolExecutor(self.jobs, mp_context=ctx, initializer=_exit_with_parent,
                                     initargs=(os.getpid(),)) as pool:
             running: set[cf.Future[CellResult]] = set()
 
             def fill() -> None:
                 for cell in itertools.islice(it, self.jobs - len(running)):
-                    running.add(pool.submit(run_cell, cell, self.data_dir, self.threads))
+                    running.add(pool.submit(plugins.run_cell, srcs, cell, self.data_dir,
+                                            self.threads))
 
             try:
                 fill()
