@@ -65,8 +65,7 @@ class Source:
             return f"file {self.target}"
         if self.kind == "module":
             return f"module {self.target}"
-        return (f"package {self.dist} {self.dist_version} (entry point {self.name} = "
-                f"{self.target} in {self.group})")
+        return f"package {self.dist} {self.dist_version} (entry point {self.group}:{self.name})"
 
 
 @dataclass
@@ -178,6 +177,8 @@ def load_source(source: Source) -> Plugin:
         finally:
             registry._loading = previous
         _loaded[source] = _modules[name] = plugin
+        for reg, entry in plugin.entries:  # the hash of the code as loaded, not as edited later
+            _source_file(reg.get(entry))
         return plugin
 
 
@@ -236,6 +237,16 @@ def _sha256(path: str) -> str:
     return _hashes[path]
 
 
+def _source_file(entry: Any) -> str:
+    """The absolute path of the file that defines `entry` ('' if none), hashed once."""
+    mod = sys.modules.get(getattr(entry, "__module__", ""))
+    if mod is None or not getattr(mod, "__file__", None):
+        return ""
+    path = str(Path(mod.__file__).resolve())
+    _sha256(path)
+    return path
+
+
 def entry_code(kind: str, name: str) -> dict[str, Any] | None:
     """What identifies the code of a plugin entry now (None for a built-in): kind, name,
     version, module, source file, its sha256, and the distribution for a package."""
@@ -245,9 +256,7 @@ def entry_code(kind: str, name: str) -> dict[str, Any] | None:
         return None
     entry = reg.get(name)
     module = getattr(entry, "__module__", "") or plugin.module
-    mod = sys.modules.get(module)
-    path = str(Path(mod.__file__).resolve()) if mod is not None and getattr(
-        mod, "__file__", None) else ""
+    path = _source_file(entry)
     code = {"kind": kind, "name": name, "version": reg.plugin_version(name),
             "module": module, "file": path, "sha256": _sha256(path) if path else "",
             "plugin": plugin.describe()}
