@@ -8,6 +8,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from regbench.errors import RegbenchError, StoreError
 
@@ -18,6 +19,22 @@ DEVICE_HELP = ("cpu (default) or cuda: where cells train; a CUDA cell's id holds
 
 def _csv_list(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+PLUGIN_HELP = ("a plugin to load: PATH.py or a module name (repeatable); installed packages' "
+               "entry points load unless $REGBENCH_DISABLE_PLUGIN_AUTOLOAD=1")
+
+
+def add_plugin_arguments(p: argparse.ArgumentParser) -> None:
+    """`--plugin PATH.py|MODULE` (repeatable) for a command that builds or reads a matrix."""
+    p.add_argument("--plugin", action="append", default=[], metavar="PATH.py|MODULE",
+                   help=PLUGIN_HELP)
+
+
+def _origin(registry: Any, name: str) -> str:
+    """'' for a built-in, else ' (plugin: ...)' for `regbench list`."""
+    origin = registry.origin(name)
+    return "" if origin == "built-in" else f" (plugin: {origin})"
 
 
 # -- list -----------------------------------------------------------------------------------
@@ -32,20 +49,22 @@ def cmd_list(args: argparse.Namespace) -> int:
         out.append("tasks:")
         for n in TASKS.names():
             t = TASKS.get(n)
-            out.append(f"  {n:16s} {t.kind:14s} {t.metric:9s} {TASKS.describe(n)}")
+            out.append(f"  {n:16s} {t.kind:14s} {t.metric:9s} {TASKS.describe(n)}"
+                       + _origin(TASKS, n))
     if "archs" in axes:
         out.append("archs:")
         for n in ARCHS.names():
             a = ARCHS.get(n)
             params = ", ".join(f"{k}={default(v)}" for k, v in a.params.items())
             out.append(f"  {n:16s} inputs={'/'.join(sorted(a.inputs)):13s} {ARCHS.describe(n)}"
-                       + (f" [{params}]" if params else ""))
+                       + (f" [{params}]" if params else "") + _origin(ARCHS, n))
     if "regularizers" in axes:
         out.append("regularizers:")
         for n in REGULARIZERS.names():
             r = REGULARIZERS.get(n)
             strengths = ", ".join(f"{s:g}" for s in r.default_strengths)
-            out.append(f"  {n:16s} {r.strength_name}={strengths:12s} {REGULARIZERS.describe(n)}")
+            out.append(f"  {n:16s} {r.strength_name}={strengths:12s} {REGULARIZERS.describe(n)}"
+                       + _origin(REGULARIZERS, n))
     if "matrices" in axes:
         out.append("matrices:")
         for n in matrix.names():
@@ -67,6 +86,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from regbench.store import Store
 
     m = matrix.get(args.matrix)
+    if args.add_regularizer:
+        m = matrix.add_regularizers(m, args.add_regularizer)
     exp = m.expand(seeds=args.seeds, tasks=_csv_list(args.tasks),
                    regularizers=_csv_list(args.regularizers))
     if not exp.cells:
@@ -193,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list tasks, archs, regularizers and matrices")
     p.add_argument("axis", nargs="?", choices=AXES)
+    add_plugin_arguments(p)
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("run", help="run the cells of a matrix that are missing from the store")
@@ -214,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, metavar="N",
                    help="with --executor dask: start a local cluster of N worker processes")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_plugin_arguments(p)
+    p.add_argument("--add-regularizer", action="append", default=[], metavar="NAME",
+                   help="add regularizer NAME (e.g. a plugin's) at its default strengths to "
+                        "every block of the matrix that has none (repeatable)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("show", help="print the stored cells, one row per cell")
@@ -228,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=str(DEFAULT_STORE))
     p.add_argument("--repair", action="store_true",
                    help="remove orphan curve/artifact rows and stale leases (nothing else)")
+    add_plugin_arguments(p)
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("claims", help="check the seed documents' claims as experiments")
@@ -242,6 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerun stored cells whose status is failed (replacing them)")
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_plugin_arguments(p)
     p.set_defaults(func=cmd_claims)
 
     p = sub.add_parser("doctor", help="versions, CPU, kernel backend, CUDA, Triton, TeX and "
@@ -277,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
+        if hasattr(args, "plugin"):  # before any matrix is built or store opened
+            from regbench import plugins
+
+            plugins.load(args.plugin)
         rc = func(args)
         sys.stdout.flush()  # a closed pipe (`regbench check | head`) is caught here
         return rc

@@ -33,3 +33,8 @@ class DataError(RegbenchError):
 
 class MatrixError(RegbenchError):
     """A matrix definition (built-in or TOML) that is not valid."""
+
+
+class PluginError(RegbenchError):
+    """A plugin that cannot be loaded: it fails to import, registers a name that exists,
+    lacks a required attribute, or has a hook with the wrong signature."""

@@ -30,7 +30,7 @@ from regbench.params import finite, without_defaults
 from regbench.registry import ARCHS, REGULARIZERS, TASKS, Registry
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 
-MATRIX_KEYS = {"name", "description", "seeds", "blocks"}
+MATRIX_KEYS = {"name", "description", "seeds", "blocks", "plugins"}
 BLOCK_KEYS = {"tasks", "archs", "regularizers", "strengths", "protocol", "base"}
 STRENGTH_SETS = ("default", "full", "first")
 # What `Regularizer.owns` names, in words (for the error that refuses two owners).
@@ -68,6 +68,7 @@ class Matrix:
     def from_dict(d: dict[str, Any], source: str = "matrix") -> Matrix:
         """Check the document's structure, size and every value, then build the matrix."""
         _check_keys(d, MATRIX_KEYS, source)
+        _load_plugins(d.get("plugins", []), source)
         for key in ("name", "description"):
             if key in d and not isinstance(d[key], str):
                 raise MatrixError(f"{source}: {key} must be a string, got {d[key]!r}")
@@ -136,6 +137,8 @@ class Matrix:
             raise MatrixError(f"matrix file {path} nests arrays or tables too deeply to "
                               f"read (hundreds of levels); a matrix needs three") from None
         d.setdefault("name", path.stem)
+        if isinstance(d.get("plugins"), list):  # .py paths are relative to the file
+            d["plugins"] = [_plugin_path(p, path.parent) for p in d["plugins"]]
         return Matrix.from_dict(d, source=str(path))
 
     def expand(self, seeds: int | None = None, tasks: list[str] | None = None,
@@ -184,6 +187,24 @@ class Matrix:
                             seen_cells.add(cell.cell_id)
                             out.cells.append(cell)
         return out
+
+
+def _plugin_path(spec: Any, base: Path) -> Any:
+    """A matrix file's plugin path made absolute (relative to the file); modules as given."""
+    if isinstance(spec, str) and (spec.endswith(".py") or "/" in spec):
+        return str((base / spec).resolve())
+    return spec
+
+
+def _load_plugins(specs: Any, source: str) -> None:
+    """Load a matrix's `plugins = [...]` (before its names are checked)."""
+    if not isinstance(specs, list) or not all(isinstance(p, str) for p in specs):
+        raise MatrixError(f"{source}: plugins must be a list of PATH.py or module names, "
+                          f"got {specs!r}")
+    if specs:
+        from regbench import plugins
+
+        plugins.load(specs)
 
 
 def _sweep_size(entry: Any) -> int:
@@ -242,7 +263,7 @@ def _specs(entries: list[Any], registry: Registry, spec_type: type) -> list[Any]
         for p in _sweep(params):
             entry.check(spec_type(name, freeze(p)))
             spec = spec_type(name, freeze(without_defaults(p, getattr(entry, "params", {}))),
-                             registry.plugin_version(name))
+                             version=registry.plugin_version(name))
             specs.append(spec)
     return specs
 
@@ -514,3 +535,25 @@ def get(name_or_path: str) -> Matrix:
     if name_or_path not in BUILTIN:
         raise UnknownNameError("matrix (or a .toml file)", name_or_path, BUILTIN)
     return Matrix.from_dict({"name": name_or_path, **BUILTIN[name_or_path]}, source=name_or_path)
+
+
+def add_regularizers(m: Matrix, names: list[str]) -> Matrix:
+    """`m` with the regularizers `names` (at their default strengths) added to every block
+    that has `none`: a new regularizer beside the built-ins on the same tasks and seeds."""
+    for name in names:
+        if not REGULARIZERS.get(name).default_strengths:
+            raise MatrixError(f"regularizer {name!r} declares no default_strengths to add")
+    blocks = []
+    for block in m.blocks:
+        regs = list(block["regularizers"])
+        have = {_entry(e, "regularizer")[0] for e in regs}
+        if "none" in have:
+            regs += [{"name": n, "strengths": list(REGULARIZERS.get(n).default_strengths)}
+                     for n in names if n not in have]
+        blocks.append({**block, "regularizers": regs})
+    if blocks == m.blocks:
+        raise MatrixError(f"matrix {m.name!r} has no block with 'none' (and without "
+                          f"{', '.join(names)}) to add {', '.join(names)} to")
+    return Matrix.from_dict({"name": m.name, "description": m.description
+                             + f" (+ {', '.join(names)})", "seeds": m.seeds,
+                             "blocks": blocks}, source=m.name)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from regbench import devices, seeding
+from regbench import devices, plugins, seeding
 from regbench.errors import RegbenchError
 from regbench.inits import init_model, scale_init
 from regbench.interface import (
@@ -307,7 +307,8 @@ def run_cell(cell: Cell, data_dir: str | None = None, threads: int = 1) -> CellR
     except Exception as exc:  # noqa: BLE001 - a failing cell is a result, not a crash
         tb = traceback.format_exc(limit=-3)
         result = CellResult(cell, "failed", error=f"{type(exc).__name__}: {exc}\n{tb}")
-    result.provenance = {**prov, "started_at": started, "finished_at": now()}
+    result.provenance = {**prov, "started_at": started, "finished_at": now(),
+                         "plugin_code": plugins.cell_code(cell)}
     return result
 
 

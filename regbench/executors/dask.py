@@ -124,16 +124,20 @@ class WorkerVersionError(RegbenchError):
 
 
 def _run_on_worker(cell: Cell, data_dir: str | None, threads: int,
-                   expected: dict[str, str]) -> CellResult:
-    """The task: check this worker against the driver, then run the cell."""
+                   expected: dict[str, str], plugin_sources: tuple[Any, ...] = ()
+                   ) -> CellResult:
+    """The task: check this worker against the driver, load the driver's plugins, then run
+    the cell."""
     from distributed import get_worker
 
+    from regbench import plugins
     from regbench.train import run_cell
 
     worker = get_worker()
     problem = version_problem(worker.address, _worker_report(worker), expected)
     if problem:
         raise WorkerVersionError(problem)
+    plugins.worker_setup(plugin_sources)
     return run_cell(cell, data_dir, threads)
 
 
@@ -243,13 +247,16 @@ class DaskExecutor:
         it = itertools.chain([first], it)
         client = self.connect()
         expected = local_versions()
+        from regbench import plugins
+
+        plugin_sources = tuple(plugins.sources())  # loaded by each task before its cell
         attempts: dict[str, int] = {}
         self.resubmitted = []
 
         def submit(cell: Cell) -> Any:
             n = attempts[cell.cell_id] = attempts.get(cell.cell_id, -1) + 1
             return client.submit(_run_on_worker, cell, self.data_dir, self.threads, expected,
-                                 key=f"cell-{cell.cell_id}-{n}", pure=False)
+                                 plugin_sources, key=f"cell-{cell.cell_id}-{n}", pure=False)
 
         live: dict[str, tuple[Any, Cell]] = {}  # key -> (future, cell) not yet yielded
 

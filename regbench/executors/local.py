@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from regbench import plugins
 from regbench.errors import RegbenchError
 from regbench.executors.base import interrupt, signal_name
 from regbench.specs import Cell, CellResult
@@ -62,10 +63,13 @@ def death_message(exitcode: int | None) -> str:
 
 
 def _worker_main(conn: Connection, ppid: int, data_dir: str | None, threads: int,
-                 initializer: Callable[..., object] | None, initargs: tuple[Any, ...]) -> None:
-    """A worker: run the cells the driver sends, one at a time, until it sends None."""
+                 initializer: Callable[..., object] | None, initargs: tuple[Any, ...],
+                 plugin_sources: Any = ()) -> None:
+    """A worker: load the driver's plugins, then run the cells the driver sends, one at a
+    time, until it sends None."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # (inherited already; see _start)
     _exit_with_parent(ppid)
+    plugins.worker_setup(plugin_sources)
     if initializer is not None:
         initializer(*initargs)
     from regbench.train import run_cell
@@ -128,7 +132,7 @@ class LocalExecutor:
         here, there = ctx.Pipe()
         proc = ctx.Process(target=_worker_main, name="regbench-worker", daemon=True,
                            args=(there, os.getpid(), self.data_dir, self.threads,
-                                 self.initializer, self.initargs))
+                                 self.initializer, self.initargs, plugins.sources()))
         # An ignored SIGINT survives exec: the worker ignores Ctrl-C even while it is
         # still importing torch, before _worker_main runs.
         main = threading.current_thread() is threading.main_thread()

@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retry-failed", action="store_true",
                    help="rerun stored cells whose status is failed (replacing them)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from regbench.__main__ import add_plugin_arguments
+
+    add_plugin_arguments(p)
+    p.add_argument("--add-regularizer", action="append", default=[], metavar="NAME",
+                   help="add regularizer NAME (e.g. a plugin's) at its default strengths to "
+                        "every block of the matrix that has none, beside the built-ins "
+                        "(repeatable)")
     return p
 
 
@@ -83,13 +90,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from regbench import matrix
+    from regbench import matrix, plugins
     from regbench.claims import claims_frame
     from regbench.store import Store
 
     formats = _list(args.formats, FORMATS, "--formats")
     fig_formats = _list(args.figure_formats, FIGURE_FORMATS, "--figure-formats")
+    plugins.load(getattr(args, "plugin", []))  # before the matrix is built
     m = matrix.get(args.matrix)
+    if getattr(args, "add_regularizer", None):
+        m = matrix.add_regularizers(m, args.add_regularizer)
     exp = m.expand()
     from regbench import devices
 
@@ -136,11 +146,18 @@ def run(args: argparse.Namespace) -> int:
         bench = store.bench_frame()
         claims = claims_frame(store, data_dir=str(args.data_dir) if args.data_dir else None,
                               device=device)
+    changed = [c.line() for c in plugins.changed_code(cells.plugin_code)]
+    for line in changed:
+        print(f"warning: {line}", file=sys.stderr)
     info = index.RunInfo(
         matrix=m.name, description=m.description, n_matrix=len(ids),
-        command="python -m regbench.report --matrix " + str(args.matrix)
+        command="python -m regbench.report"
+        + "".join(f" --plugin {p}" for p in getattr(args, "plugin", []))
+        + " --matrix " + str(args.matrix)
+        + "".join(f" --add-regularizer {r}" for r in getattr(args, "add_regularizer", []))
         + ("" if device == "cpu" else f" --device {args.device}"),
-        skipped=[f"{s.task} x {s.arch} x {s.regularizer} ({s.reason})" for s in exp.skipped])
+        skipped=[f"{s.task} x {s.arch} x {s.regularizer} ({s.reason})" for s in exp.skipped],
+        plugins=_plugin_lines(cells.plugin_code), changed_code=changed)
     report = write_report(cells, Path(args.out), info, curves=curves, artifacts=artifacts,
                           dd_cells=dd_cells, bench=bench, claims=claims, formats=formats,
                           figure_formats=fig_formats)
@@ -149,3 +166,18 @@ def run(args: argparse.Namespace) -> int:
     return status  # 1 when a cell failed in this run (the report is written all the same)
 
 
+
+
+def _plugin_lines(codes: object) -> list[str]:
+    """One line per plugin entry the stored cells name: kind, name, version, where from and
+    the source's sha256 (of the code that made the numbers)."""
+    import json
+
+    seen: dict[tuple[str, ...], None] = {}
+    for blob in codes:  # type: ignore[attr-defined]
+        for e in json.loads(blob) if isinstance(blob, str) and blob else []:
+            where = e.get("plugin") or e.get("module", "")
+            seen[(e["kind"], e["name"], str(e.get("version")), where,
+                  str(e.get("sha256", ""))[:12])] = None
+    return [f"{kind} `{name}` version {version}: {where}, source sha256 {sha}..."
+            for kind, name, version, where, sha in seen]

@@ -38,6 +38,8 @@ class RunInfo:
     command: str
     n_matrix: int
     skipped: list[str] = field(default_factory=list)
+    plugins: list[str] = field(default_factory=list)  # the plugin code the report's cells name
+    changed_code: list[str] = field(default_factory=list)  # cells made by other plugin code
 
 
 def _values(series: pd.Series) -> str:
@@ -163,6 +165,12 @@ def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
     if info.skipped:
         lines.append("- Skipped combinations: " + "; ".join(info.skipped) + ".")
     lines += ["", "## Provenance", "", *provenance_lines(cells), ""]
+    if info.plugins:
+        lines += ["Plugin code (each entry's version is part of its cells' ids):", "",
+                  *(f"- {line}" for line in info.plugins), ""]
+    if info.changed_code:
+        lines += ["### Cells made by other plugin code than is loaded now", "",
+                  *(f"- {line}" for line in info.changed_code), ""]
     problems = problem_lines(cells)
     if problems:
         lines += ["### Cells that did not finish ok", "", *problems, ""]

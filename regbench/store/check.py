@@ -1,8 +1,10 @@
 """`regbench check`: is a store intact and complete? Read-only unless asked to repair.
 
 Reports SQLite's integrity check, curve and artifact rows whose cell is gone
-(orphans), cells of other suite versions (counted, never deleted), failed cells and
-stale leases (their driver died: executors/leases.py). Healthy means none of these.
+(orphans), cells of other suite versions (counted, never deleted), failed cells,
+stale leases (their driver died: executors/leases.py), and cells a plugin entry made
+with other source code than the plugin loaded now under the same version (counted,
+never deleted). Healthy means none of these.
 `repair` deletes orphans and stale leases only, in one transaction, and then checks
 again; a store that fails the integrity check is never written to.
 """
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from regbench.errors import StoreError
+from regbench.plugins import ChangedCode
 from regbench.store.db import Store, connect_ro, empty_file, inspect, wal_file
 from regbench.store.schema import SCHEMA_VERSION
 
@@ -53,6 +56,8 @@ class CheckReport:
     repaired: list[str] = field(default_factory=list)
     readable: bool = True  # False: the cells could not be counted (a damaged file)
     wal_bytes: int = 0  # size of the -wal file beside the store when checked
+    changed_plugins: list[ChangedCode] = field(default_factory=list)
+    unloaded_plugins: dict[str, int] = field(default_factory=dict)
 
     @property
     def intact(self) -> bool:
@@ -78,6 +83,7 @@ class CheckReport:
         if self.stale_leases:
             out.append(f"{len(self.stale_leases)} stale lease(s) of dead drivers (the next run "
                        f"takes them over; regbench check --repair removes them)")
+        out += [c.line() for c in self.changed_plugins]
         return out
 
     def lines(self) -> list[str]:
@@ -110,6 +116,11 @@ class CheckReport:
         out.append(f"  leases: {self.live_leases} live, {len(self.stale_leases)} stale")
         for s in self.stale_leases[:5]:
             out.append(f"    stale: cell {s.cell_id} held by {s.host}:{s.pid}")
+        for c in self.changed_plugins:
+            out.append(f"  changed plugin code: {c.line()}")
+        for entry, n in self.unloaded_plugins.items():
+            out.append(f"  plugin {entry} is not loaded: {n} stored cell(s) not compared with "
+                       f"its code (pass --plugin)")
         out += [f"  repaired: {r}" for r in self.repaired]
         problems = self.problems()
         out.append("not healthy: " + "; ".join(problems) if problems else "healthy")
@@ -127,6 +138,14 @@ def _read(con: sqlite3.Connection, report: CheckReport) -> None:
     held = con.execute("SELECT suite_version, COUNT(*) FROM cells GROUP BY suite_version")
     report.other_suites = {v: n for v, n in held if v != SUITE_VERSION}
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    columns = {r[1] for r in con.execute("PRAGMA table_info(cells)")}
+    if "plugin_code" in columns:  # schema 3
+        from regbench import plugins
+
+        codes = [r[0] for r in con.execute(
+            "SELECT plugin_code FROM cells WHERE plugin_code IS NOT NULL")]
+        report.changed_plugins = plugins.changed_code(codes)
+        report.unloaded_plugins = plugins.not_loaded(codes)
     if "leases" in tables:  # schema 1 has none
         for row in con.execute("SELECT cell_id, driver, host, pid, expires_at FROM leases"):
             lease = StaleLease(*row)

@@ -1,0 +1,1 @@
+"""An example regbench plugin; regbench imports its modules through the entry points."""
