@@ -71,6 +71,12 @@ class Registry(Generic[T]):
         _load_builtins()
         return list(self._entries)
 
+    def builtin_names(self) -> list[str]:
+        """The names regbench itself ships (modules under `regbench.`), whatever else a
+        plugin or a test module has registered in this process."""
+        return [n for n in self.names()
+                if getattr(self._entries[n], "__module__", "").startswith("regbench.")]
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 

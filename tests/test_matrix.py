@@ -15,7 +15,7 @@ def test_smoke_covers_every_regularizer():
     from regbench.registry import REGULARIZERS
 
     regs = {c.reg.name for c in matrix.get("smoke").expand().cells}
-    assert regs == set(REGULARIZERS.names())
+    assert regs == set(REGULARIZERS.builtin_names())
 
 
 def test_default_matrix_shape():

@@ -13,9 +13,9 @@ EXPECTED_REGS = {"none", "l1", "l2", "weight_decay", "adamw", "dropout", "batchn
 
 
 def test_registries_hold_the_documented_entries():
-    assert set(TASKS.names()) == EXPECTED_TASKS
-    assert set(ARCHS.names()) == EXPECTED_ARCHS
-    assert set(REGULARIZERS.names()) == EXPECTED_REGS
+    assert set(TASKS.builtin_names()) == EXPECTED_TASKS
+    assert set(ARCHS.builtin_names()) == EXPECTED_ARCHS
+    assert set(REGULARIZERS.builtin_names()) == EXPECTED_REGS
 
 
 @pytest.mark.parametrize("registry", [TASKS, ARCHS, REGULARIZERS], ids=lambda r: r.kind)

@@ -70,7 +70,7 @@ def test_hook_signatures_are_checked():
             return batch
 
     assert hook_signature_problems(Bad) == ["penalty(self) should take (self, model)"]
-    for name in REGULARIZERS.names():
+    for name in REGULARIZERS.builtin_names():
         assert hook_signature_problems(REGULARIZERS.get(name)) == [], name
 
 

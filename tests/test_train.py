@@ -11,13 +11,13 @@ from regbench.train import run_cell
 
 
 def combos():
-    for t in TASKS.names():
+    for t in TASKS.builtin_names():
         task = TASKS.get(t)()
-        for a in ARCHS.names():
+        for a in ARCHS.builtin_names():
             arch = ARCHS.get(a)()
             if arch.skip_reason(ArchSpec(a), task):
                 continue
-            for r in REGULARIZERS.names():
+            for r in REGULARIZERS.builtin_names():
                 reg = REGULARIZERS.get(r)
                 if reg.skip_reason(task, arch) is None:
                     yield t, a, r
