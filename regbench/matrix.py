@@ -435,8 +435,16 @@ BUILTIN: dict[str, dict[str, Any]] = {
             {"tasks": ["curve"], "archs": ["wide", {"name": "linear", "poly": [4, 19]}],
              "regularizers": ["none", "l2", "dropout"], "strengths": "full"},
             {"tasks": ["digits"], "archs": ["cnn"],
-             "regularizers": ["none", "l2", "dropout", "batchnorm", "augment"],
+             "regularizers": ["none", "l2", "dropout", "batchnorm", "augment",
+                              {"name": "augment", "kind": "rotate_crop"}],
              "strengths": "full"},
+            # seed 001's other batchnorm placement, and MNIST-1D's own augmentation
+            {"tasks": DEFAULT_TASKS, "archs": ["mlp"],
+             "regularizers": [{"name": "batchnorm", "position": "after"}],
+             "strengths": "full"},
+            {"tasks": ["mnist1d"], "archs": ["mlp", "cnn1d"],
+             "regularizers": ["none", {"name": "augment", "kind": "roll_scale"}],
+             "strengths": "full", "protocol": {"epochs": 20}},
         ],
     },
     "mnist1d-paper": {

@@ -37,6 +37,14 @@ class _ImageOnly(Regularizer):
             return f"{cls.name} needs image inputs; {task.name} has none"
         return super().skip_reason(task, arch, spec)
 
+    def _images(self, batch: Batch, ctx: TrainContext) -> tuple[int, int, int] | None:
+        """(C, H, W) of the task's images, or None when this batch is left as it is (no
+        images, or strength 0)."""
+        if ctx.data.image_shape is None or self.strength == 0.0:
+            return None
+        c, h, w = ctx.data.image_shape
+        return c, h, w
+
 
 @register_regularizer("cutout")
 class Cutout(_ImageOnly):
@@ -50,11 +58,10 @@ class Cutout(_ImageOnly):
     full_strengths = (0.125, 0.25, 0.375, 0.5)
 
     def batch(self, batch: Batch, ctx: TrainContext) -> Batch:
-        data = ctx.data
-        if data.image_shape is None or self.strength == 0.0:
+        if (shape := self._images(batch, ctx)) is None:
             return batch
-        c, h, w = data.image_shape
-        n, x = len(batch.x), batch.x
+        c, h, w = shape
+        data, n, x = ctx.data, len(batch.x), batch.x
         side_h, side_w = round(self.strength * h), round(self.strength * w)
         mask = box_mask(n, h, w, side_h, side_w, self.gen, x.device)  # (n, h, w)
         center = torch.as_tensor(data.x_center, dtype=x.dtype, device=x.device)
@@ -84,10 +91,9 @@ class CutMix(_ImageOnly):
         self.rng = seeding.numpy_rng("regularizer", cell.seed, cell.cell_id, spec.name, "lam")
 
     def batch(self, batch: Batch, ctx: TrainContext) -> Batch:
-        data = ctx.data
-        if data.image_shape is None or self.strength == 0.0:
+        if (shape := self._images(batch, ctx)) is None:
             return batch
-        c, h, w = data.image_shape
+        c, h, w = shape
         n, x = len(batch.x), batch.x
         lam = float(self.rng.beta(self.strength, self.strength))
         perm = torch.randperm(n, generator=self.gen, device=self.gen.device).to(x.device)
