@@ -167,19 +167,28 @@ class Claim:
     def evaluate(self, ctx: Context) -> Outcome:
         raise NotImplementedError
 
-    def not_run(self, ctx: Context, statistic: str) -> Outcome | None:
-        """An Outcome saying which cells are missing, or None when all are stored."""
+    def missing(self, ctx: Context, statistic: str) -> Outcome | None:
+        """A "not run" Outcome naming how many of the claim's cells the store lacks, or None
+        when all are stored (for claims that judge diverged cells themselves)."""
         cells = self.cells(ctx.seeds)
         missing = ctx.stored.missing(cells)
         if not missing:
-            bad = [c for c in cells if ctx.stored.row(c)["status"] != "ok"]
-            if bad:
-                r = ctx.stored.row(bad[0])
-                return Outcome(statistic, reproduced="no", numbers=(
-                    f"{len(bad)}/{len(cells)} cells not ok; first: {bad[0].describe()} "
-                    f"{r['status']}: {str(r['error']).splitlines()[0] if r['error'] else ''}"))
             return None
         return Outcome(statistic, reproduced="not run",
                        note=f"{len(missing)}/{len(cells)} cells missing from the store; "
                             f"run `regbench claims --only {self.name}`")
+
+    def not_run(self, ctx: Context, statistic: str) -> Outcome | None:
+        """An Outcome saying which cells are missing (`missing`), or "no" when a stored cell
+        is not ok; None when all are stored and ok."""
+        if (o := self.missing(ctx, statistic)) is not None:
+            return o
+        cells = self.cells(ctx.seeds)
+        bad = [c for c in cells if ctx.stored.row(c)["status"] != "ok"]
+        if bad:
+            r = ctx.stored.row(bad[0])
+            return Outcome(statistic, reproduced="no", numbers=(
+                f"{len(bad)}/{len(cells)} cells not ok; first: {bad[0].describe()} "
+                f"{r['status']}: {str(r['error']).splitlines()[0] if r['error'] else ''}"))
+        return None
 

@@ -145,12 +145,9 @@ class BatchnormAllowsHigherLR(Claim):
         from regbench.matrix import BATCHNORM_LRS
 
         stat = "lr_max ratio batchnorm/plain"
+        if (o := self.missing(ctx, stat)) is not None:
+            return o
         cells = self.cells(ctx.seeds)
-        missing = ctx.stored.missing(cells)
-        if missing:
-            return Outcome(stat, reproduced="not run",
-                           note=f"{len(missing)}/{len(cells)} cells missing from the store; "
-                                f"run `regbench claims --only {self.name}`")
         floor = BATCHNORM_LRS[0] / 3
         lr_max: dict[tuple[str, int], float] = {}
         table: dict[tuple[str, float], list[str]] = {}
@@ -253,12 +250,9 @@ class BatchnormInitSensitivity(Claim):
 
     def evaluate(self, ctx: Context) -> Outcome:
         stat = "test-loss spread over init scales, plain - batchnorm"
+        if (o := self.missing(ctx, stat)) is not None:
+            return o
         cells = self.cells(ctx.seeds)
-        missing = ctx.stored.missing(cells)
-        if missing:
-            return Outcome(stat, reproduced="not run",
-                           note=f"{len(missing)}/{len(cells)} cells missing from the store; "
-                                f"run `regbench claims --only {self.name}`")
         n, k = ctx.seeds, len(INIT_SCALES)
         loss = {"test_loss": np.zeros((2, k, n)), "train_loss": np.zeros((2, k, n))}
         for i, c in enumerate(cells):

@@ -37,7 +37,7 @@ class _ImageOnly(Regularizer):
             return f"{cls.name} needs image inputs; {task.name} has none"
         return super().skip_reason(task, arch, spec)
 
-    def _images(self, batch: Batch, ctx: TrainContext) -> tuple[int, int, int] | None:
+    def _images(self, ctx: TrainContext) -> tuple[int, int, int] | None:
         """(C, H, W) of the task's images, or None when this batch is left as it is (no
         images, or strength 0)."""
         if ctx.data.image_shape is None or self.strength == 0.0:
@@ -58,7 +58,7 @@ class Cutout(_ImageOnly):
     full_strengths = (0.125, 0.25, 0.375, 0.5)
 
     def batch(self, batch: Batch, ctx: TrainContext) -> Batch:
-        if (shape := self._images(batch, ctx)) is None:
+        if (shape := self._images(ctx)) is None:
             return batch
         c, h, w = shape
         data, n, x = ctx.data, len(batch.x), batch.x
@@ -91,7 +91,7 @@ class CutMix(_ImageOnly):
         self.rng = seeding.numpy_rng("regularizer", cell.seed, cell.cell_id, spec.name, "lam")
 
     def batch(self, batch: Batch, ctx: TrainContext) -> Batch:
-        if (shape := self._images(batch, ctx)) is None:
+        if (shape := self._images(ctx)) is None:
             return batch
         c, h, w = shape
         n, x = len(batch.x), batch.x
