@@ -19,6 +19,8 @@ def test_smoke_covers_every_regularizer():
 
 
 def test_default_matrix_shape():
+    from regbench.registry import REGULARIZERS
+
     exp = matrix.get("default").expand()
     assert {c.task.name for c in exp.cells} == set(matrix.DEFAULT_TASKS) | {"mnist1d"}
     assert {c.arch.name for c in exp.cells if c.task.name == "mnist1d"} == {
@@ -27,6 +29,13 @@ def test_default_matrix_shape():
     assert "bikes" not in {c.task.name for c in exp.cells}
     backends = {c.reg.get("backend") for c in exp.cells if c.reg.name == "dropout"}
     assert backends == {None, "fused"}  # one task runs dropout with both backends
+    # the field's regularizers are in it once each, on digits (its 5-minute budget)
+    field = set(matrix.STEP_REGULARIZERS + matrix.FIELD_REGULARIZERS + ["shake_drop"])
+    cells = [c for c in exp.cells if c.reg.name in field]
+    assert {c.reg.name for c in cells} == field
+    assert {c.task.name for c in cells} == {"digits"}
+    assert {(c.reg.name, c.reg.strength) for c in cells} == {
+        (n, REGULARIZERS.get(n).default_strengths[0]) for n in field}
 
 
 def test_skips_say_why():

@@ -164,7 +164,7 @@ def gap_vs_strength(summary: pd.DataFrame, out_dir: Path, formats: list[str]) ->
         nrows = math.ceil(len(regs) / ncols)
         with style():
             fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.8 * nrows),
-                                     sharey=True, squeeze=False)
+                                     sharey=True, squeeze=False, layout="constrained")
             colors = sns.color_palette("tab10", len(regs))
             for ax, reg, color in zip(axes.flat, regs, colors):
                 r = g[(g.regularizer == reg) & (g.n_seeds > 0)].sort_values("strength")
@@ -200,7 +200,6 @@ def gap_vs_strength(summary: pd.DataFrame, out_dir: Path, formats: list[str]) ->
                 ax.set_ylabel(f"gap ({metric})")
             fig.suptitle(f"{task} / {arch}: generalization gap vs strength "
                          "(mean, 95% t-CI over seeds; grey = none)")
-            fig.tight_layout()
             name = f"gap_{slug(task)}_{slug(arch)}"
             files = save(fig, out_dir, name, formats)
         figs.append(Figure(name, f"{task} / {arch}: gap vs strength", _gap_note(g), files))
