@@ -299,3 +299,18 @@ def test_gap_figures_skip_the_points_of_an_architecture_sweep(tmp_path: Path) ->
     assert len(fig_training.gap_vs_strength(strengths, tmp_path, ["png"])) == 3
     two_widths = rs.summarize(pd.DataFrame(rows((1e-3,), (2, 8))))
     assert len(fig_training.gap_vs_strength(two_widths, tmp_path, ["png"])) == 2
+
+
+def test_claims_table_keeps_tiny_statistics_visible() -> None:
+    from regbench.report.tables import MD, claims_table
+
+    claims = pd.DataFrame([
+        {"claim": "exact", "source": "002", "statistic": "max error", "value": 3.701e-16,
+         "ci_low": 2.108e-16, "ci_high": 5.293e-16, "n_seeds": 3, "criterion": "< 1e-12",
+         "reproduced": "yes"},
+        {"claim": "plain", "source": "003", "statistic": "ratio", "value": 0.76667,
+         "ci_low": 0.0, "ci_high": 0.85921, "n_seeds": 5, "criterion": "< 0.8",
+         "reproduced": "no"},
+    ])
+    values = claims_table(claims, MD).frame["Value (95% CI)"].tolist()
+    assert values == ["3.7e-16 [2.11e-16, 5.29e-16]", "0.7667 [0.0000, 0.8592]"]

@@ -47,6 +47,13 @@ def _num(x: float, digits: int = 3) -> str:
     return "0." + "0" * digits if text == "-0." + "0" * digits else text
 
 
+def _claim_num(x: float) -> str:
+    """4 decimals, or 3 significant digits where those would print a nonzero value as 0
+    (a claim's statistic can be a rounding error, e.g. 3.7e-16)."""
+    text = _num(x, 4)
+    return f"{x:.3g}" if x and text.lstrip("-") == "0.0000" else text
+
+
 def mean_ci(mean: float, low: float, high: float, style: Style, digits: int = 3) -> str:
     """`mean ± half-width` of a symmetric t interval; the mean alone when n < 2."""
     if mean is None or not math.isfinite(mean):
@@ -241,9 +248,9 @@ def claims_table(claims: pd.DataFrame, style: Style) -> DisplayTable:
     cols = ["Claim", "Source", "Statistic", "Value (95% CI)", "n", "Criterion", "Reproduced"]
     rows = []
     for r in claims.itertuples(index=False):
-        value = _num(r.value, 4) if pd.notna(r.value) else style.na
+        value = _claim_num(r.value) if pd.notna(r.value) else style.na
         if pd.notna(r.ci_low) and pd.notna(r.ci_high):
-            value += f" [{_num(r.ci_low, 4)}, {_num(r.ci_high, 4)}]"
+            value += f" [{_claim_num(r.ci_low)}, {_claim_num(r.ci_high)}]"
         rows.append([str(r.claim), str(r.source), str(r.statistic or ""), value,
                      f"{int(r.n_seeds)}" if pd.notna(r.n_seeds) else "", str(r.criterion),
                      str(r.reproduced)])
