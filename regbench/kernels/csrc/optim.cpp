@@ -438,26 +438,26 @@ void check_isa(int64_t isa) {
 
 // Tensors this file runs: contiguous float32/float64 CPU tensors, state shaped like the
 // parameter. Others are skipped and their indices returned (the caller runs the reference).
-bool like(const torch::Tensor& t, const torch::Tensor& p) {
+bool like(const at::Tensor& t, const at::Tensor& p) {
   return t.device().is_cpu() && t.scalar_type() == p.scalar_type() && t.sizes() == p.sizes() &&
          t.is_contiguous();
 }
 
-bool native_param(const torch::Tensor& p) {
+bool native_param(const at::Tensor& p) {
   return p.device().is_cpu() && p.is_contiguous() &&
          (p.scalar_type() == at::kFloat || p.scalar_type() == at::kDouble);
 }
 
-std::vector<torch::Tensor> pick(const std::vector<torch::Tensor>& ts,
+std::vector<at::Tensor> pick(const std::vector<at::Tensor>& ts,
                                 const std::vector<int64_t>& idx) {
-  std::vector<torch::Tensor> out;
+  std::vector<at::Tensor> out;
   out.reserve(idx.size());
   for (int64_t i : idx) out.push_back(ts[static_cast<size_t>(i)]);
   return out;
 }
 
 template <typename Fn>
-void for_blocks(const std::vector<torch::Tensor>& params, Fn fn) {
+void for_blocks(const std::vector<at::Tensor>& params, Fn fn) {
   const size_t nt = params.size();
   std::vector<int64_t> first(nt + 1, 0);
   for (size_t i = 0; i < nt; ++i) first[i + 1] = first[i] + (params[i].numel() + kBlock - 1) / kBlock;
@@ -499,9 +499,9 @@ AdamK<T> adam_consts(double step, double lr, double beta1, double beta2, double 
 
 }  // namespace
 
-std::vector<int64_t> sgd_multi(const std::vector<torch::Tensor>& params_in,
-                               const std::vector<torch::Tensor>& grads_in,
-                               const std::vector<torch::Tensor>& bufs_in, double lr,
+std::vector<int64_t> sgd_multi(const std::vector<at::Tensor>& params_in,
+                               const std::vector<at::Tensor>& grads_in,
+                               const std::vector<at::Tensor>& bufs_in, double lr,
                                double momentum, double dampening, bool nesterov,
                                double weight_decay, double l2, double l1, bool init_bufs,
                                bool fma32, bool fma64, int64_t isa) {
@@ -519,7 +519,7 @@ std::vector<int64_t> sgd_multi(const std::vector<torch::Tensor>& params_in,
     (ok ? run : skipped).push_back(static_cast<int64_t>(i));
   }
   const auto params = pick(params_in, run), grads = pick(grads_in, run);
-  const auto bufs = mom ? pick(bufs_in, run) : std::vector<torch::Tensor>{};
+  const auto bufs = mom ? pick(bufs_in, run) : std::vector<at::Tensor>{};
   const auto kf = sgd_consts<float>(lr, momentum, dampening, nesterov, weight_decay, l2, l1,
                                     init_bufs);
   const auto kd = sgd_consts<double>(lr, momentum, dampening, nesterov, weight_decay, l2, l1,
@@ -537,11 +537,11 @@ std::vector<int64_t> sgd_multi(const std::vector<torch::Tensor>& params_in,
   return skipped;
 }
 
-std::vector<int64_t> adamw_multi(const std::vector<torch::Tensor>& params_in,
-                                 const std::vector<torch::Tensor>& grads_in,
-                                 const std::vector<torch::Tensor>& exp_avgs_in,
-                                 const std::vector<torch::Tensor>& exp_avg_sqs_in,
-                                 const std::vector<torch::Tensor>& steps_in, double lr,
+std::vector<int64_t> adamw_multi(const std::vector<at::Tensor>& params_in,
+                                 const std::vector<at::Tensor>& grads_in,
+                                 const std::vector<at::Tensor>& exp_avgs_in,
+                                 const std::vector<at::Tensor>& exp_avg_sqs_in,
+                                 const std::vector<at::Tensor>& steps_in, double lr,
                                  double beta1, double beta2, double eps, double weight_decay,
                                  bool decoupled, double l2, double l1, bool fma32, bool fma64,
                                  bool torch_sqrt, int64_t isa) {
