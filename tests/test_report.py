@@ -314,3 +314,34 @@ def test_claims_table_keeps_tiny_statistics_visible() -> None:
     ])
     values = claims_table(claims, MD).frame["Value (95% CI)"].tolist()
     assert values == ["3.7e-16 [2.11e-16, 5.29e-16]", "0.7667 [0.0000, 0.8592]"]
+
+
+def test_a_regularizer_that_never_acted_is_named_in_the_index(tmp_path: Path) -> None:
+    """Cells equal to their seed's `none` cell in every loss and metric, on every seed, are
+    listed (a max-norm radius no weight reaches); equal on some seeds only, they are not."""
+    from regbench.report.index import RunInfo, noop_lines
+    from regbench.specs import ArchSpec, Cell, CellResult, RegSpec, TaskSpec
+
+    def result(reg: str, strength: float, seed: int, shift: float) -> CellResult:
+        cell = Cell(TaskSpec("digits"), ArchSpec("mlp"), RegSpec(reg, strength), seed)
+        loss = 0.1 + 0.01 * seed + shift
+        return CellResult(cell, "ok", metrics={
+            "metric_name": "accuracy", "higher_is_better": True, "train_loss": loss,
+            "val_loss": loss + 0.05, "test_loss": loss + 0.1, "gap_loss": 0.1,
+            "train_metric": 0.99, "val_metric": 0.95 - shift, "test_metric": 0.94 - shift,
+            "gap_metric": 0.05})
+
+    with Store(tmp_path / "s.sqlite") as store:
+        for seed in range(3):
+            store.add(result("none", 0.0, seed, 0.0))
+            store.add(result("max_norm", 3.0, seed, 0.0))  # never acted
+            store.add(result("max_norm", 1.0, seed, 0.0 if seed else 0.02))  # acted once
+            store.add(result("l2", 1e-3, seed, 0.01))
+        cells = store.cells_frame()
+    assert noop_lines(cells) == ["- digits / mlp / max_norm=3: identical to none on all 3 seeds"]
+    info = RunInfo(matrix="hand", description="hand-made", command="test", n_matrix=12)
+    readme = report.write_report(cells, tmp_path / "out", info,
+                                 figure_formats=["png"]).readme.read_text()
+    assert "### Regularizers that changed nothing" in readme
+    assert "- digits / mlp / max_norm=3: identical to none on all 3 seeds" in readme
+    assert "max_norm=1: identical" not in readme

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from regbench.report.plotting import Figure
+from regbench.report.stats import prepare
 from regbench.report.tables import MD, DisplayTable, pvalue, to_markdown
 
 SELECTION_LINE = ("Strengths are selected on validation: each regularizer's strength is the one "
@@ -142,6 +144,41 @@ def problem_lines(cells: pd.DataFrame, limit: int = 20) -> list[str]:
     return lines
 
 
+# What a cell's result is, for "changed nothing": every loss and metric it stores.
+RESULT_COLUMNS = ("train_loss", "val_loss", "test_loss", "train_metric", "val_metric",
+                  "test_metric")
+
+
+def noop_lines(cells: pd.DataFrame) -> list[str]:
+    """One line per (task, arch, regularizer, strength) whose every ok cell equals the `none`
+    cell of its seed (same setting and base) in every stored loss and metric, bit for bit:
+    the regularizer never acted there (a max-norm radius no weight reaches, a plugin whose
+    hooks never fire). Its row reads Δ 0 in the tables; this says why."""
+    df = prepare(cells)
+    ok = df[df.status == "ok"]
+    keys = ["task_label", "arch_label", "seed"]
+    cols = [c for c in RESULT_COLUMNS if c in ok]
+    none = ok[ok.regularizer == "none"][[*keys, *cols]]
+    rest = ok[ok.regularizer != "none"]
+    if none.empty or rest.empty or not cols:
+        return []
+    pair = rest.merge(none, on=keys, suffixes=("", "_none"))
+    same = np.ones(len(pair), dtype=bool)
+    for c in cols:
+        a, b = pair[c].astype(float), pair[f"{c}_none"].astype(float)
+        same &= ((a == b) | (a.isna() & b.isna())).to_numpy()
+    pair = pair.assign(_same=same)
+    lines = []
+    group = ["task_label", "arch_label", "reg_label", "strength"]
+    for (task, arch, reg, strength), g in pair.groupby(group, sort=False):
+        n_ok = int(((rest.task_label == task) & (rest.arch_label == arch)
+                    & (rest.reg_label == reg) & (rest.strength == strength)).sum())
+        if g._same.all() and len(g) == n_ok:
+            lines.append(f"- {task} / {arch} / {reg}={strength:g}: identical to none on all "
+                         f"{len(g)} seeds")
+    return lines
+
+
 def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
            figures: list[Figure], files: list[str], out_dir: Path) -> str:
     """The Markdown text of README.md."""
@@ -174,6 +211,12 @@ def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
     problems = problem_lines(cells)
     if problems:
         lines += ["### Cells that did not finish ok", "", *problems, ""]
+    noops = noop_lines(cells)
+    if noops:
+        lines += ["### Regularizers that changed nothing", "",
+                  "Every loss and metric of these cells equals, bit for bit, that of the "
+                  "`none` cell with the same task, architecture, base and seed: the "
+                  "regularizer never acted at that strength.", "", *noops, ""]
     for sec in sections:
         if not sec.tables and not sec.intro:
             continue
