@@ -294,6 +294,12 @@ class Regularizer:
         check_values("regularizer", spec.name, dict(spec.params), cls.params)
 
     @classmethod
+    def check_protocol(cls, spec: RegSpec, protocol: Protocol) -> None:
+        """Raise a RegbenchError for a strength or parameter the cell's training protocol
+        cannot run (more snapshot cycles than the epochs make); called for every cell when
+        a matrix is built, before anything runs."""
+
+    @classmethod
     def skip_reason(cls, task: Task, arch: Arch, spec: RegSpec | None = None) -> str | None:
         """Why this regularizer (with `spec`'s parameters) cannot apply to (task, arch)."""
         if cls.needs_kind and task.kind != cls.needs_kind:
@@ -314,6 +320,16 @@ class Regularizer:
     def param(self, key: str) -> Any:
         """The value of parameter `key` in this cell (its declared default if not given)."""
         return self.spec.get(key, default(self.params[key]))
+
+    def base_lrs(self, ctx: TrainContext) -> list[float]:
+        """Each parameter group's learning rate as the optimizer was built (the protocol's
+        lr, or adam_lr where a regularizer swapped in AdamW), before any schedule moved it.
+        Read it from epoch 1 on; regularizers that set the lr scale this, not protocol.lr."""
+        assert ctx.optimizer is not None
+        if not hasattr(self, "_base_lrs"):
+            self._base_lrs = [float(g.get("initial_lr", g["lr"]))
+                              for g in ctx.optimizer.param_groups]
+        return self._base_lrs
 
     def generator(self, stream: str, device: torch.device | str = "cpu") -> torch.Generator:
         """A torch.Generator for this regularizer in this cell, from `seeding.py`: a function

@@ -164,7 +164,7 @@ class Matrix:
                     continue
                 task, arch = TASKS.get(t.name)().bind(t), ARCHS.get(a.name)()
                 reg_cls = REGULARIZERS.get(r.name)
-                task.protocol.override(protocol)
+                proto = task.protocol.override(protocol)
                 check_composable((*base, r, *addons))
                 reason = arch.skip_reason(a, task) or next(
                     (why for s in (*base, r, *addons)
@@ -178,9 +178,12 @@ class Matrix:
                         seen_skips.add(skip)
                         out.skipped.append(skip)
                     continue
+                for s in (*base, *addons):
+                    REGULARIZERS.get(s.name).check_protocol(s, proto)
                 for strength in strengths:
                     spec = RegSpec(r.name, float(strength), r.params, r.version)
                     reg_cls.check(spec)
+                    reg_cls.check_protocol(spec, proto)
                     for seed in range(n_seeds):
                         cell = Cell(t, a, spec, seed, protocol, base=base, addons=addons)
                         if cell.cell_id not in seen_cells:

@@ -222,6 +222,46 @@ def test_snapshot_ensemble_cycles_and_averages_softmax_outputs():
     torch.testing.assert_close(ens(x), torch.log(probs))
 
 
+@pytest.mark.parametrize("name,strength,params", [("snapshot_ensemble", 3.0, {}),
+                                                   ("swa", 0.0, {"lr_factor": 0.5})])
+def test_lr_setting_regularizers_scale_the_optimizers_own_lr(name, strength, params):
+    """Under `adamw` the optimizer runs at adam_lr, not the protocol's SGD lr: snapshot
+    cycles and SWA's constant lr scale the lr the optimizer was built with."""
+    data = _images()
+    reg = _reg(name, strength, **params)
+    model = nn.Linear(40, 3)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    ctx = _ctx(reg, data, model, opt, epochs=6, lr=0.2)  # protocol lr 0.2: the SGD lr
+    lrs = []
+    for epoch in range(1, 7):
+        ctx.epoch = epoch
+        reg.start_epoch(ctx)
+        lrs.append(opt.param_groups[0]["lr"])
+        reg.end_epoch(ctx)
+    want = ([1e-3 / 2 * (math.cos(math.pi * (e % 2) / 2) + 1) for e in range(6)]
+            if name == "snapshot_ensemble" else [5e-4] * 6)
+    assert lrs == [pytest.approx(w) for w in want]
+
+
+def test_snapshot_ensemble_refuses_cycles_the_epochs_cannot_make(tmp_path):
+    from regbench import matrix
+    from regbench.errors import RegbenchError
+
+    cls = REGULARIZERS.get("snapshot_ensemble")
+    proto = TrainProtocol(epochs=30, batch_size=0, optimizer="sgd", lr=0.1)
+    for ok in (1.0, 2.0, 4.0, 8.0, 15.0):  # 4: cycles of 8, 8, 8, 6 epochs
+        cls.check_protocol(RegSpec("snapshot_ensemble", ok), proto)
+    for bad in (2.5, 7.0, 30.0, 40.0):  # 7: cycles of 5 epochs make 6; 30: 1-epoch cycles
+        with pytest.raises(RegbenchError, match=r"valid cycles for 30 epochs: 1, 2, 3, 4, 5, "
+                                                r"6, 8, 10, 15$"):
+            cls.check_protocol(RegSpec("snapshot_ensemble", bad), proto)
+    path = tmp_path / "m.toml"
+    path.write_text('[[blocks]]\ntasks = ["digits"]\narchs = ["mlp"]\nprotocol = {epochs = 20}'
+                    '\nregularizers = [{name = "snapshot_ensemble", strengths = [6]}]\n')
+    with pytest.raises(RegbenchError, match="cycles=6 cannot be made from 20 epochs"):
+        matrix.get(str(path)).expand()
+
+
 # -- every one of them: a real cell, deterministic, not a no-op -----------------------------
 DIGITS = TaskSpec("digits", freeze({"n_train": 200}))
 CASES = [("dropconnect", 0.3, "mlp"), ("max_norm", 0.5, "mlp"), ("cutout", 0.5, "cnn"),

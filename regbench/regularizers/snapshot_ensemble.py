@@ -8,7 +8,8 @@ import math
 import torch
 from torch import nn
 
-from regbench.interface import Regularizer, TrainContext
+from regbench.errors import RegbenchError
+from regbench.interface import Protocol, Regularizer, TrainContext
 from regbench.params import Param
 from regbench.registry import register_regularizer
 from regbench.specs import Cell, RegSpec
@@ -29,13 +30,20 @@ class Ensemble(nn.Module):
         return outs.mean(0)
 
 
+def cycles_made(epochs: int, cycles: float) -> int:
+    """How many cycles `epochs` epochs make in cycles of ceil(epochs / cycles) epochs."""
+    return math.ceil(epochs / math.ceil(epochs / cycles))
+
+
 @register_regularizer("snapshot_ensemble")
 class SnapshotEnsemble(Regularizer):
     """Snapshot ensembles (Huang et al., ICLR 2017, eq. 2): the epochs are split into M
     cosine cycles, lr = lr0/2 (cos(pi t / T_M) + 1) with t the epoch within its cycle (per
     epoch, not per iteration), restarting at lr0; the weights at the end of each cycle are a
     snapshot, and the averaged outputs of the last `keep` snapshots (all if 0) are what is
-    evaluated. Strength: the number of cycles M. The protocol's own lr schedule is replaced.
+    evaluated. Strength: the number of cycles M (an integer the epochs can make, see
+    `check_protocol`). lr0 is the optimizer's initial lr (the protocol's, or adam_lr under
+    `adamw`). The protocol's own lr schedule is replaced.
     """
 
     strength_name = "cycles"
@@ -49,16 +57,32 @@ class SnapshotEnsemble(Regularizer):
         super().__init__(spec, cell)
         self.snapshots: list[nn.Module] = []
 
+    @classmethod
+    def check_protocol(cls, spec: RegSpec, protocol: Protocol) -> None:
+        """Refuse cycles the epochs cannot make: a non-integer count, cycles of one epoch
+        (the lr never anneals), or a count that ceil-length cycles do not give (30 epochs,
+        7 cycles: cycles of 5 epochs make 6)."""
+        m, epochs = float(spec.strength), protocol.epochs
+        made = cycles_made(epochs, m) if m.is_integer() else None
+        if made is None or made != m or math.ceil(epochs / m) < 2:
+            valid = [c for c in range(1, epochs) if cycles_made(epochs, c) == c]
+            shown = (", ".join(map(str, valid[:12])) + (", ..." if len(valid) > 12 else "")
+                     ) or "none (fewer than 2 epochs)"
+            raise RegbenchError(
+                f"snapshot_ensemble cycles={m:g} cannot be made from {epochs} epochs "
+                f"(cycles of ceil({epochs}/cycles) epochs, at least 2 each); valid cycles "
+                f"for {epochs} epochs: {shown}")
+
     def cycle_length(self, ctx: TrainContext) -> int:
-        return max(1, math.ceil(ctx.protocol.epochs / int(self.strength)))
+        return math.ceil(ctx.protocol.epochs / int(self.strength))
 
     def start_epoch(self, ctx: TrainContext) -> None:
         length = self.cycle_length(ctx)
         t = (ctx.epoch - 1) % length
-        lr = ctx.protocol.lr / 2 * (math.cos(math.pi * t / length) + 1)
+        scale = (math.cos(math.pi * t / length) + 1) / 2
         assert ctx.optimizer is not None
-        for group in ctx.optimizer.param_groups:
-            group["lr"] = lr
+        for group, lr in zip(ctx.optimizer.param_groups, self.base_lrs(ctx)):
+            group["lr"] = lr * scale
 
     def end_epoch(self, ctx: TrainContext) -> None:
         if ctx.epoch % self.cycle_length(ctx) == 0 or ctx.epoch == ctx.protocol.epochs:

@@ -22,7 +22,7 @@ class SWA(Regularizer):
 
     Strength `start` is the fraction of the epochs after which averaging begins (a larger
     start averages fewer iterates: weaker). `lr_factor` sets a constant learning rate of
-    lr_factor x the protocol's lr during the averaging epochs (1 = unchanged). Batchnorm
+    lr_factor x the optimizer's initial lr during the averaging epochs (1 = unchanged). Batchnorm
     running statistics are recomputed as torch.optim.swa_utils.update_bn does: reset, then
     a cumulative average over one pass of the train split in minibatches, in train mode.
     Per-epoch validation curves are of the trained (not averaged) weights.
@@ -34,7 +34,7 @@ class SWA(Regularizer):
     full_strengths = (0.25, 0.5, 0.75, 0.9)
     larger_is_weaker = True
     params = {"lr_factor": Param(1.0, float, lo=0.0, lo_open=True, hi=1000.0,
-                                 doc="lr during the averaging epochs, x the protocol lr")}
+                                 doc="lr during the averaging epochs, x the initial lr")}
 
     def __init__(self, spec: RegSpec, cell: Cell):
         super().__init__(spec, cell)
@@ -45,11 +45,12 @@ class SWA(Regularizer):
         return max(1, math.ceil(self.strength * ctx.protocol.epochs))
 
     def start_epoch(self, ctx: TrainContext) -> None:
+        self.base_lrs(ctx)  # the lr as built, before a protocol schedule moves it
         factor = self.param("lr_factor")
         if factor != 1.0 and ctx.epoch >= self.first_epoch(ctx):
             assert ctx.optimizer is not None
-            for group in ctx.optimizer.param_groups:
-                group["lr"] = factor * ctx.protocol.lr
+            for group, lr in zip(ctx.optimizer.param_groups, self.base_lrs(ctx)):
+                group["lr"] = factor * lr
 
     def end_epoch(self, ctx: TrainContext) -> None:
         if ctx.epoch < self.first_epoch(ctx):
