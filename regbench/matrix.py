@@ -384,6 +384,9 @@ COCKTAIL_BASE = [{"name": "weight_decay", "strength": 1e-4},
 CIFAR_BASE_RECIPE = [{"name": "weight_decay", "strength": 5e-4},
                      {"name": "augment", "kind": "crop_flip", "strength": 0.0}]
 BATCHNORM_LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
+# Srivastava et al. (2014) sec. 5.1 pair max-norm with dropout so that a large learning rate
+# cannot blow the weights up; at the tasks' own Adam lr 1e-3 c = 3 never binds.
+MAX_NORM_LRS = (0.01, 0.03, 0.1, 0.3, 1.0)
 
 BUILTIN: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -513,6 +516,21 @@ BUILTIN: dict[str, dict[str, Any]] = {
              "base": CIFAR_BASE_RECIPE,
              "regularizers": ["none", "l2", "dropout", "label_smoothing", "stochastic_depth",
                               *STEP_REGULARIZERS]},
+        ],
+    },
+    "max-norm-lr": {
+        "description": "dropout 0.5 alone and with max-norm c = 3 and c = 1 (Srivastava et "
+                       "al. 2014, sec. 5.1) on digits / mlp over an SGD lr sweep (momentum "
+                       "0.95, 30 epochs): where the constraint binds and what it buys",
+        "seeds": 5,
+        "blocks": [
+            {"tasks": ["digits"], "archs": ["mlp"],
+             "regularizers": ["none", {"name": "dropout", "strengths": [0.5]},
+                              *({"name": "dropout", "strengths": [0.5],
+                                 "with": [{"name": "max_norm", "strength": c}]}
+                                for c in (3.0, 1.0))],
+             "protocol": {"epochs": 30, "optimizer": "sgd", "lr": lr, "momentum": 0.95}}
+            for lr in MAX_NORM_LRS
         ],
     },
     "cocktails": {

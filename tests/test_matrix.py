@@ -126,3 +126,9 @@ def test_mnist1d_matrices_follow_their_recipes():
     lrs = {dict(c.protocol)["lr"] for c in bn}
     assert len(lrs) >= 5 and {c.reg.name for c in bn} == {"none", "batchnorm"}
     assert all(dict(c.protocol)["optimizer"] == "sgd" for c in bn)
+    mn = matrix.get("max-norm-lr").expand().cells
+    assert len(mn) == 5 * 4 * 5  # lrs x (none, dropout, dropout + max_norm c=3, c=1) x seeds
+    assert {(c.reg.name, tuple(s.stack_label() for s in c.addons)) for c in mn} == {
+        ("none", ()), ("dropout", ()), ("dropout", ("max_norm=3",)), ("dropout", ("max_norm=1",))}
+    assert {(dict(c.protocol)["optimizer"], dict(c.protocol)["momentum"]) for c in mn} == {
+        ("sgd", 0.95)}
