@@ -38,6 +38,45 @@ def _origin(registry: Any, name: str) -> str:
 
 
 # -- list -----------------------------------------------------------------------------------
+def regularizer_skips(name: str) -> list[str]:
+    """Where regularizer `name` (at its default parameters) cannot run, over every
+    registered task (but those that need parameters, like `table`) and architecture that
+    can run together, grouped by what it needs:
+    whole tasks (every architecture), whole architectures (every task), or single pairs."""
+    from regbench.registry import ARCHS, REGULARIZERS, TASKS
+    from regbench.specs import ArchSpec, TaskSpec
+
+    reg = REGULARIZERS.get(name)
+    tasks = {}
+    for t in TASKS.names():
+        try:
+            tasks[t] = TASKS.get(t)().bind(TaskSpec(t))
+        except RegbenchError:  # a task that needs parameters (table: its file and target)
+            continue
+    archs = {a: ARCHS.get(a)() for a in ARCHS.names()}
+    valid = [(t, a) for t in tasks for a in archs
+             if archs[a].skip_reason(ArchSpec(a), tasks[t]) is None]
+    groups: dict[str, set[tuple[str, str]]] = {}
+    for t, a in valid:
+        why = reg.skip_reason(tasks[t], archs[a])
+        if why:
+            groups.setdefault(why.split(";")[0], set()).add((t, a))
+    lines = []
+    for why, pairs in groups.items():
+        whole_tasks = [t for t in tasks if all((t, a) in pairs for tt, a in valid if tt == t)
+                       and any(tt == t for tt, _ in pairs)]
+        whole_archs = [a for a in archs if all((t, a) in pairs for t, aa in valid if aa == a)
+                       and any(aa == a for _, aa in pairs)]
+        if all(t in whole_tasks for t, _ in pairs):
+            where = ", ".join(whole_tasks) + " (every architecture)"
+        elif all(a in whole_archs for _, a in pairs):
+            where = ", ".join(whole_archs) + " (every task)"
+        else:
+            where = ", ".join(f"{t} x {a}" for t, a in sorted(pairs))
+        lines.append(f"      skips {where}: {why}")
+    return lines
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from regbench import matrix
     from regbench.params import default
@@ -63,8 +102,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         for n in REGULARIZERS.names():
             r = REGULARIZERS.get(n)
             strengths = ", ".join(f"{s:g}" for s in r.default_strengths)
-            out.append(f"  {n:16s} {r.strength_name}={strengths:12s} {REGULARIZERS.describe(n)}"
+            sweep = f"{r.strength_name}={strengths}"
+            out.append(f"  {n:17s} {sweep:24s} {REGULARIZERS.describe(n)}"
                        + _origin(REGULARIZERS, n))
+            if args.axis == "regularizers":
+                out += regularizer_skips(n)
     if "matrices" in axes:
         out.append("matrices:")
         for n in matrix.names():

@@ -177,3 +177,29 @@ def test_bench_runs_checks_and_stores(tmp_path):
     assert set(rows[rows.op == "mlp_step"].numel) == {21, 256}
     bad = regbench("bench", "--ops", "dropout,nope", check=False)
     assert bad.returncode != 0 and "'nope'" in bad.stderr and "dropout_fwdbwd" in bad.stderr
+
+
+def test_list_regularizers_says_where_each_one_skips_and_why(capsys):
+    from regbench.__main__ import main
+
+    assert main(["list", "regularizers"]) == 0
+    out = capsys.readouterr().out
+    rows: dict[str, list[str]] = {}
+    for line in out.splitlines()[1:]:
+        if line.startswith("      skips "):
+            rows[name].append(line.strip())
+        else:
+            name = line.split()[0]
+            rows[name] = []
+    assert rows["cutout"] == ["skips bikes, curve, mnist1d, periodic, breast_cancer, diabetes "
+                              "(every architecture): cutout needs image inputs"]
+    assert "skips linear (every task): dropconnect needs hidden layers" in rows["dropconnect"]
+    assert any(r.startswith("skips resnet (every task): batchnorm is part of resnet")
+               for r in rows["batchnorm"])
+    assert rows["shake_drop"] == ["skips cnn, linear, mlp, wide, mlp_residual, cnn1d (every "
+                                  "task): shake_drop needs residual blocks"]
+    assert rows["label_smoothing"] == ["skips bikes, curve, periodic, diabetes (every "
+                                       "architecture): label_smoothing needs a classification "
+                                       "task"]
+    for runs_everywhere in ("mixup", "sam", "swa", "lookahead", "snapshot_ensemble"):
+        assert rows[runs_everywhere] == [], runs_everywhere

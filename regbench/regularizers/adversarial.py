@@ -10,7 +10,9 @@ from regbench.registry import register_regularizer
 
 @register_regularizer("adversarial")
 class Adversarial(Regularizer):
-    """FGSM adversarial training (Goodfellow et al., ICLR 2015, eq. 3, alpha = 0.5):
+    """FGSM adversarial training: half the loss on clean, half on FGSM inputs.
+
+    FGSM adversarial training (Goodfellow et al., ICLR 2015, eq. 3, alpha = 0.5):
     loss = 0.5 L(x, y) + 0.5 L(x + eps sign(grad_x L(x, y)), y), with eps in normalized input
     units, as Regularization Cocktails does. The reported training loss is the clean one;
     the penalty of the stack is added once."""

@@ -48,7 +48,9 @@ class _ImageOnly(Regularizer):
 
 @register_regularizer("cutout")
 class Cutout(_ImageOnly):
-    """Cutout (DeVries & Taylor 2017): a square of side round(size x image side) at a uniform
+    """Cutout: a random square of each training image set to 0 in raw pixel space.
+
+    Cutout (DeVries & Taylor 2017): a square of side round(size x image side) at a uniform
     random center (clipped at the border) is set to 0 in raw pixel space, in every channel,
     then the task's per-channel normalization applies again (like `augment`)."""
 
@@ -73,7 +75,9 @@ class Cutout(_ImageOnly):
 
 @register_regularizer("cutmix")
 class CutMix(_ImageOnly):
-    """CutMix (Yun et al., ICCV 2019): lam ~ Beta(alpha, alpha); a box of area (1 - lam) of
+    """CutMix: a box pasted from another image; the labels mixed by the area kept.
+
+    CutMix (Yun et al., ICCV 2019): lam ~ Beta(alpha, alpha); a box of area (1 - lam) of
     the image (sides sqrt(1 - lam) x H, W, uniform random center, clipped) is pasted from
     another image of the minibatch (one random permutation, one box per minibatch as the
     paper's code); the loss is lam' CE(y_i) + (1 - lam') CE(y_j) with lam' the area actually

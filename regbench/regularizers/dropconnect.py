@@ -34,7 +34,9 @@ class DropConnectLayer(nn.Module):
 
 @register_regularizer("dropconnect")
 class DropConnect(Regularizer):
-    """DropConnect (Wan et al., ICML 2013; seed 002): each weight of every hidden Linear/Conv
+    """DropConnect: a Bernoulli mask on the weights of every hidden Linear/Conv.
+
+    DropConnect (Wan et al., ICML 2013; seed 002): each weight of every hidden Linear/Conv
     layer (all but the output layer) is kept with probability 1 - p.
 
     One mask per layer per minibatch (the paper draws one per example; a shared mask keeps

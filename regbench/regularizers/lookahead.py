@@ -44,7 +44,9 @@ class Lookahead:
 
 @register_regularizer("lookahead")
 class LookaheadReg(Regularizer):
-    """Lookahead (Zhang et al., NeurIPS 2019, Algorithm 1) around the task's optimizer: k fast
+    """Lookahead around the task's optimizer: k fast steps, then a slow update.
+
+    Lookahead (Zhang et al., NeurIPS 2019, Algorithm 1) around the task's optimizer: k fast
     steps, then the slow weights move alpha of the way to the fast ones and the fast weights
     restart from them. alpha = 1 is the inner optimizer alone (weaker as alpha grows)."""
 

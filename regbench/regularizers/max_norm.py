@@ -20,7 +20,9 @@ def project_max_norm(weight: torch.Tensor, c: float) -> None:
 
 @register_regularizer("max_norm")
 class MaxNorm(Regularizer):
-    """Max-norm regularization (Srivastava et al., JMLR 2014, sec. 5.1): after every step,
+    """Max-norm: every hidden unit's incoming weights kept at norm <= c.
+
+    Max-norm regularization (Srivastava et al., JMLR 2014, sec. 5.1): after every step,
     each hidden unit's incoming weight vector w is rescaled to ||w||_2 <= c (a projection
     onto the ball of radius c). Applies to every hidden Linear/Conv layer (all but the
     output layer); biases are left alone. A larger c constrains less.

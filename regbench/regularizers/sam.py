@@ -10,7 +10,9 @@ from regbench.registry import register_regularizer
 
 @register_regularizer("sam")
 class SAM(Regularizer):
-    """Sharpness-aware minimization (Foret et al., ICLR 2021, Algorithm 1): the gradient at
+    """Sharpness-aware minimization: the step takes the gradient at a rho-perturbed point.
+
+    Sharpness-aware minimization (Foret et al., ICLR 2021, Algorithm 1): the gradient at
     w + rho g/||g||_2 drives the task's optimizer step from w.
 
     Each step: the loss and gradient g at w; every parameter moves by e = rho g / ||g||_2

@@ -37,7 +37,9 @@ def cycles_made(epochs: int, cycles: float) -> int:
 
 @register_regularizer("snapshot_ensemble")
 class SnapshotEnsemble(Regularizer):
-    """Snapshot ensembles (Huang et al., ICLR 2017, eq. 2): the epochs are split into M
+    """Snapshot ensembles: cosine lr cycles; the last snapshots' outputs averaged.
+
+    Snapshot ensembles (Huang et al., ICLR 2017, eq. 2): the epochs are split into M
     cosine cycles, lr = lr0/2 (cos(pi t / T_M) + 1) with t the epoch within its cycle (per
     epoch, not per iteration), restarting at lr0; the weights at the end of each cycle are a
     snapshot, and the averaged outputs of the last `keep` snapshots (all if 0) are what is

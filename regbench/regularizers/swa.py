@@ -16,7 +16,9 @@ from regbench.specs import Cell, RegSpec
 
 @register_regularizer("swa")
 class SWA(Regularizer):
-    """Stochastic weight averaging (Izmailov et al., UAI 2018): the equal-weight average of
+    """Stochastic weight averaging: the average of the late epochs' weights is evaluated.
+
+    Stochastic weight averaging (Izmailov et al., UAI 2018): the equal-weight average of
     the weights at the end of every epoch from epoch ceil(start x epochs) on is evaluated,
     with batchnorm statistics recomputed on the train split.
 
