@@ -185,6 +185,7 @@ def test_list_regularizers_says_where_each_one_skips_and_why(capsys):
     assert main(["list", "regularizers"]) == 0
     out = capsys.readouterr().out
     rows: dict[str, list[str]] = {}
+    name = ""
     for line in out.splitlines()[1:]:
         if line.startswith("      skips "):
             rows[name].append(line.strip())
