@@ -123,18 +123,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 # -- run ------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from regbench import devices, matrix
-    from regbench.executors import Interrupted, finish, make_executor, run_cells
+    from regbench.executors import Interrupted, finish, make_executor
     from regbench.executors.memory import check_memory
     from regbench.store import Store
+    from regbench.tuning.driver import run_matrix
 
     m = matrix.get(args.matrix)
     if args.add_regularizer:
         m = matrix.add_regularizers(m, args.add_regularizer)
     exp = m.expand(seeds=args.seeds, tasks=_csv_list(args.tasks),
                    regularizers=_csv_list(args.regularizers))
-    if not exp.cells:
+    if not exp.cells and not exp.studies:
         raise RegbenchError(f"matrix {m.name!r} has no cells for the given filters")
-    cells = devices.on(exp.cells, devices.resolve(args.device))
+    device = devices.resolve(args.device)
+    cells = devices.on(exp.cells + [c for s in exp.studies for c in s.baseline], device)
     executor = make_executor(args.executor, jobs=args.jobs, threads=args.threads,
                              data_dir=str(args.data_dir) if args.data_dir else None,
                              scheduler=args.scheduler, workers=args.workers)
@@ -143,8 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print_skipped(m.name, exp.skipped)
     try:
         with Store(args.store) as store:
-            summary = run_cells(cells, store, executor, force=args.force,
-                                progress=not args.no_progress, retry_failed=args.retry_failed)
+            summary = run_matrix(exp, store, executor, device, force=args.force,
+                                 progress=not args.no_progress,
+                                 retry_failed=args.retry_failed)
     except Interrupted as exc:
         if exc.summary is None:
             raise

@@ -14,7 +14,7 @@ This module imports no task, architecture, optimizer or regularizer module, so a
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -266,6 +266,9 @@ class Regularizer:
     version: ClassVar[str | None] = None  # plugins must set it; built-ins use SUITE_VERSION
     strength_name: ClassVar[str] = "lambda"
     strength_range: ClassVar[tuple[float, float]] = (0.0, float("inf"))
+    # where `tune` blocks sample the strength (regbench.tuning.space: LogUniform, Uniform,
+    # IntUniform, Choice); None: uniform over strength_range when that range is finite
+    strength_space: ClassVar[Any] = None
     default_strengths: ClassVar[tuple[float, ...]] = ()
     full_strengths: ClassVar[tuple[float, ...]] = ()
     needs_kind: ClassVar[str | None] = None  # e.g. "classification"
@@ -309,6 +312,40 @@ class Regularizer:
                 cls.needs_capability, cls.needs_capability)
             return f"{cls.name} needs {what}; {arch.name} has none"
         return None
+
+    @classmethod
+    def search_space(cls, fixed: Collection[str] = ()) -> dict[str, Any]:
+        """What a `tune` block samples for this regularizer: "strength" (its
+        `strength_space`; else uniform over `strength_range` when that is finite and not a
+        single point; none for a single point, as for `none`) and every parameter with a
+        declared `space` that is not in `fixed` (the entry's own values). A RegbenchError
+        when the strength has neither a space nor a finite range."""
+        from regbench.tuning.space import SPACE_TYPES, Uniform
+
+        out: dict[str, Any] = {}
+        lo, hi = cls.strength_range
+        if cls.strength_space is not None:
+            out["strength"] = cls.strength_space
+        elif finite(lo) and finite(hi) and lo < hi:
+            out["strength"] = Uniform(float(lo), float(hi))
+        elif not (finite(lo) and lo == hi):
+            raise RegbenchError(
+                f"regularizer {cls.name!r} cannot be tuned: it declares no strength_space "
+                f"and its {cls.strength_name} range [{lo}, {hi}] is not finite; declare "
+                "strength_space = LogUniform(lo, hi) (or Uniform, IntUniform, Choice from "
+                "regbench.tuning.space) on the class")
+        for key, spec in cls.params.items():
+            space = getattr(spec, "space", None)
+            if space is not None and key not in fixed:
+                out[key] = space
+        for key, space in out.items():
+            if not isinstance(space, SPACE_TYPES):
+                raise RegbenchError(
+                    f"regularizer {cls.name!r}: the search space of {key!r} is {space!r}; "
+                    "allowed: LogUniform, Uniform, IntUniform or Choice from "
+                    "regbench.tuning.space")
+            space.check(f"regularizer {cls.name!r} search space of {key!r}")
+        return out
 
     @classmethod
     def ownership(cls) -> frozenset[str]:

@@ -31,7 +31,7 @@ from regbench.registry import ARCHS, REGULARIZERS, TASKS, Registry
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 
 MATRIX_KEYS = {"name", "description", "seeds", "blocks", "plugins"}
-BLOCK_KEYS = {"tasks", "archs", "regularizers", "strengths", "protocol", "base"}
+BLOCK_KEYS = {"tasks", "archs", "regularizers", "strengths", "protocol", "base", "tune"}
 STRENGTH_SETS = ("default", "full", "first")
 # What `Regularizer.owns` names, in words (for the error that refuses two owners).
 RESOURCES = {"step": "training step (train_step)", "eval": "evaluated model (eval_model)",
@@ -53,8 +53,18 @@ class Skip:
 
 @dataclass
 class Expansion:
+    """A matrix's grid cells, its tuned blocks' studies (whose cells depend on stored
+    results: `regbench.tuning.driver`) and the combinations it skips."""
+
     cells: list[Cell] = field(default_factory=list)
     skipped: list[Skip] = field(default_factory=list)
+    studies: list[Any] = field(default_factory=list)  # regbench.tuning.study.Study
+
+    def size(self) -> int:
+        """Grid cells plus, per study, every trial, final and baseline cell it will make."""
+        return len(self.cells) + sum(
+            s.config.trials * s.config.tune_seeds + s.config.test_seeds + len(s.baseline)
+            for s in self.studies)
 
 
 @dataclass
@@ -105,6 +115,14 @@ class Matrix:
         for block in self.blocks:
             n_tasks = sum(_sweep_size(e) for e in block["tasks"])
             n_archs = sum(_sweep_size(e) for e in block["archs"])
+            tune = block.get("tune")
+            if isinstance(tune, dict):  # checked when the studies are built
+                per_entry = _tune_int(tune, "trials", 1) * _tune_int(tune, "tune_seeds", 1) \
+                    + 2 * _tune_int(tune, "test_seeds", 5)
+                n_entries = sum(_sweep_size(e) for e in block["regularizers"]) + int(
+                    bool(tune.get("cocktail")))
+                total += n_tasks * n_archs * n_entries * per_entry
+                continue
             n_regs = sum(_sweep_size(e) * _strength_count(e, block.get("strengths", "default"))
                          for e in block["regularizers"])
             total += n_tasks * n_archs * n_regs * n_seeds
@@ -147,13 +165,23 @@ class Matrix:
         for name in tasks or []:
             TASKS.get(name)
         for name in regularizers or []:
-            REGULARIZERS.get(name)
+            if name != "cocktail":  # a tuned block's cocktail study
+                REGULARIZERS.get(name)
         n_seeds = self.seeds if seeds is None else seeds
         if not 1 <= n_seeds <= MAX_SEEDS:
             raise MatrixError(f"--seeds must be in [1, {MAX_SEEDS}], got {n_seeds}")
         self.check_size(f"matrix {self.name!r}", n_seeds)
         out, seen_skips, seen_cells = Expansion(), set(), set()
         for i, block in enumerate(self.blocks):
+            if "tune" in block:
+                from regbench.tuning.build import block_studies
+
+                studies, skipped = block_studies(block, i, tasks, regularizers)
+                known = {s.name for s in out.studies}
+                out.studies += [s for s in studies if s.name not in known]
+                out.skipped += [s for s in skipped if s not in seen_skips]
+                seen_skips.update(skipped)
+                continue
             protocol = freeze(block.get("protocol", {}))
             base = _stack(block.get("base", []), f"block {i} base")
             for t, a, (r, strengths, addons) in itertools.product(
@@ -219,6 +247,11 @@ def _sweep_size(entry: Any) -> int:
         if key not in ("strengths", "with") and isinstance(value, list):
             size *= max(len(value), 1)
     return size
+
+
+def _tune_int(tune: dict[str, Any], key: str, default: int) -> int:
+    value = tune.get(key, default)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 1
 
 
 def _strength_count(entry: Any, default_set: Any) -> int:

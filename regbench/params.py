@@ -27,6 +27,7 @@ class Param:
     (TOML cannot write None: it is the "not set" default, e.g. n_train = all).
     `omit_default`: a matrix entry that gives the default is built as one that leaves the
     parameter out, so adding such a parameter never changes an existing cell's id or result.
+    `space`: the parameter's search distribution for `tune` blocks (None: not tuned).
     """
 
     default: Any
@@ -39,6 +40,9 @@ class Param:
     optional: bool = False
     omit_default: bool = False
     doc: str = ""
+    # where equal-budget tuning samples it (a regbench.tuning.space distribution), or None:
+    # the parameter keeps its default (or the entry's value) in every trial
+    space: Any = None
 
     @property
     def kind(self) -> type:

@@ -16,6 +16,7 @@ scoped by the whole cell.
 | augment      | cell                     | augmentation noise and shifts              |
 | drop_path    | cell                     | stochastic-depth masks                     |
 | regularizer  | cell, regularizer, name  | `Regularizer.generator(name)`: any other   |
+| tune         | study                    | the sampler of an equal-budget study       |
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import hashlib
 import numpy as np
 import torch
 
-STREAMS = ("data", "init", "order", "torch", "dropout", "augment", "drop_path", "regularizer")
+STREAMS = ("data", "init", "order", "torch", "dropout", "augment", "drop_path", "regularizer",
+           "tune")
 
 
 def derive(stream: str, seed: int, *scope: object) -> int:

@@ -144,6 +144,9 @@ class Cell:
     # (after it). Left out of the id when empty, so single-regularizer ids never changed.
     base: tuple[RegSpec, ...] = ()
     addons: tuple[RegSpec, ...] = ()
+    # A cell of an equal-budget study (regbench.tuning): its study, trial and role ("trial"
+    # or "final"). Left out of the id when empty, so grid cells' ids never changed.
+    tune: Params = ()
 
     def key(self) -> dict[str, Any]:
         """The fields that define the cell, in canonical JSON-able form."""
@@ -152,6 +155,8 @@ class Cell:
             extra["base"] = [s.key() for s in self.base]
         if self.addons:
             extra["with"] = [s.key() for s in self.addons]
+        if self.tune:
+            extra["tune"] = _canon(self.tune)
         return {
             **extra,
             "suite_version": self.suite_version,
@@ -198,7 +203,13 @@ class Cell:
             d["base"] = [_spec_json(s) for s in self.base]
         if self.addons:
             d["addons"] = [_spec_json(s) for s in self.addons]
+        if self.tune:
+            d["tune"] = dict(self.tune)
         return json.dumps(d, sort_keys=True)
+
+    def tune_json(self) -> str:
+        """The `tune` field as stored: JSON of study, trial, role... ('' for a grid cell)."""
+        return json.dumps(dict(self.tune), sort_keys=True) if self.tune else ""
 
     @staticmethod
     def from_json(blob: str) -> Cell:
@@ -215,6 +226,7 @@ class Cell:
             device=d.get("device", "cpu"),
             base=tuple(_reg_from(s) for s in d.get("base", ())),
             addons=tuple(_reg_from(s) for s in d.get("addons", ())),
+            tune=freeze(d.get("tune")),
         )
 
 
@@ -252,6 +264,7 @@ class CellResult:
             "reg_params": json.dumps(dict(c.reg.params), sort_keys=True),
             "base": stack_label(c.base),
             "addons": stack_label(c.addons),
+            "tune": c.tune_json(),
             "seed": c.seed,
             "protocol": json.dumps(dict(c.protocol), sort_keys=True),
             "status": self.status,

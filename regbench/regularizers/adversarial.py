@@ -6,6 +6,7 @@ import torch
 
 from regbench.interface import Batch, Regularizer, TrainContext
 from regbench.registry import register_regularizer
+from regbench.tuning.space import LogUniform
 
 
 @register_regularizer("adversarial")
@@ -20,6 +21,7 @@ class Adversarial(Regularizer):
     strength_name = "eps"
     strength_range = (0.0, 10.0)
     default_strengths = (0.01, 0.05)
+    strength_space = LogUniform(0.005, 0.2)
     full_strengths = (0.005, 0.01, 0.02, 0.05, 0.1)
 
     def train_step(self, batch: Batch, ctx: TrainContext) -> None:

@@ -15,6 +15,7 @@ from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
 from regbench.specs import Cell, RegSpec
 from regbench.tasks.base import Task, TaskData
+from regbench.tuning.space import Uniform
 
 
 def shift_images(x: torch.Tensor, shape: tuple[int, ...], gen: torch.Generator) -> torch.Tensor:
@@ -149,6 +150,7 @@ class Augment(Regularizer):
 
     strength_name = "sigma"
     default_strengths = (0.1, 0.3)
+    strength_space = Uniform(0.0, 0.5)
     full_strengths = (0.05, 0.1, 0.2, 0.3, 0.5)
     params = {"kind": Param("both", choices=KINDS)}
 

@@ -6,6 +6,7 @@ from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
 from regbench.specs import RegSpec
 from regbench.tasks.base import Task
+from regbench.tuning.space import Choice
 
 
 @register_regularizer("batchnorm")
@@ -23,10 +24,12 @@ class BatchNorm(Regularizer):
     strength_name = "on"
     strength_range = (0.0, 1.0)
     default_strengths = (1.0,)
+    strength_space = Choice((1.0,))  # on; what is tuned is where it sits
     full_strengths = (1.0,)
     needs_capability = "hidden"
     params = {"position": Param("before", choices=BATCHNORM_POSITIONS,
-                                doc="BatchNorm before or after the hidden activation")}
+                                doc="BatchNorm before or after the hidden activation",
+                                space=Choice(BATCHNORM_POSITIONS))}
 
     @classmethod
     def skip_reason(cls, task: Task, arch: Arch, spec: RegSpec | None = None) -> str | None:

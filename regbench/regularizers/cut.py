@@ -12,6 +12,7 @@ from regbench.interface import Batch, Regularizer, TrainContext
 from regbench.registry import register_regularizer
 from regbench.specs import Cell, RegSpec
 from regbench.tasks.base import Task
+from regbench.tuning.space import LogUniform, Uniform
 
 
 def box_mask(n: int, h: int, w: int, cut_h: int, cut_w: int, gen: torch.Generator,
@@ -57,6 +58,7 @@ class Cutout(_ImageOnly):
     strength_name = "size"
     strength_range = (0.0, 1.0)
     default_strengths = (0.25, 0.5)
+    strength_space = Uniform(0.1, 0.6)
     full_strengths = (0.125, 0.25, 0.375, 0.5)
 
     def batch(self, batch: Batch, ctx: TrainContext) -> Batch:
@@ -87,6 +89,7 @@ class CutMix(_ImageOnly):
     strength_name = "alpha"
     strength_range = (0.0, 100.0)
     default_strengths = (0.5, 1.0)
+    strength_space = LogUniform(0.1, 2.0)
     full_strengths = (0.2, 0.5, 1.0, 2.0)
     needs_kind = "classification"
 

@@ -11,6 +11,7 @@ from regbench.interface import Regularizer, TrainContext
 from regbench.registry import register_regularizer
 from regbench.regularizers.layers import hidden_layers
 from regbench.specs import Cell, RegSpec
+from regbench.tuning.space import Uniform
 
 
 class DropConnectLayer(nn.Module):
@@ -48,6 +49,7 @@ class DropConnect(Regularizer):
     strength_name = "p"
     strength_range = (0.0, 0.95)
     default_strengths = (0.1, 0.3)
+    strength_space = Uniform(0.0, 0.5)
     full_strengths = (0.1, 0.2, 0.3, 0.5)
     needs_capability = "hidden"
 

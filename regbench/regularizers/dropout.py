@@ -12,6 +12,7 @@ from regbench.params import Param
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
 from regbench.specs import Cell
+from regbench.tuning.space import Uniform
 
 # seed 004's sweep: p in {0, 0.1, ..., 1.0}
 P_SWEEP = tuple(round(0.1 * i, 1) for i in range(1, 11))
@@ -39,6 +40,7 @@ class Dropout(Regularizer):
     strength_name = "p"
     strength_range = (0.0, 1.0)
     default_strengths = (0.1, 0.5)
+    strength_space = Uniform(0.0, 0.8)
     full_strengths = P_SWEEP
     needs_capability = "hidden"
     params = {"backend": Param("native", choices=tuple(BACKENDS))}

@@ -4,6 +4,7 @@ from typing import Any
 
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
+from regbench.tuning.space import Uniform
 
 
 @register_regularizer("label_smoothing")
@@ -13,6 +14,7 @@ class LabelSmoothing(Regularizer):
     strength_name = "eps"
     strength_range = (0.0, 1.0)
     default_strengths = (0.1, 0.2)
+    strength_space = Uniform(0.0, 0.3)
     full_strengths = (0.05, 0.1, 0.2, 0.3)
     needs_kind = "classification"
 

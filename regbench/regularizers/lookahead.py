@@ -9,6 +9,7 @@ import torch
 from regbench.interface import Regularizer, TrainContext
 from regbench.params import Param
 from regbench.registry import register_regularizer
+from regbench.tuning.space import IntUniform, Uniform
 
 
 class Lookahead:
@@ -53,9 +54,11 @@ class LookaheadReg(Regularizer):
     strength_name = "alpha"
     strength_range = (0.01, 1.0)
     default_strengths = (0.5, 0.8)
+    strength_space = Uniform(0.2, 0.9)
     full_strengths = (0.2, 0.5, 0.8)
     larger_is_weaker = True
-    params = {"k": Param(5, int, lo=1, hi=10_000, doc="fast steps per slow update")}
+    params = {"k": Param(5, int, lo=1, hi=10_000, doc="fast steps per slow update",
+                        space=IntUniform(2, 10))}
     owns = frozenset({"optimizer_wrapper"})
 
     def wrap_optimizer(self, optimizer: torch.optim.Optimizer, ctx: TrainContext

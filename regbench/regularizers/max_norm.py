@@ -7,6 +7,7 @@ import torch
 from regbench.interface import Regularizer, TrainContext
 from regbench.registry import register_regularizer
 from regbench.regularizers.layers import hidden_layers
+from regbench.tuning.space import LogUniform
 
 
 @torch.no_grad()
@@ -34,6 +35,7 @@ class MaxNorm(Regularizer):
     # ~0.58 (U(+-1/sqrt(fan_in))): c >= 2 never binds (the paper's 3-4 go with lr 10-100x
     # larger, see the max-norm-lr matrix), so the sweeps lie where it acts, plus c = 3.
     default_strengths = (1.0, 0.5)
+    strength_space = LogUniform(0.25, 4.0)
     full_strengths = (0.25, 0.5, 0.75, 1.0, 3.0)
     needs_capability = "hidden"
     larger_is_weaker = True

@@ -8,6 +8,7 @@ from regbench import seeding
 from regbench.interface import Batch, Regularizer, TrainContext
 from regbench.registry import register_regularizer
 from regbench.specs import Cell, RegSpec
+from regbench.tuning.space import LogUniform
 
 
 @register_regularizer("mixup")
@@ -24,6 +25,7 @@ class Mixup(Regularizer):
     strength_name = "alpha"
     strength_range = (0.0, 100.0)
     default_strengths = (0.2, 1.0)
+    strength_space = LogUniform(0.05, 2.0)
     full_strengths = (0.1, 0.2, 0.4, 1.0, 2.0)
 
     def __init__(self, spec: RegSpec, cell: Cell):

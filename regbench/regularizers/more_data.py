@@ -2,6 +2,7 @@
 
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
+from regbench.tuning.space import Uniform
 
 
 @register_regularizer("more_data")
@@ -15,6 +16,7 @@ class MoreData(Regularizer):
     larger_is_weaker = True
     strength_range = (1e-6, 1.0)
     default_strengths = (0.25, 0.5)
+    strength_space = Uniform(0.1, 1.0)
     full_strengths = (0.1, 0.25, 0.5, 0.75)
 
     def train_fraction(self) -> float:

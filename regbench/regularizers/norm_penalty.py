@@ -9,6 +9,7 @@ from torch import nn
 from regbench.params import Param
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import OptimConfig, Regularizer, decay_params
+from regbench.tuning.space import LogUniform
 
 # seed 004's sweep: lambda in {0, 1e-4, 1e-3, 1e-2, 1e-1, 1}
 LAMBDAS = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -40,6 +41,7 @@ class L2(OptimBackend):
     """
 
     default_strengths = (1e-4, 1e-2)
+    strength_space = LogUniform(1e-6, 1e-1)
     full_strengths = LAMBDAS
 
     def configure_optimizer(self, cfg: OptimConfig, adam_lr: float) -> None:
@@ -62,6 +64,7 @@ class L1(OptimBackend):
     """
 
     default_strengths = (1e-4, 1e-3)
+    strength_space = LogUniform(1e-6, 1e-2)
     full_strengths = LAMBDAS
 
     def configure_optimizer(self, cfg: OptimConfig, adam_lr: float) -> None:

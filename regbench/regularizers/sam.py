@@ -6,6 +6,7 @@ import torch
 
 from regbench.interface import Batch, Regularizer, TrainContext
 from regbench.registry import register_regularizer
+from regbench.tuning.space import LogUniform
 
 
 @register_regularizer("sam")
@@ -25,6 +26,7 @@ class SAM(Regularizer):
     strength_name = "rho"
     strength_range = (0.0, 10.0)
     default_strengths = (0.05, 0.2)
+    strength_space = LogUniform(0.01, 0.5)
     full_strengths = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 
     def train_step(self, batch: Batch, ctx: TrainContext) -> None:

@@ -6,6 +6,7 @@ from regbench import devices
 from regbench.archs.resmlp import SHAKE_DROP_KEY
 from regbench.interface import Knobs, Regularizer
 from regbench.registry import register_regularizer
+from regbench.tuning.space import Uniform
 
 
 @register_regularizer("shake_drop")
@@ -26,6 +27,7 @@ class ShakeDrop(Regularizer):
     strength_name = "p"
     strength_range = (0.0, 1.0)
     default_strengths = (0.25, 0.5)
+    strength_space = Uniform(0.0, 0.75)
     full_strengths = (0.1, 0.25, 0.5, 0.75)
     needs_capability = "residual"
 

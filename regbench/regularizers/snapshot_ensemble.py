@@ -13,6 +13,7 @@ from regbench.interface import Protocol, Regularizer, TrainContext
 from regbench.params import Param
 from regbench.registry import register_regularizer
 from regbench.specs import Cell, RegSpec
+from regbench.tuning.space import Choice
 
 
 class Ensemble(nn.Module):
@@ -51,6 +52,8 @@ class SnapshotEnsemble(Regularizer):
     strength_name = "cycles"
     strength_range = (1.0, 1000.0)
     default_strengths = (2.0, 4.0)
+    # cycle counts every default task's epochs (20-60) can make (see check_protocol)
+    strength_space = Choice((2.0, 3.0, 4.0))
     full_strengths = (2.0, 3.0, 4.0, 6.0)
     params = {"keep": Param(0, int, lo=0, hi=1000, doc="snapshots averaged (0: all)")}
     owns = frozenset({"lr_schedule"})

@@ -4,6 +4,7 @@ from regbench import devices, seeding
 from regbench.archs.base import Knobs
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
+from regbench.tuning.space import Uniform
 
 
 @register_regularizer("stochastic_depth")
@@ -13,6 +14,7 @@ class StochasticDepth(Regularizer):
     strength_name = "p"
     strength_range = (0.0, 0.99)
     default_strengths = (0.1, 0.3)
+    strength_space = Uniform(0.0, 0.5)
     full_strengths = (0.1, 0.2, 0.3, 0.5)
     needs_capability = "residual"
 

@@ -12,6 +12,7 @@ from regbench.interface import Regularizer, TrainContext
 from regbench.params import Param
 from regbench.registry import register_regularizer
 from regbench.specs import Cell, RegSpec
+from regbench.tuning.space import LogUniform, Uniform
 
 
 @register_regularizer("swa")
@@ -33,10 +34,12 @@ class SWA(Regularizer):
     strength_name = "start"
     strength_range = (0.0, 1.0)
     default_strengths = (0.5, 0.75)
+    strength_space = Uniform(0.25, 0.9)
     full_strengths = (0.25, 0.5, 0.75, 0.9)
     larger_is_weaker = True
     params = {"lr_factor": Param(1.0, float, lo=0.0, lo_open=True, hi=1000.0,
-                                 doc="lr during the averaging epochs, x the initial lr")}
+                                 doc="lr during the averaging epochs, x the initial lr",
+                                 space=LogUniform(0.3, 3.0))}
 
     def __init__(self, spec: RegSpec, cell: Cell):
         super().__init__(spec, cell)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import OptimConfig
 from regbench.regularizers.norm_penalty import LAMBDAS, OptimBackend
+from regbench.tuning.space import LogUniform
 
 
 @register_regularizer("weight_decay")
@@ -13,6 +14,7 @@ class WeightDecay(OptimBackend):
     """Coupled weight decay `weight_decay=lambda` in the task's SGD/Adam, weights only."""
 
     default_strengths = (1e-4, 1e-2)
+    strength_space = LogUniform(1e-6, 1e-1)
     full_strengths = LAMBDAS
     owns = frozenset({"weight_decay"})
 
@@ -29,6 +31,7 @@ class AdamW(OptimBackend):
     """
 
     default_strengths = (1e-2, 1e-1)
+    strength_space = LogUniform(1e-4, 1.0)
     full_strengths = LAMBDAS
     owns = frozenset({"optimizer", "weight_decay"})
 

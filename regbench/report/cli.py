@@ -108,23 +108,28 @@ def run(args: argparse.Namespace) -> int:
     store_path = Path(args.store)
     if args.no_run and not store_path.exists():
         raise RegbenchError(f"--no-run: no results store at {store_path}; run without --no-run "
-                            f"to compute the {len(exp.cells)} cells of matrix {m.name!r}, or "
+                            f"to compute the {exp.size()} cells of matrix {m.name!r}, or "
                             "pass --store")
     status = 0
+    from regbench.tuning.driver import matrix_cells, run_matrix
+
     with Store(store_path, readonly=args.no_run) as store:
         if not args.no_run:
-            from regbench.executors import Interrupted, finish, make_executor, run_cells
+            from regbench.executors import Interrupted, finish, make_executor
 
             executor = make_executor("local", jobs=args.jobs, threads=args.threads,
                                      data_dir=str(args.data_dir) if args.data_dir else None)
             try:
-                summary = run_cells(cells_on, store, executor, progress=not args.no_progress,
-                                    retry_failed=args.retry_failed)
+                summary = run_matrix(exp, store, executor, device,
+                                     progress=not args.no_progress,
+                                     retry_failed=args.retry_failed)
             except Interrupted as exc:
                 if exc.summary is not None:
                     finish(exc.summary, f"matrix {m.name}")
                 raise
             status = finish(summary, f"matrix {m.name}")
+        if exp.studies:
+            cells_on = matrix_cells(exp, store, device)
         ids = {c.cell_id for c in cells_on}
         all_cells = store.cells_frame()
         cells = all_cells[all_cells.cell_id.isin(ids)].reset_index(drop=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from regbench.errors import StoreError
-from regbench.store.schema import CELL_COLUMNS, LEASES_DDL, SCHEMA_VERSION, V3_COLUMNS
+from regbench.store.schema import CELL_COLUMNS, LEASES_DDL, SCHEMA_VERSION, V3_COLUMNS, V4_COLUMNS
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -30,7 +30,13 @@ def _v2_to_v3(con: sqlite3.Connection) -> None:
         con.execute(f"ALTER TABLE cells ADD COLUMN {col} {CELL_COLUMNS[col]}")
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(con: sqlite3.Connection) -> None:
+    """Schema 4 adds a cell's tuning study, trial and role; older cells are grid cells."""
+    for col in V4_COLUMNS:
+        con.execute(f"ALTER TABLE cells ADD COLUMN {col} {CELL_COLUMNS[col]}")
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
 
 def stored_version(con: sqlite3.Connection) -> int:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 # 1: meta, cells, curves, artifacts, bench; 2: + leases; 3: + cells.base, cells.addons (a
-# cell's regularizer stack) and cells.plugin_code (what plugin code made the number)
-SCHEMA_VERSION = 3
+# cell's regularizer stack) and cells.plugin_code (what plugin code made the number); 4: +
+# cells.tune (a tuning study's cell: study, trial, role)
+SCHEMA_VERSION = 4
 APPLICATION = "regbench"
 DEFAULT_STORE = Path(".regbench") / "results.sqlite"
 
@@ -45,9 +46,12 @@ CELL_COLUMNS: dict[str, str] = {
     "base": "TEXT NOT NULL DEFAULT ''",
     "addons": "TEXT NOT NULL DEFAULT ''",
     "plugin_code": "TEXT",
+    # schema 4: JSON of the cell's tuning study, trial and role ('' for a grid cell)
+    "tune": "TEXT NOT NULL DEFAULT ''",
 }
 
 V3_COLUMNS = ("base", "addons", "plugin_code")
+V4_COLUMNS = ("tune",)
 
 BENCH_COLUMNS: dict[str, str] = {
     "run_id": "TEXT NOT NULL", "op": "TEXT NOT NULL", "impl": "TEXT NOT NULL",
