@@ -77,6 +77,37 @@ def regularizer_skips(name: str) -> list[str]:
     return lines
 
 
+def regularizer_space(name: str) -> str:
+    """What a `tune` block samples for regularizer `name`, in words, for `regbench list
+    regularizers`: `      tune: p uniform [0, 0.8]` (the strength under its own name, then
+    each tunable parameter; `lr only` when nothing but the learning rate is searched), or
+    why no space can be built (a plugin with neither a strength_space nor a finite range)."""
+    from regbench.registry import REGULARIZERS
+
+    reg = REGULARIZERS.get(name)
+    try:
+        space = reg.search_space()
+    except RegbenchError as exc:
+        return f"      tune: {exc}"
+    except Exception as exc:  # a plugin's malformed declaration: say so, list the rest
+        return f"      tune: regularizer {name!r} cannot be tuned: {type(exc).__name__}: {exc}"
+    if not space:
+        return "      tune: lr only"
+    parts = [f"{reg.strength_name if key == 'strength' else key} {s.describe()}"
+             for key, s in space.items()]
+    return "      tune: " + "; ".join(parts)
+
+
+def matrix_size(exp: Any) -> str:
+    """`665 cells` for a grid; `(4 studies, up to 120 cells)` when tuned blocks add studies
+    (how many cells their trials, final cells and baselines come to is known once they run:
+    a study whose trials all fail has no final cells)."""
+    if not exp.studies:
+        return f"{exp.size():5d} cells"
+    n = len(exp.studies)
+    return f"({n} stud{'ies' if n != 1 else 'y'}, up to {exp.size()} cells)"
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from regbench import matrix
     from regbench.params import default
@@ -106,13 +137,14 @@ def cmd_list(args: argparse.Namespace) -> int:
             out.append(f"  {n:17s} {sweep:24s} {REGULARIZERS.describe(n)}"
                        + _origin(REGULARIZERS, n))
             if args.axis == "regularizers":
+                out.append(regularizer_space(n))
                 out += regularizer_skips(n)
     if "matrices" in axes:
         out.append("matrices:")
         for n in matrix.names():
             m = matrix.get(n)
             exp = m.expand()
-            out.append(f"  {n:16s} {len(exp.cells):5d} cells, {m.seeds} seeds: {m.description}")
+            out.append(f"  {n:16s} {matrix_size(exp)}, {m.seeds} seeds: {m.description}")
             if args.axis == "matrices":
                 for s in exp.skipped:
                     out.append(f"      skips {s.task} x {s.arch} x {s.regularizer}: {s.reason}")

@@ -1,0 +1,112 @@
+"""`regbench list`: each regularizer's search space under its row (or why it has none), and
+the matrices' sizes counting the cells of their tuned blocks' studies."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from regbench import matrix
+from regbench.__main__ import main
+
+
+def listed(capsys, *args: str) -> list[str]:
+    assert main(["list", *args]) == 0
+    return capsys.readouterr().out.splitlines()
+
+
+def tune_line(lines: list[str], name: str) -> str:
+    """The `tune:` line under regularizer `name`'s row."""
+    row = next(i for i, line in enumerate(lines) if line.split()[:1] == [name])
+    below = lines[row + 1]
+    assert below.startswith("      tune: "), below
+    return below.strip()
+
+
+def test_each_regularizer_shows_its_search_space(capsys):
+    lines = listed(capsys, "regularizers")
+    assert tune_line(lines, "dropout") == "tune: p uniform [0, 0.8]"
+    assert tune_line(lines, "lookahead") == "tune: alpha uniform [0.2, 0.9]; k integer 2..10"
+    assert tune_line(lines, "l2") == "tune: lambda log-uniform [1e-06, 0.1]"
+    assert tune_line(lines, "snapshot_ensemble") == "tune: cycles one of 2, 3, 4"
+    assert tune_line(lines, "none") == "tune: lr only"
+    # every regularizer has exactly one, right under its row, before its skips
+    rows = [line for line in lines[1:] if not line.startswith("      ")]
+    assert sum(line.startswith("      tune: ") for line in lines) == len(rows)
+
+
+def test_a_plain_list_keeps_one_line_per_regularizer(capsys):
+    assert not any("tune:" in line for line in listed(capsys))
+
+
+def test_a_plugin_without_a_space_shows_the_refusal(tmp_path):
+    plugin = tmp_path / "plug.py"
+    plugin.write_text(textwrap.dedent("""\
+        from regbench import Regularizer, register_regularizer
+        from regbench.params import Param
+        from regbench.tuning.space import IntUniform, LogUniform
+
+        @register_regularizer("unbounded")
+        class Unbounded(Regularizer):
+            \"\"\"A penalty with no declared search space.\"\"\"
+            version = "1"
+            strength_range = (0.0, float("inf"))
+            default_strengths = (0.1,)
+
+        @register_regularizer("bounded")
+        class Bounded(Regularizer):
+            \"\"\"A knob on a finite range: searched uniformly over it.\"\"\"
+            version = "1"
+            strength_range = (0.0, 2.0)
+            default_strengths = (0.1,)
+
+        @register_regularizer("declared")
+        class Declared(Regularizer):
+            \"\"\"A penalty that declares its space and a tunable parameter.\"\"\"
+            version = "1"
+            strength_name = "lam"
+            strength_range = (0.0, float("inf"))
+            default_strengths = (0.01,)
+            strength_space = LogUniform(1e-5, 1e-1)
+            params = {"k": Param(int, 3, "a count", space=IntUniform(2, 10))}
+        """))
+    proc = subprocess.run([sys.executable, "-m", "regbench", "list", "regularizers",
+                           "--plugin", str(plugin)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    refusal = tune_line(lines, "unbounded")
+    assert refusal.startswith("tune: regularizer 'unbounded' cannot be tuned: it declares "
+                              "no strength_space"), refusal
+    assert "strength_space = LogUniform(lo, hi)" in refusal
+    assert tune_line(lines, "bounded") == "tune: lambda uniform [0, 2]"
+    assert tune_line(lines, "declared") == "tune: lam log-uniform [1e-05, 0.1]; k integer 2..10"
+    assert tune_line(lines, "dropout") == "tune: p uniform [0, 0.8]"  # the rest still listed
+
+
+TUNED = {
+    "description": "a grid block and a tuned one",
+    "seeds": 2,
+    "blocks": [
+        {"tasks": [{"name": "digits", "n_train": 300}], "archs": ["mlp"],
+         "regularizers": ["none", {"name": "l2", "strengths": [1e-3]}]},
+        {"tasks": [{"name": "digits", "n_train": 300}], "archs": ["mlp"],
+         "regularizers": ["none", "l2", "dropout"],
+         "tune": {"trials": 5, "batch": 2, "tune_seeds": 2, "test_seeds": 3}},
+    ],
+}
+
+
+def test_matrices_count_the_cells_of_their_studies(capsys, monkeypatch):
+    grid = {k: v for k, v in TUNED.items() if k != "blocks"} | {"blocks": TUNED["blocks"][:1]}
+    monkeypatch.setattr(matrix, "BUILTIN", {"grid-only": grid, "tuned": TUNED})
+    exp = matrix.get("tuned").expand()
+    # 4 grid cells; per study 5 x 2 trial cells, 3 final cells, 3 baseline cells
+    assert len(exp.cells) == 4 and len(exp.studies) == 3
+    assert exp.size() == 4 + 3 * (10 + 3 + 3)
+    lines = listed(capsys, "matrices")
+    assert lines[1].split() == ["grid-only", "4", "cells,", "2", "seeds:", "a", "grid",
+                                "block", "and", "a", "tuned", "one"]
+    assert lines[2].startswith("  tuned            (3 studies, up to 52 cells), 2 seeds: "
+                               "a grid block"), lines[2]
