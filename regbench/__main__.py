@@ -137,8 +137,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             out.append(f"  {n:17s} {sweep:24s} {REGULARIZERS.describe(n)}"
                        + _origin(REGULARIZERS, n))
             if args.axis == "regularizers":
-                out.append(regularizer_space(n))
                 out += regularizer_skips(n)
+                out.append(regularizer_space(n))
     if "matrices" in axes:
         out.append("matrices:")
         for n in matrix.names():

@@ -17,11 +17,14 @@ def listed(capsys, *args: str) -> list[str]:
 
 
 def tune_line(lines: list[str], name: str) -> str:
-    """The `tune:` line under regularizer `name`'s row."""
+    """The one `tune:` line under regularizer `name`'s row (after its `skips` lines)."""
     row = next(i for i, line in enumerate(lines) if line.split()[:1] == [name])
-    below = lines[row + 1]
-    assert below.startswith("      tune: "), below
-    return below.strip()
+    end = next((i for i in range(row + 1, len(lines)) if not lines[i].startswith("      ")),
+               len(lines))
+    below = [line.strip() for line in lines[row + 1:end]]
+    tune = [line for line in below if line.startswith("tune: ")]
+    assert len(tune) == 1 and below[-1] == tune[0], below
+    return tune[0]
 
 
 def test_each_regularizer_shows_its_search_space(capsys):
@@ -31,7 +34,7 @@ def test_each_regularizer_shows_its_search_space(capsys):
     assert tune_line(lines, "l2") == "tune: lambda log-uniform [1e-06, 0.1]"
     assert tune_line(lines, "snapshot_ensemble") == "tune: cycles one of 2, 3, 4"
     assert tune_line(lines, "none") == "tune: lr only"
-    # every regularizer has exactly one, right under its row, before its skips
+    # every regularizer has exactly one, the last line of its group
     rows = [line for line in lines[1:] if not line.startswith("      ")]
     assert sum(line.startswith("      tune: ") for line in lines) == len(rows)
 
