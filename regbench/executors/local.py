@@ -114,6 +114,15 @@ class LocalExecutor:
             raise RegbenchError(f"--threads must be >= 1, got {threads}")
         self.jobs, self.threads, self.data_dir = jobs, threads, data_dir
         self.initializer, self.initargs = initializer, tuple(initargs)
+        # with keep_workers, idle workers outlive a `map` that ran to its end, for the next
+        # `map` (a tuned matrix's rounds) until `close()`; otherwise each map stops its own
+        self.keep_workers = False
+        self._kept: list[_Worker] = []
+
+    def close(self) -> None:
+        """Stop the workers kept between maps (none unless keep_workers was set)."""
+        kept, self._kept = self._kept, []
+        self._stop(kept)
 
     def map(self, cells: Iterable[Cell]) -> Iterator[CellResult]:
         """Yield results in completion order. `cells` is pulled lazily, one cell per free
@@ -149,8 +158,10 @@ class LocalExecutor:
         from regbench.provenance import now
 
         ctx = mp.get_context("spawn")  # no fork of a process that may hold torch threads
-        workers: list[_Worker] = []
-        exhausted = False
+        workers: list[_Worker] = [w for w in self._kept if w.proc.is_alive()]
+        self._stop([w for w in self._kept if w not in workers])
+        self._kept = []
+        exhausted = finished = False
 
         def fill() -> None:
             """Hand a cell to each idle worker (starting workers up to --jobs)."""
@@ -180,6 +191,7 @@ class LocalExecutor:
             while True:
                 busy = [w for w in workers if w.cell is not None]
                 if not busy:
+                    finished = True
                     return
                 ready = set(wait([w.conn for w in busy] + [w.proc.sentinel for w in busy]))
                 results = []
@@ -196,7 +208,10 @@ class LocalExecutor:
                 for result in results:
                     yield result
         finally:
-            self._stop(workers)
+            if finished and self.keep_workers:
+                self._kept = [w for w in workers if not w.conn.closed]
+            else:
+                self._stop(workers)
 
     def _collect(self, w: _Worker) -> CellResult | None:
         """The result of busy worker `w` if it sent one; a failed result if it died."""

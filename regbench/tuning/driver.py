@@ -73,12 +73,30 @@ def run_matrix(exp: Any, store: Store, executor: Any, device: str = "cpu", *,
     from regbench import devices
 
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    if not exp.studies:
+        return run_cells(devices.on(exp.cells, device), store, executor, force=force,
+                         progress=progress, retry_failed=retry_failed)
+    keeps = hasattr(executor, "keep_workers")
+    if keeps:  # one pool of workers for every round, not a fresh one (and torch import) each
+        executor.keep_workers = True
+    try:
+        return _rounds(exp, store, executor, device, force, progress, retry_failed, log)
+    finally:
+        if keeps:
+            executor.keep_workers = False
+            executor.close()
+
+
+def _rounds(exp: Any, store: Store, executor: Any, device: str, force: bool, progress: bool,
+            retry_failed: bool, log: Callable[[str], None]) -> RunSummary:
+    from regbench import devices
+
     summary = RunSummary()
     ran: set[str] = set()
     grid = devices.on(exp.cells, device)
     n = 0
     while True:
-        ps = plans(exp.studies, store, device) if exp.studies else []
+        ps = plans(exp.studies, store, device)
         cells = {c.cell_id: c for c in (grid if n == 0 else [])}
         for p in ps:
             cells.update((c.cell_id, c) for c in p.known())
@@ -86,8 +104,7 @@ def run_matrix(exp: Any, store: Store, executor: Any, device: str = "cpu", *,
         if not todo:
             break
         n += 1
-        if ps:
-            log(_round_line(n, ps, todo))
+        log(_round_line(n, ps, todo))
         try:
             part = run_cells(todo, store, executor, force=force, progress=progress,
                              retry_failed=retry_failed)
@@ -98,6 +115,4 @@ def run_matrix(exp: Any, store: Store, executor: Any, device: str = "cpu", *,
             raise
         _merge(summary, part)
         ran.update(c.cell_id for c in todo)
-        if not exp.studies:
-            break
     return summary
