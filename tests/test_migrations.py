@@ -69,8 +69,8 @@ def test_v1_store_is_upgraded_in_place_after_a_backup(v1):
     after = rows(v1)
     assert dict(after["meta"])["schema_version"] == str(SCHEMA_VERSION)
     # every old row is kept; schema 3 appends the stack columns ('' = a single regularizer)
-    # and plugin_code (NULL = built-in code)
-    assert after["cells"] == [(*row, "", "", None) for row in before["cells"]]
+    # and plugin_code (NULL = built-in code); schema 4 the tune field ('' = a grid cell)
+    assert after["cells"] == [(*row, "", "", None, "") for row in before["cells"]]
     assert {k: v for k, v in after.items() if k not in ("meta", "cells")} == \
         {k: v for k, v in before.items() if k not in ("meta", "cells")}
     with Store(v1, log=said.append):  # already current: no second upgrade, no second backup
@@ -101,7 +101,7 @@ def test_failed_upgrade_leaves_the_original_untouched(v1, monkeypatch):
 
     monkeypatch.setitem(migrations.MIGRATIONS, 1, half_then_fail)
     before, before_digest = rows(v1), digest(v1)
-    with pytest.raises(StoreError, match=r"upgrading .* to store schema version 3 failed "
+    with pytest.raises(StoreError, match=r"upgrading .* to store schema version 4 failed "
                                          r"\(RuntimeError: disk on fire\); the store is left "
                                          r"untouched"):
         Store(v1)

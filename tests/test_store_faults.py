@@ -299,12 +299,12 @@ def test_sqlite_errors_reaching_the_cli_are_one_line(tmp_path, capsys, monkeypat
                                                      needle):
     """Injected where `run` writes (a WAL file removed mid-run gives "disk I/O error" at a
     moment no test can pick)."""
-    import regbench.executors as executors
+    import regbench.tuning.driver as driver
 
     def fail(*a, **kw):
         raise sqlite3.OperationalError(message)
 
-    monkeypatch.setattr(executors, "run_cells", fail)
+    monkeypatch.setattr(driver, "run_cells", fail)  # what `run` calls, round by round
     store = tmp_path / "full.sqlite"
     proc = cli(capsys, "run", "--matrix", "smoke", "--store", str(store), "--no-progress")
     assert proc.returncode == 2
@@ -316,12 +316,12 @@ def test_sqlite_errors_reaching_the_cli_are_one_line(tmp_path, capsys, monkeypat
 def test_os_errors_reaching_the_cli_are_one_line(tmp_path, capsys, monkeypatch):
     import errno
 
-    import regbench.executors as executors
+    import regbench.tuning.driver as driver
 
     def fail(*a, **kw):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x"))
 
-    monkeypatch.setattr(executors, "run_cells", fail)
+    monkeypatch.setattr(driver, "run_cells", fail)
     proc = cli(capsys, "run", "--matrix", "smoke", "--store", str(tmp_path / "s.sqlite"))
     assert proc.returncode == 2
     assert one_line(proc) == (f"regbench: error: {tmp_path / 'x'}: No space left on device; "
