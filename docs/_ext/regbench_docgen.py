@@ -136,6 +136,18 @@ def _entry_section(kind: str, name: str, entry: Any, facts: list[str]) -> list[s
     return lines
 
 
+def _search_space(reg: Any) -> str:
+    """The regularizer's search space in a tuned block, in words, or why it has none."""
+    try:
+        space = reg.search_space()
+    except Exception as exc:  # a plugin entry without a space: the reason, not a failed build
+        return f"search space (tuned blocks): none; {_md_escape(str(exc))}"
+    parts = [f"`{reg.strength_name if key == 'strength' else key}` {s.describe()}"
+             for key, s in space.items()]
+    return ("search space (tuned blocks): the learning rate, "
+            + ("and " + "; ".join(parts) if parts else "nothing else"))
+
+
 def registries_page() -> str:
     from regbench import matrix
     from regbench.interface import PROTOCOL_FIELDS
@@ -178,6 +190,7 @@ def registries_page() -> str:
         owns = sorted(owner() if owner else getattr(r, "owns", ()) or ())
         if owns:
             facts.append("owns (at most one per stack): " + ", ".join(owns))
+        facts.append(_search_space(r))
         lines += _entry_section("reg", n, r, facts)
     lines += ["(ref-protocol)=", "## Protocol fields", "",
               "Set per matrix block with `protocol = {...}`; every field is part of the cell "
@@ -188,7 +201,9 @@ def registries_page() -> str:
               "| matrix | cells | seeds | what |", "|---|---|---|---|"]
     for n in matrix.names():
         m = matrix.get(n)
-        cells = len(m.expand().cells)
+        exp = m.expand()
+        cells = (f"{exp.size()} (up to; {len(exp.studies)} tuning studies)" if exp.studies
+                 else str(exp.size()))
         lines.append(f"| `{n}` | {cells} | {m.seeds} | {_md_escape(m.description)} |")
     lines += ["", "`regbench list matrices` prints the same counts and the combinations each "
               "matrix skips, with the reason."]
