@@ -88,6 +88,9 @@ from regbench.claims.seed004_article import (
 # after the seed documents, so that the registry (and the claims table) keeps source order
 from regbench.claims.mnist1d_paper import PAPER_ACCURACY, Mnist1DBaselines
 
+# isort: split
+from regbench.claims.equal_budget import EqualBudgetChangesRanking, ranking_change
+
 __all__ = [
     "CLAIMS", "COLUMNS", "CURVE_NOISE", "VERDICTS", "WIDE_PROTOCOL",
     "Claim", "Context", "Outcome", "Stored",
@@ -105,5 +108,5 @@ __all__ = [
     "BikesRegularizedBetter", "BatchnormInitSensitivity",
     "L2LargePredictsMean", "L2ConcentratesParams", "DropoutHighPPredictsMean",
     "DropoutOneLearnsNothing", "DropoutWiderThanL2",
-    "PAPER_ACCURACY", "Mnist1DBaselines",
+    "PAPER_ACCURACY", "Mnist1DBaselines", "EqualBudgetChangesRanking", "ranking_change",
 ]

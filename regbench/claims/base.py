@@ -164,6 +164,11 @@ class Claim:
         """The cells this claim needs (empty for direct claims)."""
         return []
 
+    def studies(self) -> list[Any]:
+        """Equal-budget studies this claim needs (regbench.tuning): their cells depend on
+        stored results, so they run round by round after `cells`."""
+        return []
+
     def evaluate(self, ctx: Context) -> Outcome:
         raise NotImplementedError
 

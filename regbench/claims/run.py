@@ -83,6 +83,18 @@ def claim_cells(names: Sequence[str], seeds: int | None = None, data_dir: str | 
     return out
 
 
+def claim_studies(names: Sequence[str], fast: bool = False) -> list[Any]:
+    """The equal-budget studies the named claims need (deduplicated by name)."""
+    out: dict[str, Any] = {}
+    for name in names:
+        claim = CLAIMS.get(name)()
+        if fast and not claim.fast:
+            continue
+        for s in claim.studies():
+            out.setdefault(s.name, s)
+    return list(out.values())
+
+
 def run_claims(store: Store, only: Sequence[str] | None = None, seeds: int | None = None,
                jobs: int = 1, data_dir: str | None = None, fast: bool = False,
                progress: bool = True,
@@ -93,16 +105,20 @@ def run_claims(store: Store, only: Sequence[str] | None = None, seeds: int | Non
     The run's RunSummary is in the frame's `attrs["run_summary"]` (None when no cell was
     needed); its summary line, failures and hints go to `log`. SIGINT/SIGTERM raise
     `Interrupted` after logging them."""
-    from regbench.executors import Interrupted, make_executor, run_cells
+    from regbench.executors import Interrupted, make_executor
+    from regbench.matrix import Expansion
+    from regbench.tuning.driver import run_matrix
 
     names = select(only)
     cells = claim_cells(names, seeds, data_dir, fast, device)
+    studies = claim_studies(names, fast)
     summary = None
-    if cells:
+    if cells or studies:
         executor = make_executor("local", jobs=jobs, threads=1, data_dir=data_dir)
         try:
-            summary = run_cells(cells, store, executor, progress=progress,
-                                retry_failed=retry_failed)
+            summary = run_matrix(Expansion(cells=cells, studies=studies), store, executor,
+                                 device, progress=progress, retry_failed=retry_failed,
+                                 log=log)
         except Interrupted as exc:
             if log and exc.summary is not None:
                 _log_summary(exc.summary, log)
