@@ -55,7 +55,7 @@ def ranking_change(grid: np.ndarray, budget: np.ndarray) -> tuple[float, float, 
         swaps = (rng.integers(0, 2, n).astype(bool) for _ in range(SAMPLES))
         total = SAMPLES
     hits = sum(distance(s) >= observed - 1e-12 for s in swaps)
-    tau = 1.0 - observed
+    tau = float(stats.kendalltau(mean_ranks(grid), mean_ranks(budget)).statistic)
     return tau, hits / total, total
 
 
