@@ -163,9 +163,12 @@ def run(args: argparse.Namespace) -> int:
         + ("" if device == "cpu" else f" --device {args.device}"),
         skipped=[f"{s.task} x {s.arch} x {s.regularizer} ({s.reason})" for s in exp.skipped],
         plugins=_plugin_lines(cells.plugin_code), changed_code=changed)
+    from regbench.report.budget import StudyInfo
+
     report = write_report(cells, Path(args.out), info, curves=curves, artifacts=artifacts,
                           dd_cells=dd_cells, bench=bench, claims=claims, formats=formats,
-                          figure_formats=fig_formats)
+                          figure_formats=fig_formats,
+                          studies=[StudyInfo.of(s, device) for s in exp.studies])
     print(f"report: {report.readme} ({len(report.tables)} table files, "
           f"{len(report.figures)} figure files)")
     return status  # 1 when a cell failed in this run (the report is written all the same)

@@ -29,6 +29,7 @@ class Section:
     tables: list[tuple[DisplayTable, str]]
     intro: list[str] = field(default_factory=list)
     subheadings: bool = False  # each table under its own `### title`
+    figures: list[Figure] = field(default_factory=list)  # shown in the section, after tables
 
 
 @dataclass
@@ -180,18 +181,22 @@ def noop_lines(cells: pd.DataFrame) -> list[str]:
 
 
 def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
-           figures: list[Figure], files: list[str], out_dir: Path) -> str:
-    """The Markdown text of README.md."""
+           figures: list[Figure], files: list[str], out_dir: Path,
+           tune_cells: pd.DataFrame | None = None) -> str:
+    """The Markdown text of README.md. `cells`: the grid cells (prepared); `tune_cells`: the
+    tuning studies' trial and final cells (counted, and in the provenance)."""
+    tc = tune_cells if tune_cells is not None else cells.iloc[0:0]
+    every = pd.concat([cells, tc]) if len(tc) else cells
     seeds = sorted(int(s) for s in cells.seed.unique())
     settings = cells[["task_label", "arch_label"]].drop_duplicates()
-    missing = info.n_matrix - len(cells)
+    missing = info.n_matrix - len(every)
     lines = [
         f"# regbench report: matrix `{info.matrix}`", "",
         f"Made by `{info.command}`. Matrix: {info.description}.", "",
         SELECTION_LINE, "",
         "## What was run", "",
-        f"- Cells: {info.n_matrix} in the matrix, {len(cells)} in this report "
-        f"({counts_line(cells)})" + (f"; **{missing} missing from the store**" if missing else "")
+        f"- Cells: {info.n_matrix} in the matrix, {len(every)} in this report "
+        f"({counts_line(every)})" + (f"; **{missing} missing from the store**" if missing else "")
         + ".",
         f"- Seeds: {', '.join(map(str, seeds))} ({len(seeds)} per cell; cells are paired across "
         "regularizers by task, architecture and seed: same split, init and data order).",
@@ -199,9 +204,11 @@ def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
         + "; ".join(f"{t} / {a}" for t, a in settings.itertuples(index=False)) + ".",
         f"- Regularizers: {', '.join(dict.fromkeys(cells.reg_label))}.",
     ]
+    if len(tc):
+        lines.append(tune_line(tc))
     if info.skipped:
         lines.append("- Skipped combinations: " + "; ".join(info.skipped) + ".")
-    lines += ["", "## Provenance", "", *provenance_lines(cells), ""]
+    lines += ["", "## Provenance", "", *provenance_lines(every), ""]
     if info.plugins:
         lines += ["Plugin code (each entry's version is part of its cells' ids):", "",
                   *(f"- {line}" for line in info.plugins), ""]
@@ -226,17 +233,105 @@ def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
             if sec.subheadings:
                 lines += [f"### {table.title}", ""]
             lines += [to_markdown(table), f"*{table.caption}*", "", note, ""]
+        lines += [x for fig in sec.figures for x in figure_lines(fig, out_dir)]
     if figures:
         lines += ["## Figures", ""]
-        for fig in figures:
-            shown = next((p for p in fig.files if p.suffix == ".png"), fig.files[0])
-            rel = shown.relative_to(out_dir).as_posix()
-            others = [p.relative_to(out_dir).as_posix() for p in fig.files if p != shown]
-            lines += [f"### {fig.title}", ""]
-            alt = fig.title.replace("[", "(").replace("]", ")")
-            lines.append(f"![{alt}]({rel})" if shown.suffix == ".png" else f"[{alt}]({rel})")
-            lines += ["", fig.note + (" Also: " + ", ".join(f"[{o}]({o})" for o in others)
-                                      if others else ""), ""]
+        lines += [x for fig in figures for x in figure_lines(fig, out_dir)]
     if files:
         lines += ["## Files", "", *[f"- {f}" for f in files], ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def figure_lines(fig: Figure, out_dir: Path) -> list[str]:
+    """A figure under its `### title`: the PNG embedded (else a link), its note, the other
+    formats linked."""
+    if not fig.files:
+        return []
+    shown = next((p for p in fig.files if p.suffix == ".png"), fig.files[0])
+    rel = shown.relative_to(out_dir).as_posix()
+    others = [p.relative_to(out_dir).as_posix() for p in fig.files if p != shown]
+    alt = fig.title.replace("[", "(").replace("]", ")")
+    return [f"### {fig.title}", "",
+            f"![{alt}]({rel})" if shown.suffix == ".png" else f"[{alt}]({rel})", "",
+            fig.note + (" Also: " + ", ".join(f"[{o}]({o})" for o in others) if others else ""),
+            ""]
+
+
+# -- the budget section ----------------------------------------------------------------------
+def tune_line(tc: pd.DataFrame) -> str:
+    """The "What was run" line of the tuning studies (`budget.tune_cells` frame)."""
+    roles = tc.role.value_counts()
+    seeds = sorted(int(s) for s in tc[tc.role == "trial"].seed.unique())
+    return (f"- Tuning studies: {tc.study.nunique()} (one per entry of a tuned block and "
+            "setting), "
+            f"{int(roles.get('trial', 0))} trial cells on tuning seed"
+            f"{'s' * (len(seeds) != 1)} {', '.join(map(str, seeds)) or 'none'} and "
+            f"{int(roles.get('final', 0))} final cells on the test seeds; they are reported in "
+            "the equal-budget section only, never in the grid's views.")
+
+
+def budget_intro(view: pd.DataFrame, tc: pd.DataFrame, words: str) -> list[str]:
+    """The budget section's opening lines: the protocol, and what did not train."""
+    trials = tc[tc.role == "trial"]
+    bad = trials[trials.status != "ok"]
+    lines = [f"Configurations here were chosen by {words} per study: each regularizer's "
+             "declared search space, the learning rate included, sampled the same number of "
+             "times; each configuration trained on the tuning seeds, the one with the best mean "
+             "validation metric then ran on the test seeds (the same seeds as the grid). The "
+             "grid's tuned view above has strengths chosen from the grid at the protocol lr. "
+             "No test number chose anything."]
+    lost = int((view.budget - view.n_completed).clip(lower=0).sum())
+    lines.append(f"{len(trials)} trial cells: {len(trials) - len(bad)} ok, "
+                 f"{int((bad.status == 'diverged').sum())} diverged, "
+                 f"{int((bad.status == 'failed').sum())} failed; {lost} of "
+                 f"{int(view.budget.sum())} budgeted trials did not complete (not run yet, or "
+                 "a cell not ok: such a trial counts as the study's worst score in the "
+                 "expected validation performance).")
+    return lines
+
+
+def budget_note(view: pd.DataFrame, task: str) -> str:
+    """One data-driven sentence under a task's tuned-at-budget table."""
+    s = view[view.task == task]
+    metric = s.metric_name.iloc[0]
+    parts = []
+    for b in s[s.best_val].itertuples(index=False):
+        parts.append(f"best validation {metric} on {b.arch}: {b.regularizer} "
+                     f"({b.config}, lr {b.lr:.3g}; validation {b.val_final_mean:.3f}, test "
+                     f"{b.test_metric_mean:.3f})")
+    d = s[s.p_test_holm.notna()]
+    if not d.empty:
+        sig = d[d.p_test_holm < 0.05]
+        parts.append(f"{len(sig)} of {len(d)} test differences from none's tuned configuration "
+                     "significant at 0.05 after Holm" + (" (" + ", ".join(
+                         f"{r.regularizer} {r.delta_test_vs_none:+.3f}"
+                         for r in sig.itertuples(index=False)) + ")" if len(sig) else ""))
+    short = s[s.n_completed < s.budget]
+    if len(short):
+        parts.append("fewer trials completed than budgeted: " + ", ".join(
+            f"{r.regularizer} {r.n_completed}/{r.budget}" for r in short.itertuples(index=False)))
+    text = "; ".join(parts)
+    return (text[:1].upper() + text[1:] + ".") if text else "No final cell stored yet."
+
+
+def cocktail_note(c: pd.DataFrame) -> str:
+    """One sentence under the cocktail table."""
+    parts = []
+    for r in c.itertuples(index=False):
+        verdict = ("no best single regularizer to compare" if not r.best_single else
+                   f"vs {r.best_single} Δ test {r.delta_test_vs_single:+.3f}"
+                   + (f" (Holm p {pvalue(r.p_single_holm, MD)})"
+                      if pd.notna(r.p_single_holm) else ""))
+        parts.append(f"{r.task} / {r.arch}: {r.n_on} member{'s' * (r.n_on != 1)} on, "
+                     f"{verdict}")
+    return "Selected cocktails: " + "; ".join(parts) + "."
+
+
+def tunability_note(t: pd.DataFrame) -> str:
+    """One sentence under the tunability table: the largest test gain and how many differ."""
+    top = t.loc[t.test_gain.astype(float).fillna(-np.inf).idxmax()]
+    sig = t[t.p_value_holm < 0.05]
+    return (f"Largest test gain from tuning: {top.task} / {top.arch} / {top.regularizer} "
+            f"({top.test_gain:+.3f}, validation {top.val_gain:+.3f}); {len(sig)} of {len(t)} "
+            "test gains differ from 0 at 0.05 after Holm; a gain near 0 says the default "
+            "strength and lr were already as good as the budget could find.")

@@ -4,6 +4,11 @@ Files (in `out_dir`): `README.md`; `tuned.csv` (the headline view), `summary.csv
 strength), `across.csv`, `variants.csv`, `ranking.csv`, `bench.csv` (raw kernel rows);
 `tables/*.md|tex` (the .tex files are bare booktabs tabulars to `\\input`); `tables.tex`
 (compiles standalone); `figures/*.png|pdf`. Same store in, byte-identical tables out.
+
+The grid views see only grid cells (empty `tune`). A tuning study's trial and final cells
+go to the equal-budget section alone (`budget`, `fig_budget`: `budget*.csv`,
+`tunability.csv`, `evp.csv`, `rank_budget.csv`, `tables/budget_*`, `tables/tunability.*`,
+`figures/evp.*`, `figures/rank_budget.*`), written only when the store holds such cells.
 """
 
 from __future__ import annotations
@@ -14,7 +19,16 @@ from pathlib import Path
 import pandas as pd
 
 from regbench.report import across as ax
-from regbench.report import fig_across, fig_double_descent, fig_kernels, fig_training, index, latex
+from regbench.report import budget as bd
+from regbench.report import (
+    fig_across,
+    fig_budget,
+    fig_double_descent,
+    fig_kernels,
+    fig_training,
+    index,
+    latex,
+)
 from regbench.report import kernels as kb
 from regbench.report import stats as rs
 from regbench.report import tables as rt
@@ -26,7 +40,8 @@ FIGURE_FORMATS = ("png", "pdf")
 # removes stale ones (and nothing else) so the folder matches the index.
 OWNED_PREFIXES = ("task_", "tuned_", "ranking", "bench", "claims", "across", "variants",
                   "seed004_", "gap_", "learning_curve", "double_descent", "kernel_",
-                  "critical_difference", "aggregates")
+                  "critical_difference", "aggregates", "budget_", "evp", "rank_budget",
+                  "tunability")
 CSV = {"float_format": "%.10g", "lineterminator": "\n", "index": False}
 
 
@@ -56,13 +71,19 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
                  dd_cells: pd.DataFrame | None = None, bench: pd.DataFrame | None = None,
                  claims: pd.DataFrame | None = None,
                  formats: list[str] | tuple[str, ...] = FORMATS,
-                 figure_formats: list[str] | tuple[str, ...] = FIGURE_FORMATS) -> Report:
+                 figure_formats: list[str] | tuple[str, ...] = FIGURE_FORMATS,
+                 studies: list[bd.StudyInfo] | None = None) -> Report:
     """Write tables, figures and the index for `cells` (a `Store.cells_frame()` subset).
 
     `artifacts` maps an artifact kind (predictions, params_before, params_after, model) to
-    {cell_id: value}; `dd_cells` are the double-descent matrix's cells.
+    {cell_id: value}; `dd_cells` are the double-descent matrix's cells. `studies`: the
+    matrix's tuning studies (budget, protocol lr, baseline cells for the tunability table);
+    without them the budget section reads the budget off the stored trials and has no
+    tunability table.
     """
     artifacts = artifacts or {}
+    budget = bd.build(cells, {s.name: s for s in studies or []})
+    cells = bd.grid_only(cells)
     out_dir.mkdir(parents=True, exist_ok=True)
     tables_dir, fig_dir = out_dir / "tables", out_dir / "figures"
     _clean(tables_dir)
@@ -91,8 +112,9 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
     rank_pair = _both(rt.ranking_table, rank) if not rank.empty else None
     bench_pair = _both(rt.bench_table, pivot) if not pivot.empty else None
     claims_pair = _both(rt.claims_table, claims) if claims is not None and len(claims) else None
+    budget_pairs = bd.pairs(budget, _both) if budget else []
     singles = [p for p in (across_pair, variants_pair, rank_pair) if p]
-    all_pairs = (tuned_pairs + singles + task_pairs
+    all_pairs = (tuned_pairs + singles + budget_pairs + task_pairs
                  + [p for p in (bench_pair, claims_pair) if p])
     if "md" in formats or "tex" in formats:
         tables_dir.mkdir(exist_ok=True)
@@ -115,11 +137,15 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
                   "summary.csv": summary.drop(columns=["higher_is_better", "reg_name"]),
                   "across.csv": across, "variants.csv": checks, "ranking.csv": rank,
                   "bench.csv": latest}
+        frames.update(budget.csv_frames() if budget else {})
         for name, frame in frames.items():
             if name in ("across.csv", "variants.csv", "bench.csv") and frame.empty:
                 continue
             frame.to_csv(out_dir / name, **CSV)
             report.tables.append(out_dir / name)
+    for name in bd.CSV_NAMES:  # a budget CSV of an earlier render that this one lacks
+        if out_dir / name not in report.tables and (out_dir / name).is_file():
+            (out_dir / name).unlink()
 
     fig_formats = list(figure_formats)
     figures = fig_training.seed004(
@@ -137,12 +163,22 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
                                                      artifacts.get("model", {}))
     if not latest.empty:
         figures += fig_kernels.kernel_figures(latest, fig_dir, fig_formats)
-    report.figures = [p for f in figures for p in f.files]
+    budget_figures = (fig_budget.evp(budget.curves, fig_dir, fig_formats)
+                      + fig_budget.rank_budget(budget.ranks, fig_dir, fig_formats)
+                      if budget else [])
+    report.figures = [p for f in figures + budget_figures for p in f.files]
 
     files = [p.relative_to(out_dir).as_posix() for p in report.tables]
     sections = _sections(summary, view, rank, tests, checks, cells, tuned_pairs, task_pairs,
                          across_pair, variants_pair, rank_pair, bench_pair, claims_pair, claims)
-    text = index.render(info, prepared, sections, figures, _file_notes(files), out_dir)
+    if budget:
+        at = 2 if across_pair else 1  # after the grid's tuned view and its across-task section
+        sections.insert(at, _budget_section(budget, budget_pairs, budget_figures))
+        sections[0].intro.append(f"Configurations here: {bd.CHOSEN_BY_GRID} (the "
+                                 "equal-budget section below tunes the lr with each "
+                                 "regularizer's knobs).")
+    text = index.render(info, prepared, sections, figures, _file_notes(files), out_dir,
+                        tune_cells=budget.cells if budget else None)
     report.readme = out_dir / "README.md"
     report.readme.write_text(text)
     return report
@@ -181,6 +217,22 @@ def _sections(summary, view, rank, tests, checks, cells, tuned_pairs, task_pairs
     return secs
 
 
+def _budget_section(parts: bd.Parts, pairs: list, figures: list) -> index.Section:  # noqa: ANN001
+    """The equal-budget section: per-task tables, across tasks, cocktails, tunability and
+    both figures, each with its note."""
+    names = {"budget_across": ax.left_out_line(parts.tests) if len(pairs) else "",
+             "budget_cocktails": index.cocktail_note(parts.cocktails)
+             if not parts.cocktails.empty else "",
+             "tunability": index.tunability_note(parts.tunability)
+             if not parts.tunability.empty else ""}
+    tables = [(md, names[md.name] if md.name in names else index.budget_note(
+        parts.view, md.title.removeprefix("Task ").split(" at budget ")[0]))
+        for md, _ in pairs]
+    return index.Section(f"Tuned at equal budget ({parts.words})", tables,
+                         intro=index.budget_intro(parts.view, parts.cells, parts.words),
+                         subheadings=True, figures=figures)
+
+
 def _file_notes(files: list[str]) -> list[str]:
     notes = []
     described = {
@@ -195,6 +247,21 @@ def _file_notes(files: list[str]) -> list[str]:
         "variants.csv": "implementation variants against the plain implementation.",
         "ranking.csv": "the ranking across tasks, all strengths pooled.",
         "bench.csv": "every kernel benchmark row (latest per configuration).",
+        "budget.csv": "the equal-budget view: one row per tuning study, its selected "
+                      "configuration (config, strength, params: reg_params JSON or a cocktail's "
+                      "members, lr), the validation score that chose it (val_selected), test "
+                      "metric and gap on the final cells with 95% t-CIs, paired Δ vs none's "
+                      "tuned configuration with Holm p-values, trials completed of the budget.",
+        "budget_across.csv": "across tasks on the final cells: mean rank, IQM and "
+                             "probability of improvement over none with bootstrap CIs.",
+        "budget_cocktails.csv": "each cocktail's selected members against the best single "
+                                "regularizer (by validation) and none, paired by seed.",
+        "tunability.csv": "gain of the tuned configuration over the first default strength "
+                          "at the protocol lr (validation, and test paired by seed).",
+        "evp.csv": "expected best validation metric of k trials and its sd, per study, "
+                   "k = 1..N.",
+        "rank_budget.csv": "mean rank across settings at budgets 1, 2, 4, ..., N, from the "
+                           "expected validation performance.",
     }
     notes += [f"`{f}`: {d}" for f, d in described.items() if f in files]
     if any(f.endswith(".tex") for f in files):
