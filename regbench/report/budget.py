@@ -72,18 +72,19 @@ def grid_only(cells: pd.DataFrame) -> pd.DataFrame:
     return cells[cells.tune.fillna("") == ""].reset_index(drop=True)
 
 
-def split_name(name: str) -> tuple[str, str, str]:
-    """(task, arch, entry) of a study name `task / arch / entry[ + with][ on base][ {p}]`:
-    the base and the block's protocol belong to the setting, so they go with the arch."""
+def split_name(name: str) -> tuple[str, str, str, str]:
+    """(task, arch, entry, protocol) of a study name `task / arch / entry[ + with][ on
+    base][ {protocol}]`: the base belongs to the setting, so it goes with the arch; the
+    block's protocol overrides come back on their own (` {epochs=3}`, or '')."""
     task, arch, rest = (name.split(" / ", 2) + ["", ""])[:3]
-    suffix = ""
+    proto = ""
     if rest.endswith("}") and " {" in rest:
         i = rest.rindex(" {")
-        rest, suffix = rest[:i], rest[i:]
+        rest, proto = rest[:i], rest[i:]
     if " on " in rest:
         i = rest.index(" on ")
-        rest, suffix = rest[:i], rest[i:] + suffix
-    return task, arch + suffix, rest
+        rest, arch = rest[:i], arch + rest[i:]
+    return task, arch, rest, proto
 
 
 def tune_cells(cells: pd.DataFrame) -> pd.DataFrame:
@@ -103,6 +104,12 @@ def tune_cells(cells: pd.DataFrame) -> pd.DataFrame:
     parts = [split_name(s) for s in df.study]
     df["task_label"] = [p[0] for p in parts]
     df["arch_label"] = [p[1] for p in parts]
+    # Block protocols name the setting only where one task and arch has several (as the
+    # grid's labels do).
+    df["_proto"] = [p[3] for p in parts]
+    several = df.groupby(["task_label", "arch_label"])["_proto"].transform("nunique") > 1
+    df["arch_label"] = [a + p if k else a for a, p, k in zip(df.arch_label, df._proto, several)]
+    df = df.drop(columns="_proto")
     df["setting"] = df.task_label + " / " + df.arch_label
     entries = [p[2] for p in parts]
     df["cocktail"] = [e.startswith(COCKTAIL_PREFIX) for e in entries]

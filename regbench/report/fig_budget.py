@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from regbench.report.plotting import MAX_SERIES, Figure, save, style
 
@@ -91,9 +92,10 @@ def evp(curves: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Figure]
 
 
 def _ticks(n: int) -> list[int]:
-    if n <= 12:
-        return list(range(1, n + 1))
-    return sorted({*np.linspace(1, n, 7).round().astype(int).tolist()})
+    """Every k up to 12 trials, else the budgets 1, 2, 4, ..., n."""
+    from regbench.tuning.evp import budgets
+
+    return list(range(1, n + 1)) if n <= 12 else budgets(n)
 
 
 def evp_note(curves: pd.DataFrame) -> str:
@@ -112,8 +114,8 @@ def evp_note(curves: pd.DataFrame) -> str:
 
         n = int(g.k.max())
         (one, m1, s1), (full, mn, _) = top(1), top(n)
-        parts.append(f"{setting}: best with one trial {one} ({m1:.3f} ± {s1:.3f}), with {n} "
-                     f"{full} ({mn:.3f})")
+        parts.append(f"{setting}: best with one trial {one} ({m1:.3f} ± {s1:.3f}), with all "
+                     f"{n} {full} ({mn:.3f})")
     return ("Expected best validation metric (Dodge et al. 2019; failed trials count as the "
             "study's worst). " + "; ".join(parts) + ".")
 
@@ -139,6 +141,7 @@ def rank_budget(ranks: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[
             ax.set_xticks(budgets, [str(b) for b in budgets])
             ax.minorticks_off()
             ax.set_ylim(top + 0.3, 0.7)  # rank 1 (best) at the top
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set(xlabel="budget (trials per study)", ylabel="mean rank (1 = best)",
                    title=f"Mean rank over {n_set} setting{'s' * (n_set != 1)}"
                    + (f" ({i + 1}/{len(chunks)})" if len(chunks) > 1 else ""))

@@ -198,12 +198,14 @@ def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
         f"- Cells: {info.n_matrix} in the matrix, {len(every)} in this report "
         f"({counts_line(every)})" + (f"; **{missing} missing from the store**" if missing else "")
         + ".",
+    ]
+    lines += [
         f"- Seeds: {', '.join(map(str, seeds))} ({len(seeds)} per cell; cells are paired across "
         "regularizers by task, architecture and seed: same split, init and data order).",
         "- Settings (task / architecture): "
         + "; ".join(f"{t} / {a}" for t, a in settings.itertuples(index=False)) + ".",
         f"- Regularizers: {', '.join(dict.fromkeys(cells.reg_label))}.",
-    ]
+    ] if len(cells) else ["- Grid cells: none (every cell belongs to a tuning study)."]
     if len(tc):
         lines.append(tune_line(tc))
     if info.skipped:

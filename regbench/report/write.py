@@ -92,11 +92,12 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
     prepared = rs.prepare(cells)
     summary = rs.summarize(cells)
     picked = tv.select(summary)
-    summary = tv.mark_selected(summary, picked)
+    summary = tv.mark_selected(summary, picked) if not summary.empty else summary
     view = tv.tuned(cells, summary)
     checks = tv.variant_checks(cells)
     rank = rs.ranking(cells)
-    scores = ax.normalized_scores(tv.tuned_cells(cells, view))
+    scores = ax.normalized_scores(tv.tuned_cells(cells, view) if not cells.empty
+                                  else cells.assign(reg_label=[], task_label=[], arch_label=[]))
     tests = ax.rank_tests(scores)
     agg = ax.aggregates(scores) if not scores.empty else pd.DataFrame()
     across = ax.across_frame(tests, agg) if not agg.empty else pd.DataFrame()
@@ -134,7 +135,8 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
         report.tables.append(path)
     if "csv" in formats:
         frames = {"tuned.csv": view.drop(columns=["higher_is_better", "best_val"]),
-                  "summary.csv": summary.drop(columns=["higher_is_better", "reg_name"]),
+                  "summary.csv": summary.drop(columns=["higher_is_better", "reg_name"],
+                                              errors="ignore"),
                   "across.csv": across, "variants.csv": checks, "ranking.csv": rank,
                   "bench.csv": latest}
         frames.update(budget.csv_frames() if budget else {})
@@ -156,8 +158,9 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
     figures += fig_across.critical_difference(tests, fig_dir, fig_formats)
     if not agg.empty:
         figures += fig_across.aggregates(agg, fig_dir, fig_formats)
-    figures += fig_training.gap_vs_strength(summary, fig_dir, fig_formats)
-    figures += fig_training.learning_curve(summary, fig_dir, fig_formats)
+    if not summary.empty:  # empty: a store of tuning studies only
+        figures += fig_training.gap_vs_strength(summary, fig_dir, fig_formats)
+        figures += fig_training.learning_curve(summary, fig_dir, fig_formats)
     if dd_cells is not None and not dd_cells.empty:
         figures += fig_double_descent.double_descent(rs.prepare(dd_cells), fig_dir, fig_formats,
                                                      artifacts.get("model", {}))
@@ -174,9 +177,10 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
     if budget:
         at = 2 if across_pair else 1  # after the grid's tuned view and its across-task section
         sections.insert(at, _budget_section(budget, budget_pairs, budget_figures))
-        sections[0].intro.append(f"Configurations here: {bd.CHOSEN_BY_GRID} (the "
-                                 "equal-budget section below tunes the lr with each "
-                                 "regularizer's knobs).")
+        sections[0].intro = ["No grid cell: every cell belongs to a tuning study."] \
+            if cells.empty else [*sections[0].intro, (
+                f"Configurations here: {bd.CHOSEN_BY_GRID} (the equal-budget section below "
+                "tunes the lr with each regularizer's knobs).")]
     text = index.render(info, prepared, sections, figures, _file_notes(files), out_dir,
                         tune_cells=budget.cells if budget else None)
     report.readme = out_dir / "README.md"
