@@ -60,9 +60,12 @@ def _round_line(n: int, ps: list[Plan], todo: list[Cell]) -> str:
         role = dict(c.tune).get("role", "grid" if not c.tune else "?")
         roles[role] = roles.get(role, 0) + 1
     done = sum(p.done for p in ps)
+    told = sum(not p.done and len(p.trials) == p.study.config.trials
+               and all(t.complete for t in p.trials) for p in ps)
     what = ", ".join(f"{v} {k}" for k, v in sorted(roles.items()))
-    return (f"tuning: round {n}: {len(todo)} cells ({what}); {done}/{len(ps)} studies "
-            "done before it")
+    return (f"tuning: round {n}: {len(todo)} cells ({what}); of {len(ps)} studies "
+            f"{len(ps) - done - told} in their trials, {told} at their final cells, "
+            f"{done} done")
 
 
 def run_matrix(exp: Any, store: Store, executor: Any, device: str = "cpu", *,
