@@ -201,7 +201,8 @@ def view(tc: pd.DataFrame, infos: dict[str, StudyInfo] | None = None) -> pd.Data
                "n_trials": len(scores), "n_completed": int(np.isfinite(scores.score).sum()),
                "selected_trial": picked if picked is not None else -1,
                "config": config_label(first) if len(ref) else "",
-               "strength": math.nan if first.cocktail else float(first.strength),
+               "strength": float(first.strength) if len(ref) and not first.cocktail
+               else math.nan,
                "params": first.addons if first.cocktail else (first.reg_params or "{}"),
                "lr": float(first.lr) if len(ref) else math.nan,
                "val_selected": float(chosen.iloc[0]) if len(chosen) else math.nan,
@@ -215,8 +216,7 @@ def view(tc: pd.DataFrame, infos: dict[str, StudyInfo] | None = None) -> pd.Data
             row.update({f"{col}_mean": mean, f"{col}_ci_low": low, f"{col}_ci_high": high})
         rows.append(row)
     out = pd.DataFrame(rows)
-    out = out.assign(_t=out.task, _a=out.arch).sort_values(
-        ["_t", "_a", "order"], kind="stable").reset_index(drop=True)
+    out = out.sort_values(["task", "arch", "order"], kind="stable").reset_index(drop=True)
     _vs_none(out, tc)
     out["best_val"] = False
     for _, g in out.groupby("setting", sort=False):
