@@ -27,9 +27,15 @@ from regbench.report.plotting import MAX_SERIES, Figure, save, style
 COLUMNS_MAX = 3  # panels per row
 
 
-def _colors(regs: list[str]) -> dict[str, tuple[float, float, float]]:
+MARKERS = ("o", "s", "^", "D", "v")
+
+
+def _colors(regs: list[str]) -> dict[str, tuple[tuple[float, float, float], str]]:
+    """A (colour, marker) per regularizer, unique over all of them: colours repeat after 18,
+    markers tell those apart (in a panel and in the one shared legend)."""
     palette = sns.color_palette("tab10", 10) + sns.color_palette("Dark2", 8)
-    return {r: palette[i % len(palette)] for i, r in enumerate(regs)}
+    return {r: (palette[i % len(palette)], MARKERS[i // len(palette) % len(MARKERS)])
+            for i, r in enumerate(regs)}
 
 
 def _chunks(items: list[str]) -> list[list[str]]:
@@ -47,10 +53,11 @@ def _grid(n: int, width: float = 4.6, height: float = 3.4) -> tuple[plt.Figure, 
     return fig, flat[:n]
 
 
-def _legend(fig: plt.Figure, colors: dict[str, tuple[float, float, float]], title: str) -> None:
+def _legend(fig: plt.Figure, colors: dict[str, tuple[tuple[float, float, float], str]],
+            title: str) -> None:
     """One legend for every panel, right of the panels (off the data)."""
-    handles = [Line2D([], [], color=c, marker="o", markersize=4, linewidth=1.6, label=r)
-               for r, c in colors.items()]
+    handles = [Line2D([], [], color=c, marker=m, markersize=4, linewidth=1.6, label=r)
+               for r, (c, m) in colors.items()]
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8,
                title=title, title_fontsize=8, frameon=False)
 
@@ -73,10 +80,11 @@ def evp(curves: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Figure]
                 c = g[g.regularizer == reg].sort_values("k")
                 k, m, sd = (c[x].to_numpy(dtype=float) for x in ("k", "expected_best", "sd"))
                 lo, hi = sorted((float(c.worst.iloc[0]), float(c.best.iloc[0])))
-                ax.plot(k, m, color=colors[reg], marker="o", markersize=3, linewidth=1.6,
+                color, marker = colors[reg]
+                ax.plot(k, m, color=color, marker=marker, markersize=3, linewidth=1.6,
                         label=reg)
                 ax.fill_between(k, np.clip(m - sd, lo, hi), np.clip(m + sd, lo, hi),
-                                color=colors[reg], alpha=0.15, linewidth=0)
+                                color=color, alpha=0.15, linewidth=0)
             n = int(g.k.max())
             ax.set_xticks(_ticks(n))
             ax.set(xlabel="trials (k)", ylabel=f"expected best val {g.metric_name.iloc[0]}",
@@ -85,7 +93,7 @@ def evp(curves: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Figure]
         _legend(fig, colors, "regularizer")
         fig.suptitle(f"Expected best validation {metric} of k trials drawn without replacement "
                      "(band: ±1 sd, within the observed scores)", fontsize=10)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 0.97))  # room for the title above the top row
         files = save(fig, out_dir, "evp", formats)
     return [Figure("evp", "Expected validation performance against the budget",
                    evp_note(curves), files)]
@@ -135,8 +143,8 @@ def rank_budget(ranks: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[
         for i, (ax, chunk) in enumerate(zip(axes, chunks)):
             for reg in chunk:
                 r = ranks[ranks.regularizer == reg].sort_values("budget")
-                ax.plot(r.budget, r.mean_rank, color=colors[reg], marker="o", markersize=4,
-                        linewidth=1.6, label=reg)
+                ax.plot(r.budget, r.mean_rank, color=colors[reg][0], marker=colors[reg][1],
+                        markersize=4, linewidth=1.6, label=reg)
             ax.set_xscale("log", base=2)
             ax.set_xticks(budgets, [str(b) for b in budgets])
             ax.minorticks_off()
@@ -148,7 +156,7 @@ def rank_budget(ranks: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[
             ax.title.set_fontsize(9)
         _legend(fig, colors, "regularizer")
         fig.suptitle("Rank by expected best validation metric at each budget", fontsize=10)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 0.95))
         files = save(fig, out_dir, "rank_budget", formats)
     return [Figure("rank_budget", "Mean rank against the budget", rank_note(ranks), files)]
 
