@@ -9,6 +9,10 @@ One module per job:
   agreement check of implementation variants (`stats.VARIANT_PARAMS`).
 - `across`: across tasks on the tuned view: Friedman, Wilcoxon-Holm and mean ranks
   (scikit-posthocs), IQM and probability of improvement (rliable).
+- `budget` and `budget_tables`: equal-budget tuning studies (tune cells, never in the grid
+  views): the selected configurations with paired tests against `none`, across tasks,
+  cocktails, tunability, expected validation performance and rank against the budget
+  (`regbench.tuning.evp`), and their display tables; `fig_budget` draws the two curves.
 - `kernels`: benchmark rows reduced to speed-up over native and fraction of copy bandwidth.
 - `tables`, `latex`, `index`: display tables, their Markdown and LaTeX, and README.md.
 - `plotting` and `fig_*`: the figures.

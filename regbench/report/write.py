@@ -20,6 +20,7 @@ import pandas as pd
 
 from regbench.report import across as ax
 from regbench.report import budget as bd
+from regbench.report import budget_tables as bt
 from regbench.report import (
     fig_across,
     fig_budget,
@@ -113,7 +114,7 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
     rank_pair = _both(rt.ranking_table, rank) if not rank.empty else None
     bench_pair = _both(rt.bench_table, pivot) if not pivot.empty else None
     claims_pair = _both(rt.claims_table, claims) if claims is not None and len(claims) else None
-    budget_pairs = bd.pairs(budget, _both) if budget else []
+    budget_pairs = bt.pairs(budget, _both) if budget else []
     singles = [p for p in (across_pair, variants_pair, rank_pair) if p]
     all_pairs = (tuned_pairs + singles + budget_pairs + task_pairs
                  + [p for p in (bench_pair, claims_pair) if p])
