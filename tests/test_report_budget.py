@@ -276,3 +276,15 @@ def test_a_store_of_tuning_studies_only_reports_the_budget_section(tuned, stored
     assert "- Grid cells: none" in readme and "## Tuned at equal budget" in readme
     assert pd.read_csv(tmp_path / "budget.csv").shape[0] == 3
     assert not (tmp_path / "tunability.csv").exists()  # its baselines are grid cells
+
+
+def test_rank_by_budget_ranks_only_regularizers_that_run_in_every_setting() -> None:
+    """cutout runs on one of two settings: ranking it there against the others' mean over
+    two settings would compare unlike things, so it is left out and named."""
+    both = _curves(["none", "l2", "dropout"], ["digits", "mnist1d"], 4)
+    one = _curves(["cutout"], ["digits"], 4)
+    ranks = bd.rank_by_budget(pd.concat([both, one], ignore_index=True))
+    assert set(ranks.regularizer) == {"none", "l2", "dropout"}
+    assert ranks.attrs["left_out"] == ["cutout"]
+    assert (ranks.n_settings == 2).all() and (ranks.n_competitors == 3).all()
+    assert "left out: cutout" in fig_budget.rank_note(ranks)

@@ -114,8 +114,13 @@ def tune_cells(cells: pd.DataFrame) -> pd.DataFrame:
     df["setting"] = df.task_label + " / " + df.arch_label
     entries = [p[2] for p in parts]
     df["cocktail"] = [e.startswith(COCKTAIL_PREFIX) for e in entries]
-    cocktails = {e for e, c in zip(entries, df.cocktail) if c}
-    short = len(cocktails) == 1  # one cocktail everywhere: call it that
+    # one cocktail per setting (its members may differ between settings, as a regression
+    # task's cannot hold label smoothing): call it "cocktail", so it ranks as one method
+    per_setting: dict[str, set[str]] = {}
+    for e, c, st in zip(entries, df.cocktail, df.setting):
+        if c:
+            per_setting.setdefault(st, set()).add(e)
+    short = all(len(v) == 1 for v in per_setting.values())
     df["reg_label"] = ["cocktail" if c and short else e for e, c in zip(entries, df.cocktail)]
     df["lr"] = [float(json.loads(p or "{}").get("lr", math.nan)) for p in df.protocol]
     df["addons"] = df.addons.fillna("") if "addons" in df else ""
@@ -415,11 +420,20 @@ RANK_COLUMNS = ["regularizer", "budget", "mean_rank", "n_settings", "n_competito
 
 def rank_by_budget(curves: pd.DataFrame) -> pd.DataFrame:
     """Mean rank (1 = best) across settings of each regularizer's expected validation
-    performance at budgets 1, 2, 4, ..., N (`evp.budgets`); at a budget a setting ranks the
-    studies that have that many trials. `n_competitors`: mean number ranked per setting."""
+    performance at budgets 1, 2, 4, ..., N (`evp.budgets`), over the regularizers that run
+    in every setting; at a budget a setting ranks the studies that have that many trials.
+    `n_competitors`: mean number ranked per setting."""
     if curves.empty:
         return pd.DataFrame(columns=RANK_COLUMNS)
     curves = curves.assign(setting=curves.task + " / " + curves.arch)
+    # a mean rank compares like with like only over the same settings: the regularizers
+    # that run in every setting (the others are named in `attrs["left_out"]`)
+    n_set = curves.setting.nunique()
+    everywhere = curves.groupby("regularizer")["setting"].transform("nunique") == n_set
+    left_out = list(dict.fromkeys(curves.regularizer[~everywhere]))
+    curves = curves[everywhere]
+    if curves.empty:
+        return pd.DataFrame(columns=RANK_COLUMNS)
     ranked = []
     for k in evp.budgets(int(curves.k.max())):
         at = curves[curves.k == k].copy()
@@ -434,7 +448,9 @@ def rank_by_budget(curves: pd.DataFrame) -> pd.DataFrame:
                 n_competitors=("n", "mean")).reset_index())
     order = {reg: i for i, reg in enumerate(dict.fromkeys(curves.regularizer))}
     out["_o"] = out.regularizer.map(order)
-    return out.sort_values(["_o", "budget"], kind="stable").reset_index(drop=True)[RANK_COLUMNS]
+    out = out.sort_values(["_o", "budget"], kind="stable").reset_index(drop=True)[RANK_COLUMNS]
+    out.attrs["left_out"] = left_out
+    return out
 
 
 # -- display tables ---------------------------------------------------------------------

@@ -174,4 +174,7 @@ def rank_note(ranks: pd.DataFrame) -> str:
             f"(not from test numbers). Best mean rank with {lo} trial{'s' * (lo != 1)}: "
             f"{first.idxmin()} ({first.min():.2f}); with {hi}: {last.idxmin()} "
             f"({last.min():.2f}); {moved} of {len(common)} regularizers change place "
-            f"between the two budgets.")
+            f"between the two budgets."
+            + (f" Ranked over the regularizers that run in every setting; left out: "
+               f"{', '.join(ranks.attrs['left_out'])}." if ranks.attrs.get("left_out")
+               else ""))
