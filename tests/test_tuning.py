@@ -318,3 +318,23 @@ def test_jobs_1_jobs_2_dask_and_a_resumed_interrupt_give_the_same_bits(tmp_path)
         got = rows(stores[name])
         assert set(got) == set(reference), name
         assert got == reference, name  # every metric bit for bit (floats compared exactly)
+
+
+def test_a_cocktail_on_a_base_leaves_off_what_the_base_owns():
+    """The base's weight decay is on in every trial: the cocktail's weight_decay and adamw
+    (both own the optimizer's weight decay) stay off, and every stack composes."""
+    import optuna
+
+    from regbench.matrix import check_composable
+
+    m = matrix.Matrix.from_dict({"name": "c", "blocks": [{
+        "tasks": ["digits"], "archs": ["mlp"], "regularizers": ["none"],
+        "base": [{"name": "weight_decay", "strength": 1e-4}],
+        "tune": {"trials": 20, "sampler": "random",
+                 "cocktail": ["dropout", "weight_decay", "adamw", "mixup"]}}]})
+    study = next(s for s in m.expand().studies if s.entry == "cocktail")
+    ost = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(20):
+        _, specs = study.suggest(ost.ask())
+        assert not {"weight_decay", "adamw"} & {s.name for s in specs}
+        check_composable((*study.base, *specs))

@@ -105,10 +105,14 @@ class Study:
         too is left off (never two owners of one part)."""
         lr = trial.suggest_float("lr", self.lr.lo, self.lr.hi, log=True)
         specs: list[RegSpec] = []
-        owned: set[str] = set()
+        # the block's base recipe is on in every trial: what it owns stays its own
+        owned: set[str] = set().union(*(REGULARIZERS.get(s.name).ownership()
+                                        for s in self.base))
+        taken = {s.name for s in self.base}
         for m in self.members:
             if self.cocktail:
-                if m.owns & owned or not trial.suggest_categorical(m.name, [False, True]):
+                if (m.owns & owned or m.name in taken
+                        or not trial.suggest_categorical(m.name, [False, True])):
                     continue
                 owned |= m.owns
             prefix = f"{m.name}." if self.cocktail else ""
