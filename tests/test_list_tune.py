@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import textwrap
+
+from space_plugins import SPACES_PLUGIN
 
 from regbench import matrix
 from regbench.__main__ import main
@@ -45,35 +46,7 @@ def test_a_plain_list_keeps_one_line_per_regularizer(capsys):
 
 def test_a_plugin_without_a_space_shows_the_refusal(tmp_path):
     plugin = tmp_path / "plug.py"
-    plugin.write_text(textwrap.dedent("""\
-        from regbench import Regularizer, register_regularizer
-        from regbench.params import Param
-        from regbench.tuning.space import IntUniform, LogUniform
-
-        @register_regularizer("unbounded")
-        class Unbounded(Regularizer):
-            \"\"\"A penalty with no declared search space.\"\"\"
-            version = "1"
-            strength_range = (0.0, float("inf"))
-            default_strengths = (0.1,)
-
-        @register_regularizer("bounded")
-        class Bounded(Regularizer):
-            \"\"\"A knob on a finite range: searched uniformly over it.\"\"\"
-            version = "1"
-            strength_range = (0.0, 2.0)
-            default_strengths = (0.1,)
-
-        @register_regularizer("declared")
-        class Declared(Regularizer):
-            \"\"\"A penalty that declares its space and a tunable parameter.\"\"\"
-            version = "1"
-            strength_name = "lam"
-            strength_range = (0.0, float("inf"))
-            default_strengths = (0.01,)
-            strength_space = LogUniform(1e-5, 1e-1)
-            params = {"k": Param(int, 3, "a count", space=IntUniform(2, 10))}
-        """))
+    plugin.write_text(SPACES_PLUGIN)
     proc = subprocess.run([sys.executable, "-m", "regbench", "list", "regularizers",
                            "--plugin", str(plugin)], capture_output=True, text=True,
                           timeout=300)

@@ -9,11 +9,11 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
+from space_plugins import SPACES_PLUGIN
 
 from regbench import matrix
 from regbench.__main__ import main
@@ -197,23 +197,7 @@ def test_tune_with_strengths_is_refused(tmp_path):
 
 def test_a_plugin_without_a_space_and_an_infinite_range_is_refused(tmp_path):
     plugin = tmp_path / "plug.py"
-    plugin.write_text(textwrap.dedent("""\
-        from regbench import Regularizer, register_regularizer
-
-        @register_regularizer("unbounded")
-        class Unbounded(Regularizer):
-            \"\"\"A penalty with no declared search space.\"\"\"
-            version = "1"
-            strength_range = (0.0, float("inf"))
-            default_strengths = (0.1,)
-
-        @register_regularizer("bounded")
-        class Bounded(Regularizer):
-            \"\"\"A knob on a finite range: searched uniformly over it.\"\"\"
-            version = "1"
-            strength_range = (0.0, 2.0)
-            default_strengths = (0.1,)
-        """))
+    plugin.write_text(SPACES_PLUGIN)
     m = tiny(tmp_path, regs='["none", "unbounded"]', tune="{trials = 2}")
     store = tmp_path / "s.sqlite"
     proc = regbench("run", "--plugin", str(plugin), "--matrix", str(m), "--store", str(store),

@@ -56,6 +56,19 @@ def counts_line(cells: pd.DataFrame) -> str:
             f"{int(c.get('failed', 0))} failed")
 
 
+def _significance(rows: pd.DataFrame, against: str) -> list[str]:
+    """`k of n test differences from <against> significant at 0.05 after Holm (a +0.012)`,
+    or nothing when no row has a p-value."""
+    d = rows[rows.p_test_holm.notna()]
+    if d.empty:
+        return []
+    sig = d[d.p_test_holm < 0.05]
+    return [f"{len(sig)} of {len(d)} test differences from {against} significant at 0.05 "
+            "after Holm" + (" (" + ", ".join(
+                f"{r.regularizer} {r.delta_test_vs_none:+.3f}"
+                for r in sig.itertuples(index=False)) + ")" if len(sig) else "")]
+
+
 def tuned_note(view: pd.DataFrame, task: str) -> str:
     """One data-driven sentence under a tuned table."""
     s = view[view.task == task]
@@ -64,13 +77,7 @@ def tuned_note(view: pd.DataFrame, task: str) -> str:
     for b in s[s.best_val].itertuples(index=False):
         parts.append(f"best validation {metric} on {b.arch}: {b.regularizer}={b.strength:g} "
                      f"(validation {b.val_metric_mean:.3f}, test {b.test_metric_mean:.3f})")
-    d = s[s.p_test_holm.notna()]
-    if not d.empty:
-        sig = d[d.p_test_holm < 0.05]
-        parts.append(f"{len(sig)} of {len(d)} test differences from none significant at 0.05 "
-                     "after Holm" + (" (" + ", ".join(
-                         f"{r.regularizer} {r.delta_test_vs_none:+.3f}"
-                         for r in sig.itertuples(index=False)) + ")" if len(sig) else ""))
+    parts += _significance(s, "none")
     text = "; ".join(parts)
     return (text[:1].upper() + text[1:] + ".") if text else "No validation metric stored."
 
@@ -301,13 +308,7 @@ def budget_note(view: pd.DataFrame, task: str) -> str:
         parts.append(f"best validation {metric} on {b.arch}: {b.regularizer} "
                      f"({b.config}, lr {b.lr:.3g}; validation {b.val_final_mean:.3f}, test "
                      f"{b.test_metric_mean:.3f})")
-    d = s[s.p_test_holm.notna()]
-    if not d.empty:
-        sig = d[d.p_test_holm < 0.05]
-        parts.append(f"{len(sig)} of {len(d)} test differences from none's tuned configuration "
-                     "significant at 0.05 after Holm" + (" (" + ", ".join(
-                         f"{r.regularizer} {r.delta_test_vs_none:+.3f}"
-                         for r in sig.itertuples(index=False)) + ")" if len(sig) else ""))
+    parts += _significance(s, "none's tuned configuration")
     short = s[s.n_completed < s.budget]
     if len(short):
         parts.append("fewer trials completed than budgeted: " + ", ".join(
