@@ -16,8 +16,11 @@ from regbench.report.across import ALPHA, RankTests, left_out_line
 from regbench.report.plotting import Figure, save, style
 
 
-def critical_difference(tests: RankTests, out_dir: Path, formats: list[str]) -> list[Figure]:
-    """`critical_difference.png|pdf` when at least two regularizers run in two settings."""
+def critical_difference(tests: RankTests, out_dir: Path, formats: list[str],
+                        name: str = "critical_difference", view: str = "tuned view",
+                        score: str = "tuned test score") -> list[Figure]:
+    """`<name>.png|pdf` when at least two regularizers run in two settings; `view` names
+    whose configurations are ranked (the grid's tuned view, or a budget's final cells)."""
     import scikit_posthocs as sp
 
     if not tests.usable:
@@ -27,10 +30,10 @@ def critical_difference(tests: RankTests, out_dir: Path, formats: list[str]) -> 
         sp.critical_difference_diagram(tests.mean_ranks, tests.pvalues.astype(float),
                                        alpha=ALPHA, ax=ax,
                                        label_props={"fontsize": 9})
-        ax.set_title(f"Mean rank over {len(tests.settings)} settings (1 = best tuned test "
-                     f"score); bars: no Holm-corrected Wilcoxon difference at {ALPHA:g}",
+        ax.set_title(f"Mean rank over {len(tests.settings)} settings (1 = best {score}); "
+                     f"bars: no Holm-corrected Wilcoxon difference at {ALPHA:g}",
                      fontsize=9, pad=16)
-        files = save(fig, out_dir, "critical_difference", formats, check_series=False)
+        files = save(fig, out_dir, name, formats, check_series=False)
     best = tests.mean_ranks.idxmin()
     p = tests.pvalues.to_numpy(dtype=float)
     sig = int(np.sum(np.triu(p < ALPHA, 1)))
@@ -39,8 +42,7 @@ def critical_difference(tests: RankTests, out_dir: Path, formats: list[str]) -> 
              else "Friedman test needs three regularizers")
     note = (f"Best mean rank: {best} ({tests.mean_ranks[best]:.2f}); {fried}; {sig} of {pairs} "
             f"pairs differ at {ALPHA:g} after Holm. " + left_out_line(tests))
-    return [Figure("critical_difference", "Critical-difference diagram (tuned view)", note,
-                   files)]
+    return [Figure(name, f"Critical-difference diagram ({view})", note, files)]
 
 
 def aggregates(agg: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Figure]:

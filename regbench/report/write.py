@@ -8,7 +8,8 @@ strength), `across.csv`, `variants.csv`, `ranking.csv`, `bench.csv` (raw kernel 
 The grid views see only grid cells (empty `tune`). A tuning study's trial and final cells
 go to the equal-budget section alone (`budget`, `fig_budget`: `budget*.csv`,
 `tunability.csv`, `evp.csv`, `rank_budget.csv`, `tables/budget_*`, `tables/tunability.*`,
-`figures/evp.*`, `figures/rank_budget.*`), written only when the store holds such cells.
+`figures/budget_critical_difference.*`, `figures/evp.*`, `figures/rank_budget.*`), written
+only when the store holds such cells.
 """
 
 from __future__ import annotations
@@ -167,7 +168,10 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
                                                      artifacts.get("model", {}))
     if not latest.empty:
         figures += fig_kernels.kernel_figures(latest, fig_dir, fig_formats)
-    budget_figures = (fig_budget.evp(budget.curves, fig_dir, fig_formats)
+    budget_figures = (fig_across.critical_difference(
+        budget.tests, fig_dir, fig_formats, name="budget_critical_difference",
+        view=budget.words, score="test score at the budget")
+        + fig_budget.evp(budget.curves, fig_dir, fig_formats)
                       + fig_budget.rank_budget(budget.ranks, fig_dir, fig_formats)
                       if budget else [])
     report.figures = [p for f in figures + budget_figures for p in f.files]
