@@ -36,12 +36,11 @@ class Outcome:
 
 def entries(specs: list[TaskSpec]) -> list[Entry]:
     """The distinct OpenML entries among task specs, in order (others are left out)."""
-    out: dict[tuple[str, int], Entry] = {}
+    out: dict[Entry, None] = {}
     for spec in specs:
         if spec.name == TASK:
-            e = Entry.of(dict(spec.params))
-            out.setdefault(e.key(), e)
-    return list(out.values())
+            out.setdefault(Entry.of(dict(spec.params)), None)
+    return list(out)
 
 
 def _describe(src: Source) -> str:

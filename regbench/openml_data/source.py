@@ -44,11 +44,6 @@ class Entry:
         return Entry(params.get("task_id"), params.get("data_id"), params.get("target"),
                      params.get("version"), params.get("kind", "auto"))
 
-    def key(self) -> tuple[str, int]:
-        """What is fetched for it: ("task", id) or ("data", id)."""
-        return ("task", int(self.task_id)) if self.task_id is not None \
-            else ("data", int(self.data_id or 0))
-
     def label(self) -> str:
         return f"OpenML task {self.task_id}" if self.task_id is not None \
             else f"OpenML dataset {self.data_id}"
