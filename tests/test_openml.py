@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from data_files import openml_frame
 from openml_server import FakeOpenML
 
 from regbench.errors import DataError, RegbenchError
@@ -32,18 +33,6 @@ def spec(**kw: object) -> TaskSpec:
     return TaskSpec("openml", freeze(kw))
 
 
-def credit(n: int = 120, seed: int = 0) -> pd.DataFrame:
-    """A small classification table: a numeric and a nominal feature with missing values."""
-    rng = np.random.default_rng(seed)
-    df = pd.DataFrame({"a": rng.normal(size=n),
-                       "b": rng.choice(["x", "y", "z"], size=n).astype(object),
-                       "c": rng.normal(size=n)})
-    df.loc[3, "a"] = np.nan
-    df.loc[5, "b"] = None
-    df["class"] = np.where(df.a.fillna(0) + 0.8 * (df.b == "x") > 0, "good", "bad")
-    return df
-
-
 def houses(n: int = 100, seed: int = 1) -> pd.DataFrame:
     """A small regression table."""
     rng = np.random.default_rng(seed)
@@ -56,14 +45,14 @@ def houses(n: int = 100, seed: int = 1) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def server():
     fake = FakeOpenML().start()
-    fake.add_dataset(101, "tiny-credit", credit(), "class", licence="Public")
+    fake.add_dataset(101, "tiny-credit", openml_frame(), "class", licence="Public")
     fake.add_task(11, 101, "class")
     fake.add_dataset(102, "tiny-houses", houses(), "price", version=3)
     fake.add_task(12, 102, "price", task_type=2)
     fake.add_task(13, 101, "class", task_type=5)  # clustering
     fake.add_task(14, 102, "price", task_type=7)  # survival analysis
     fake.add_task(15, 101, "klass")  # a target the dataset does not have
-    fake.add_dataset(104, "tiny-corrupt", credit(40, seed=4), "class")
+    fake.add_dataset(104, "tiny-corrupt", openml_frame(40, seed=4), "class")
     fake.corrupt.add(104)  # served bytes differ from the published md5
     fake.add_task(16, 101, "class")
     fake.fail("/api/v1/xml/task/16", "500")
@@ -145,7 +134,7 @@ def test_the_same_table_as_a_csv_gets_the_same_features(oml, tmp_path) -> None:
     """The openml and table tasks share their preprocessing: same kind, same columns."""
     outcomes([spec(data_id=101, target="class")], oml.data)
     path = tmp_path / "credit.csv"
-    credit().to_csv(path, index=False)
+    openml_frame().to_csv(path, index=False)
     table = TASKS.get("table")().load(TaskSpec("table", freeze({"path": str(path),
                                                                 "target": "class"})), 0)
     mine = TASKS.get("openml")().load(spec(data_id=101, target="class"), 0, oml.data)
