@@ -43,4 +43,4 @@ def test_list_matrices_shows_both_with_their_sizes(capsys) -> None:
              if line.startswith("  ") and not line.startswith("      ")}
     assert "7200 cells, 5 seeds" in lines["openml-cc18"] and "all 72 tasks" in \
         lines["openml-cc18"]
-    assert "3100 cells, 5 seeds" in lines["cc18-small"] and "31 tasks" in lines["cc18-small"]
+    assert "5600 cells, 5 seeds" in lines["cc18-small"] and "56 tasks" in lines["cc18-small"]
