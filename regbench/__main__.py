@@ -414,8 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_arguments(p)
     p.set_defaults(func=cmd_claims)
 
-    p = sub.add_parser("doctor", help="versions, CPU, kernel backend, CUDA, Triton, TeX and "
-                       "Dask on one screen: what a bug report needs")
+    p = sub.add_parser("doctor", help="versions, CPU, kernel backend, CUDA, Triton, TeX, "
+                       "Dask and openml on one screen: what a bug report needs")
     p.set_defaults(func=cmd_doctor)
 
     try:

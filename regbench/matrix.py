@@ -635,8 +635,8 @@ BUILTIN: dict[str, dict[str, Any]] = {
     },
     "openml-cc18": {
         "description": f"{CC18_DESCRIPTION}: all {len(suites.CC18)} tasks, the 12 core "
-                       "regularizers at their 2 default strengths on an mlp, 5 seeds (days on "
-                       "two cores; fetch the data first: regbench fetch)",
+                       "regularizers at their 2 default strengths on an mlp, 5 seeds (about 3-4 "
+                       "hours on two cores; regbench fetch downloads the data)",
         "seeds": 5,
         "blocks": [{"tasks": [t.entry() for t in suites.CC18], "archs": ["mlp"],
                     "regularizers": CC18_REGULARIZERS}],
