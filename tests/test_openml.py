@@ -268,15 +268,17 @@ def test_offline_setting_from_the_environment(monkeypatch) -> None:
         cache.env_offline()
 
 
-def test_run_cc18_offline_on_an_empty_cache_exits_2_naming_72_datasets(tmp_path) -> None:
+def test_run_cc18_offline_on_an_empty_cache_exits_2_naming_72_datasets(tmp_path,
+                                                                      capsys) -> None:
+    from regbench.__main__ import main
+
     empty, store = tmp_path / "empty", tmp_path / "store.sqlite"
     empty.mkdir()
-    proc = subprocess.run(
-        [sys.executable, "-m", "regbench", "run", "--matrix", "openml-cc18", "--offline",
-         "--data-dir", str(empty), "--store", str(store)],
-        capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert proc.returncode == 2, proc.stderr
-    lines = proc.stderr.strip().splitlines()
+    rc = main(["run", "--matrix", "openml-cc18", "--offline", "--data-dir", str(empty),
+               "--store", str(store)])
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("regbench: error: 72 OpenML datasets of the "
                                                    "matrix are not in the cache")
     assert "OpenML tasks 3, 6, 11," in lines[0] and "167140, 167141;" in lines[0]
