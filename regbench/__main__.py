@@ -1,4 +1,4 @@
-"""The `regbench` command line: list, run, show, check, claims, bench, doctor."""
+"""The `regbench` command line: list, run, fetch, show, check, claims, bench, doctor."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ def _csv_list(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
+DATA_DIR_HELP = ("folder with data: user files (bikes: hour.csv, the vision sets) and the "
+                 "OpenML cache in DIR/openml (default $REGBENCH_DATA_DIR, else the openml "
+                 "package's own cache)")
+OFFLINE_HELP = ("download nothing (also $REGBENCH_OFFLINE=1): OpenML data must be in the "
+                "cache; what is missing stops the run before any cell")
 PLUGIN_HELP = ("a plugin to load: PATH.py or a module name (repeatable); installed packages' "
                "entry points load unless $REGBENCH_DISABLE_PLUGIN_AUTOLOAD=1")
 
@@ -163,6 +168,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     m = matrix.get(args.matrix)
     if args.add_regularizer:
         m = matrix.add_regularizers(m, args.add_regularizer)
+    require_downloads(m, args)  # before the cells are built: nothing is written on failure
     exp = m.expand(seeds=args.seeds, tasks=_csv_list(args.tasks),
                    regularizers=_csv_list(args.regularizers))
     if not exp.cells and not exp.studies:
@@ -187,6 +193,27 @@ def cmd_run(args: argparse.Namespace) -> int:
     return finish(summary, f"matrix {m.name}", f"; store {args.store}")
 
 
+def fetch_command(args: argparse.Namespace) -> str:
+    """The `regbench fetch` line that downloads what this command's matrix needs."""
+    parts = ["regbench fetch", f"--matrix {args.matrix}"]
+    parts += [f"--plugin {p}" for p in getattr(args, "plugin", [])]
+    if getattr(args, "tasks", None):
+        parts.append(f"--tasks {args.tasks}")
+    if getattr(args, "data_dir", None):
+        parts.append(f"--data-dir {args.data_dir}")
+    return " ".join(parts)
+
+
+def require_downloads(m: Any, args: argparse.Namespace) -> None:
+    """Download what the matrix's OpenML entries need unless offline, else stop with one
+    line naming the missing ids and the fetch command (before any cell or store)."""
+    from regbench.openml_data import cache, fetch
+
+    settings = cache.current()
+    fetch.require(m.task_specs(_csv_list(getattr(args, "tasks", None))), settings.data_dir,
+                  settings.offline, fetch_command(args))
+
+
 SKIPS_SHOWN = 10
 
 
@@ -208,6 +235,32 @@ def print_skipped(name: str, skipped: list) -> None:
           file=sys.stderr)
     for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
         print(f"  {n} x {reason}", file=sys.stderr)
+
+
+# -- fetch ----------------------------------------------------------------------------------
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from regbench import matrix
+    from regbench.openml_data import cache, fetch
+
+    m = matrix.get(args.matrix)
+    specs = m.task_specs(_csv_list(args.tasks))
+    if not fetch.entries(specs):
+        print(f"matrix {m.name}: nothing to fetch (no openml task; the other tasks generate "
+              "their data or read files you provide)")
+        return 0
+    settings = cache.current()
+    outcomes, folder = fetch.fetch(specs, settings.data_dir, settings.offline,
+                                   progress=None if args.quiet else sys.stderr)
+    print(f"matrix {m.name}: {fetch.summary(outcomes, folder)}")
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        if args.quiet:
+            for o in failed:
+                print(f"regbench: {o.line}", file=sys.stderr)
+        print(f"regbench: error: {len(failed)} of {len(outcomes)} OpenML datasets could not be "
+              "fetched (each named above)", file=sys.stderr)
+        return 2
+    return 0
 
 
 # -- show -----------------------------------------------------------------------------------
@@ -305,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="rerun and replace stored cells")
     p.add_argument("--retry-failed", action="store_true",
                    help="rerun stored cells whose status is failed (replacing them)")
-    p.add_argument("--data-dir", type=Path, help="folder with user data files (bikes: hour.csv)")
+    p.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
+    p.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
     p.add_argument("--executor", default="local", help="where cells run: local or dask")
     p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -318,6 +372,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="add regularizer NAME (e.g. a plugin's) at its default strengths to "
                         "every block of the matrix that has none (repeatable)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("fetch", help="download the OpenML datasets a matrix needs into the "
+                       "cache (idempotent; checksums verified), e.g. on a login node")
+    p.add_argument("--matrix", required=True, help="built-in matrix name or a .toml file")
+    p.add_argument("--tasks", help="comma-separated task names to keep")
+    p.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
+    p.add_argument("--offline", action="store_true",
+                   help="download nothing: check that everything is cached and intact")
+    p.add_argument("--quiet", action="store_true", help="no line per dataset, only the summary")
+    add_plugin_arguments(p)
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("show", help="print the stored cells, one row per cell")
     p.add_argument("--store", default=str(DEFAULT_STORE))
@@ -349,8 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_arguments(p)
     p.set_defaults(func=cmd_claims)
 
-    p = sub.add_parser("doctor", help="versions, CPU, kernel backend, CUDA, Triton, TeX and "
-                       "Dask on one screen: what a bug report needs")
+    p = sub.add_parser("doctor", help="versions, CPU, kernel backend, CUDA, Triton, TeX, "
+                       "Dask and openml on one screen: what a bug report needs")
     p.set_defaults(func=cmd_doctor)
 
     try:
@@ -386,7 +451,10 @@ def main(argv: list[str] | None = None) -> int:
             from regbench import plugins
 
             plugins.load(args.plugin)
-        rc = func(args)
+        from regbench.openml_data import cache
+
+        with cache.use(getattr(args, "data_dir", None), getattr(args, "offline", False)):
+            rc = func(args)
         sys.stdout.flush()  # a closed pipe (`regbench check | head`) is caught here
         return rc
     except BrokenPipeError:

@@ -141,6 +141,19 @@ def _packages() -> list[tuple[str, str]]:
     ]
 
 
+def _openml() -> list[tuple[str, str]]:
+    """The openml client: version, the server it talks to, where it caches (without
+    --data-dir), as its own configuration says."""
+    version = _version("openml")
+    if version is None:
+        return [("openml", "not installed (the openml task needs it)")]
+    from regbench.openml_data import cache
+
+    folder = cache.configure(None)
+    return [("openml", f"{version}, server {cache.server()}"),
+            ("OpenML cache", f"{folder} (--data-dir DIR: DIR/openml)")]
+
+
 def rows() -> list[tuple[str, str]]:
     """Every line of the report as (label, value); a section that fails says why."""
     import torch
@@ -161,7 +174,7 @@ def rows() -> list[tuple[str, str]]:
     sections: list[tuple[str, Callable[[], list[tuple[str, str]]]]] = [
         ("kernels", lambda: _kernels()), ("Triton", lambda: _triton()), ("CUDA", lambda: _cuda()),
         ("TeX", lambda: _tex()),
-        ("packages", lambda: _packages())]
+        ("packages", lambda: _packages()), ("openml", lambda: _openml())]
     for label, section in sections:
         try:
             out.extend(section())

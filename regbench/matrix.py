@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from regbench.errors import MatrixError, UnknownNameError
+from regbench.openml_data import suites
 from regbench.params import finite, without_defaults
 from regbench.registry import ARCHS, REGULARIZERS, TASKS, Registry
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
@@ -159,6 +160,16 @@ class Matrix:
         if isinstance(d.get("plugins"), list):  # .py paths are relative to the file
             d["plugins"] = [_plugin_path(p, path.parent) for p in d["plugins"]]
         return Matrix.from_dict(d, source=str(path))
+
+    def task_specs(self, tasks: list[str] | None = None) -> list[TaskSpec]:
+        """Every task spec the blocks name (list-valued parameters swept), in order, without
+        binding any task (no data is read): what `regbench fetch` downloads."""
+        out: dict[TaskSpec, None] = {}
+        for block in self.blocks:
+            for spec in _specs(block["tasks"], TASKS, TaskSpec):
+                if not tasks or spec.name in tasks:
+                    out.setdefault(spec, None)
+        return list(out)
 
     def expand(self, seeds: int | None = None, tasks: list[str] | None = None,
                regularizers: list[str] | None = None) -> Expansion:
@@ -433,6 +444,12 @@ TUNED_REGULARIZERS = [r for r in ALL_REGULARIZERS + STEP_REGULARIZERS + FIELD_RE
 TUNED_COCKTAIL = ["dropout", "weight_decay", "mixup", "label_smoothing", "swa", "lookahead"]
 TUNED_BUDGET = {"trials": 16, "sampler": "tpe", "batch": 4, "tune_seeds": 1, "test_seeds": 5}
 
+# OpenML-CC18 with the core regularizers (regbench.openml_data.suites: the fixed task list
+# with each dataset's shape). The data comes from the OpenML cache (`regbench fetch`).
+CC18_REGULARIZERS = ALL_REGULARIZERS
+CC18_DESCRIPTION = (f"OpenML-CC18 (OpenML suite {suites.CC18_SUITE_ID}, task list written "
+                    f"{suites.CC18_TAKEN})")
+
 BUILTIN: dict[str, dict[str, Any]] = {
     "smoke": {
         "description": "every regularizer once on two small tasks, 2 seeds (under a minute)",
@@ -615,6 +632,23 @@ BUILTIN: dict[str, dict[str, Any]] = {
              "tune": {**TUNED_BUDGET,
                       "cocktail": [r for r in TUNED_COCKTAIL if r != "label_smoothing"]}},
         ],
+    },
+    "openml-cc18": {
+        "description": f"{CC18_DESCRIPTION}: all {len(suites.CC18)} tasks, the 12 core "
+                       "regularizers at their 2 default strengths on an mlp, 5 seeds (about 3-4 "
+                       "hours on two cores; regbench fetch downloads the data)",
+        "seeds": 5,
+        "blocks": [{"tasks": [t.entry() for t in suites.CC18], "archs": ["mlp"],
+                    "regularizers": CC18_REGULARIZERS}],
+    },
+    "cc18-small": {
+        "description": f"{CC18_DESCRIPTION}: the {len(suites.small())} tasks of at most "
+                       f"{suites.SMALL_MAX_CELLS:,} rows x features, the 12 core regularizers at "
+                       "their 2 default strengths on an mlp, 5 seeds (about an hour on two "
+                       "cores)",
+        "seeds": 5,
+        "blocks": [{"tasks": [t.entry() for t in suites.small()], "archs": ["mlp"],
+                    "regularizers": CC18_REGULARIZERS}],
     },
     "seeds": {
         "description": "seed-to-seed spread: three cells on periodic, 20 seeds each",

@@ -352,6 +352,9 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
     for reg in stack:
         ctx.model = model = reg.transform_model(model, ctx)
     artifacts: dict[str, Any] = {"model": {"n_params": n_params(model)}}
+    source = task.source(cell.task, Path(data_dir) if data_dir else None)
+    if source is not None:  # e.g. an OpenML dataset's ids, version and checksum
+        artifacts["data_source"] = source
     if task.one_dim:
         artifacts["params_before"] = _snapshot(model)
 

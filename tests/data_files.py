@@ -120,10 +120,31 @@ def write_all(root: Path) -> Path:
     return root
 
 
+OPENML_TASK = 11  # the OpenML task the session's data folder caches (conftest.bikes_dir)
+
+
+def openml_frame(n: int = 120, seed: int = 0):
+    """A small classification table for a fake OpenML dataset: a numeric and a nominal
+    feature with missing values, a two-class nominal target."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"a": rng.normal(size=n),
+                       "b": rng.choice(["x", "y", "z"], size=n).astype(object),
+                       "c": rng.normal(size=n)})
+    df.loc[3, "a"] = np.nan
+    df.loc[5, "b"] = None
+    df["class"] = np.where(df.a.fillna(0) + 0.8 * (df.b == "x") > 0, "good", "bad")
+    return df
+
+
 def task_spec(name: str, data_dir: Path):
-    """The spec the registry-wide tests use for `name` (the table task needs a file)."""
+    """The spec the registry-wide tests use for `name` (the table task needs a file, the
+    openml task its cached task)."""
     from regbench.specs import TaskSpec, freeze
 
+    if name == "openml":
+        return TaskSpec("openml", freeze({"task_id": OPENML_TASK}))
     if name == "table":
         return TaskSpec("table", freeze({"path": str(data_dir / "table.csv"), "target": "y",
                                          "drop": "id,label"}))

@@ -26,7 +26,7 @@ def test_doctor_exits_0_with_every_line_a_bug_report_needs():
     labels = [line.split("  ")[0] for line in out.stdout.splitlines()]
     for label in ("regbench", "Python", "torch", "CPU", "SIMD flags", "kernel backend",
                   "C++ build", "Triton", "torch CUDA", "CUDA device", "NVIDIA driver",
-                  "TeX (pdflatex)", "Dask distributed"):
+                  "TeX (pdflatex)", "Dask distributed", "openml", "OpenML cache"):
         assert label in labels, f"doctor has no {label!r} line:\n{out.stdout}"
     assert len(out.stdout.splitlines()) <= 30  # one screen
     assert __version__ in out.stdout and f"suite version {SUITE_VERSION}" in out.stdout

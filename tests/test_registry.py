@@ -4,7 +4,8 @@ from regbench.errors import UnknownNameError
 from regbench.registry import ARCHS, REGULARIZERS, TASKS
 
 EXPECTED_TASKS = {"curve", "periodic", "digits", "breast_cancer", "diabetes", "bikes",
-                  "mnist", "fashion_mnist", "cifar10", "cifar100", "table", "mnist1d"}
+                  "mnist", "fashion_mnist", "cifar10", "cifar100", "table", "mnist1d",
+                  "openml"}
 EXPECTED_ARCHS = {"linear", "mlp", "wide", "cnn", "resmlp", "resnet", "mlp_residual", "cnn1d"}
 EXPECTED_REGS = {"none", "l1", "l2", "weight_decay", "adamw", "dropout", "batchnorm",
                  "early_stopping", "augment", "more_data", "stochastic_depth", "label_smoothing",

@@ -83,6 +83,16 @@ def test_end_to_end_writes_every_part(smoke) -> None:
     for table in sorted((out / "tables").glob("*.md")):  # every table inline in the index
         body = table.read_text().split("\n\n")[1]
         assert body in readme, table.name
+    # power: the across-task caption and the critical-difference note give the settings and
+    # the smallest reachable p; smoke's few settings cannot separate any pair, and say so
+    across_md = (out / "tables" / "across_tasks.md").read_text()
+    assert "Power: " in across_md and " settings; Friedman's test" in across_md
+    assert "exact two-sided Wilcoxon test p = 2/2^" in across_md
+    assert "no pairwise test can reach p < 0.05, whatever the data" in across_md
+    cd_note = readme.split("### Critical-difference diagram (tuned view)")[1].split("###")[0]
+    assert "no pairwise test can reach p < 0.05" in cd_note and "settings would be needed" \
+        in cd_note
+    assert "Detectable with 2 paired seeds" in (out / "tables" / "tuned_curve.md").read_text()
 
 
 @pytest.mark.slow

@@ -13,6 +13,10 @@
   that has them all", the one with the most (settings x regularizers) cells. The settings
   and regularizers left out (label_smoothing: classification only; stochastic_depth:
   residual nets) are named.
+- Power: the number of settings bounds what the tests can show whatever the data: an exact
+  two-sided Wilcoxon signed-rank test over n settings cannot go below p = 2/2^n (0.0625 for
+  5), Holm multiplies the smallest p by the number of pairs, and Friedman's statistic is at
+  most n (k - 1). `power_line` says so beside every across-task result.
 - Aggregates (rliable, Agarwal et al. 2021): the IQM of the normalized scores over runs x
   settings (`rliable.metrics.aggregate_iqm`) and the probability of improvement over `none`
   (`rliable.metrics.probability_of_improvement`), each with a stratified-bootstrap 95% CI:
@@ -131,6 +135,77 @@ def left_out_line(tests: RankTests) -> str:
     return (f"The rank tests need every regularizer in every setting, so they use the largest "
             f"complete block ({len(tests.regularizers)} regularizers x {len(tests.settings)} "
             "settings) and leave out " + "; and ".join(parts) + ".")
+
+
+def smallest_wilcoxon_p(n: int) -> float:
+    """The smallest two-sided p an exact Wilcoxon signed-rank test reaches with `n` pairs
+    (every difference of one sign): 2 / 2^n, and 1 with no pair."""
+    return min(1.0, 2.0 / 2.0 ** n) if n > 0 else 1.0
+
+
+def smallest_friedman_p(n: int, k: int) -> float:
+    """The smallest p of Friedman's test (scipy's chi-square null, k - 1 degrees of freedom)
+    over `n` settings and `k` regularizers: every setting ranks them alike, which gives the
+    largest statistic, n (k - 1). NaN when the test does not apply (n < 2 or k < 3)."""
+    if n < 2 or k < 3:
+        return math.nan
+    return float(stats.chi2.sf(n * (k - 1), k - 1))
+
+
+def settings_needed(k: int, alpha: float = ALPHA) -> int:
+    """How many settings the Holm-corrected pairwise Wilcoxon tests of `k` regularizers need
+    before the most different pair can reach `alpha`: the least n with
+    m * 2 / 2^n < alpha, m = k (k - 1) / 2 pairs (Holm multiplies the smallest p by m)."""
+    pairs = max(k * (k - 1) // 2, 1)
+    return int(math.floor(math.log2(2 * pairs / alpha))) + 1
+
+
+@dataclass(frozen=True)
+class Power:
+    """What the rank tests of a complete block can show at all, whatever the data."""
+
+    n_settings: int
+    n_regularizers: int
+    wilcoxon_p: float  # smallest exact two-sided Wilcoxon p of one pair
+    holm_p: float  # ... after Holm over every pair
+    friedman_p: float  # smallest Friedman p (NaN: no Friedman test)
+    needed: int  # settings for the smallest Holm p to fall below ALPHA
+
+    @property
+    def pairs(self) -> int:
+        return self.n_regularizers * (self.n_regularizers - 1) // 2
+
+    @property
+    def reachable(self) -> bool:
+        """Whether any pair can be separated at ALPHA after Holm."""
+        return self.holm_p < ALPHA
+
+
+def power(tests: RankTests) -> Power:
+    """The power of `tests` (its block's settings and regularizers)."""
+    n, k = len(tests.settings), len(tests.regularizers)
+    p = smallest_wilcoxon_p(n)
+    pairs = max(k * (k - 1) // 2, 1)
+    return Power(n, k, p, min(1.0, pairs * p), smallest_friedman_p(n, k), settings_needed(k))
+
+
+def power_line(tests: RankTests) -> str:
+    """The power of the rank tests in one or two sentences, for captions and the index:
+    the settings, the smallest reachable p of each test, and, when no pair can be
+    separated, that this is so whatever the data and how many settings it would take."""
+    pw = power(tests)
+    n = pw.n_settings
+    fried = (f"Friedman's test (chi-square null) can reach p = {pw.friedman_p:.2g} at the "
+             "least" if math.isfinite(pw.friedman_p) else "no Friedman test (it needs three "
+             "regularizers)")
+    text = (f"Power: {n} setting{'s' * (n != 1)}; {fried}; a pairwise exact two-sided Wilcoxon "
+            f"test p = 2/2^{n} = {pw.wilcoxon_p:.3g} at the least, {pw.holm_p:.3g} after Holm "
+            f"over {pw.pairs} pair{'s' * (pw.pairs != 1)}.")
+    if not pw.reachable:
+        text += (f" With {n} setting{'s' * (n != 1)} no pairwise test can reach p < {ALPHA:g}, "
+                 f"whatever the data: {pw.needed} settings would be needed for the most "
+                 "different pair to reach it.")
+    return text
 
 
 def complete_block(means: pd.DataFrame) -> tuple[list[str], list[str]]:

@@ -53,10 +53,11 @@ def budget_table(v: pd.DataFrame, task: str, style: rt.Style) -> rt.DisplayTable
                            bold=pd.DataFrame(bold, columns=cols), name_columns=cols[:3])
 
 
-def across_table(frame: pd.DataFrame, n_settings: int, friedman_p: float, words: str,
-                 style: rt.Style) -> rt.DisplayTable:
-    """The across-task table of the final cells (the grid's layout, this protocol's words)."""
-    t = rt.across_table(frame, n_settings, friedman_p, style)
+def across_table(frame: pd.DataFrame, n_settings: int, friedman_p: float, power: str,
+                 words: str, style: rt.Style) -> rt.DisplayTable:
+    """The across-task table of the final cells (the grid's layout, this protocol's words;
+    `power`: `across.power_line` of its rank tests)."""
+    t = rt.across_table(frame, n_settings, friedman_p, power, style)
     caption = t.caption.replace("Across tasks, tuned view.", f"Across tasks, tuned at equal "
                                 f"budget ({words}), on the final cells.")
     caption = caption.replace("0 = worst tuned cell", "0 = worst final cell")
@@ -129,10 +130,12 @@ def tunability_table(t: pd.DataFrame, words: str, style: rt.Style) -> rt.Display
 def pairs(parts: Parts, both: Any) -> list[tuple[rt.DisplayTable, rt.DisplayTable]]:
     """The section's (md, tex) display tables, in index order; `both(make, *args)` builds
     one table in both styles (write.py's `_both`)."""
+    from regbench.report import across as ax
+
     out = [both(budget_table, parts.view, t) for t in parts.tasks]
     if not parts.across.empty:
         out.append(both(across_table, parts.across, len(parts.tests.settings),
-                        parts.tests.friedman_p, parts.words))
+                        parts.tests.friedman_p, ax.power_line(parts.tests), parts.words))
     if not parts.cocktails.empty:
         out.append(both(cocktail_table, parts.cocktails, parts.words))
     if not parts.tunability.empty:

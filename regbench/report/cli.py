@@ -48,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
                    help="worker processes for missing cells (default: CPU count, at most 8)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per cell (default 1)")
-    p.add_argument("--data-dir", type=Path, help="folder with user data files (bikes: hour.csv)")
+    from regbench.__main__ import DATA_DIR_HELP, OFFLINE_HELP
+
+    p.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
+    p.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
     p.add_argument("--device", default="cpu",
                    help="cpu (default) or cuda: the device whose cells are run and reported")
     p.add_argument("--retry-failed", action="store_true",
@@ -67,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        rc = run(args)
+        from regbench.openml_data import cache
+
+        with cache.use(args.data_dir, args.offline):
+            rc = run(args)
         sys.stdout.flush()
         return rc
     except BrokenPipeError:
@@ -100,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
     m = matrix.get(args.matrix)
     if getattr(args, "add_regularizer", None):
         m = matrix.add_regularizers(m, args.add_regularizer)
+    if not args.no_run:  # the OpenML data first: a dataset that cannot be had stops here
+        from regbench.__main__ import require_downloads
+
+        require_downloads(m, args)
     exp = m.expand()
     from regbench import devices
 
@@ -145,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
                                                 device)}
         dd_cells = all_cells[all_cells.cell_id.isin(dd_ids)].reset_index(drop=True)
         artifacts = {name: store.artifacts(name, ids)
-                     for name in ("predictions", "params_before", "params_after")}
+                     for name in ("predictions", "params_before", "params_after",
+                                  "data_source")}
         artifacts["model"] = store.artifacts("model", set(dd_cells.cell_id))
         curves = store.curves(list(artifacts["predictions"]))
         bench = store.bench_frame()

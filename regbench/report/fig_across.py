@@ -1,5 +1,6 @@
 """Across-task figures of the tuned view: the critical-difference diagram (scikit-posthocs;
-mean rank per regularizer, bars join those no Holm-corrected Wilcoxon test separates) and
+mean rank per regularizer, bars join those no Holm-corrected Wilcoxon test separates; its
+title and note give the settings and the smallest p the tests can reach) and
 the rliable aggregates (IQM of the normalized test score, probability of improvement over
 `none`, stratified-bootstrap 95% CIs), one point-and-interval series per panel."""
 
@@ -12,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from regbench.report.across import ALPHA, RankTests, left_out_line
+from regbench.report.across import ALPHA, RankTests, left_out_line, power, power_line
 from regbench.report.plotting import Figure, save, style
 
 
@@ -30,9 +31,12 @@ def critical_difference(tests: RankTests, out_dir: Path, formats: list[str],
         sp.critical_difference_diagram(tests.mean_ranks, tests.pvalues.astype(float),
                                        alpha=ALPHA, ax=ax,
                                        label_props={"fontsize": 9})
+        pw = power(tests)
+        reach = (f"smallest reachable Wilcoxon p {pw.wilcoxon_p:.3g} (Holm: {pw.holm_p:.3g})"
+                 + ("" if pw.reachable else f": no pair can differ at {ALPHA:g}"))
         ax.set_title(f"Mean rank over {len(tests.settings)} settings (1 = best {score}); "
-                     f"bars: no Holm-corrected Wilcoxon difference at {ALPHA:g}",
-                     fontsize=9, pad=16)
+                     f"bars: no Holm-corrected Wilcoxon difference at {ALPHA:g}\n"
+                     f"{reach}", fontsize=9, pad=16)
         files = save(fig, out_dir, name, formats, check_series=False)
     best = tests.mean_ranks.idxmin()
     p = tests.pvalues.to_numpy(dtype=float)
@@ -41,7 +45,9 @@ def critical_difference(tests: RankTests, out_dir: Path, formats: list[str],
     fried = (f"Friedman p = {tests.friedman_p:.3g}" if math.isfinite(tests.friedman_p)
              else "Friedman test needs three regularizers")
     note = (f"Best mean rank: {best} ({tests.mean_ranks[best]:.2f}); {fried}; {sig} of {pairs} "
-            f"pairs differ at {ALPHA:g} after Holm. " + left_out_line(tests))
+            f"pairs differ at {ALPHA:g} after Holm. " + power_line(tests)
+            + (" One bar joining every regularizer says no more than that."
+               if not power(tests).reachable else "") + " " + left_out_line(tests))
     return [Figure(name, f"Critical-difference diagram ({view})", note, files)]
 
 
@@ -69,7 +75,9 @@ def aggregates(agg: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Fig
     best = a.loc[a.iqm.idxmax()]
     poi = a[a.poi_vs_none.notna()]
     above = poi[poi.poi_ci_low > 0.5].regularizer.tolist()
-    note = (f"Highest IQM: {best.regularizer} ({best.iqm:.3f} [{best.iqm_ci_low:.3f}, "
+    n_max = int(a.n_settings.max())
+    note = (f"Over at most {n_max} setting{'s' * (n_max != 1)} ((n) beside each name). "
+            f"Highest IQM: {best.regularizer} ({best.iqm:.3f} [{best.iqm_ci_low:.3f}, "
             f"{best.iqm_ci_high:.3f}]); probability of improvement over none with a CI above "
             f"0.5: {', '.join(above) if above else 'none of the ' + str(len(poi))}.")
     return [Figure("aggregates", "IQM and probability of improvement (tuned view)", note, files)]

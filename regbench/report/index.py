@@ -6,6 +6,7 @@ and end times), so the same store gives the same file.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,6 +141,33 @@ def provenance_lines(cells: pd.DataFrame) -> list[str]:
     ]
 
 
+def source_lines(cells: pd.DataFrame, sources: dict[str, dict]) -> list[str]:
+    """The datasets the cells trained on, from their `data_source` artifacts (an OpenML
+    task's ids, dataset name, version, md5 and licence): a table with one row per task
+    label and source; [] when no cell stored one."""
+    rows: dict[tuple[str, str], dict] = {}
+    if not sources or not {"cell_id", "task_label"} <= set(cells.columns):
+        return []
+    for cell_id, task in zip(cells.cell_id, cells.task_label):
+        src = sources.get(cell_id)
+        if isinstance(src, dict):
+            rows.setdefault((task, json.dumps(src, sort_keys=True)), src)
+    if not rows:
+        return []
+    out = ["### Data sources", "",
+           "Each cell stores where its data came from; the checksum is the one the file was "
+           "verified against before any cell ran.", "",
+           "| task | source | OpenML task | dataset | version | md5 | licence | rows |",
+           "|:---|:---|---:|:---|---:|:---|:---|---:|"]
+    for (task, _), s in sorted(rows.items()):
+        kind = f" ({s['task_type']})" if s.get("task_type") else ""
+        out.append(f"| {task} | {s.get('source', '')} {s.get('server') or ''} | "
+                   f"{s.get('task_id', '—')}{kind} | {s.get('data_id', '')} "
+                   f"{s.get('name', '')} | {s.get('version', '')} | {s.get('md5') or '—'} | "
+                   f"{s.get('licence') or '—'} | {s.get('rows', '')} |")
+    return [*out, ""]
+
+
 def problem_lines(cells: pd.DataFrame, limit: int = 20) -> list[str]:
     bad = cells[cells.status != "ok"]
     lines = []
@@ -189,9 +217,11 @@ def noop_lines(cells: pd.DataFrame) -> list[str]:
 
 def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
            figures: list[Figure], files: list[str], out_dir: Path,
-           tune_cells: pd.DataFrame | None = None) -> str:
+           tune_cells: pd.DataFrame | None = None,
+           sources: dict[str, dict] | None = None) -> str:
     """The Markdown text of README.md. `cells`: the grid cells (prepared); `tune_cells`: the
-    tuning studies' trial and final cells (counted, and in the provenance)."""
+    tuning studies' trial and final cells (counted, and in the provenance); `sources`: the
+    cells' `data_source` artifacts by cell id."""
     tc = tune_cells if tune_cells is not None else cells.iloc[0:0]
     every = pd.concat([cells, tc]) if len(tc) else cells
     seeds = sorted(int(s) for s in cells.seed.unique())
@@ -218,6 +248,7 @@ def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
     if info.skipped:
         lines.append("- Skipped combinations: " + "; ".join(info.skipped) + ".")
     lines += ["", "## Provenance", "", *provenance_lines(every), ""]
+    lines += source_lines(every, sources or {})
     if info.plugins:
         lines += ["Plugin code (each entry's version is part of its cells' ids):", "",
                   *(f"- {line}" for line in info.plugins), ""]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from regbench.report.kernels import size_label
@@ -130,15 +131,37 @@ def tuned_table(view: pd.DataFrame, task: str, style: Style) -> DisplayTable:
                f"stored); test {metric} ({arrow}) and gap there, mean ± 95% t-CI half-width; "
                "Δ vs none: paired t-test on the same seeds, p Holm-corrected across this "
                f"table. Bold: best validation {metric} per architecture (the test set chose "
-               "nothing).")
+               "nothing)." + detectable_line(s, metric))
     return DisplayTable(name=f"tuned_{slug(task)}", title=f"Task {task}", caption=caption,
                         frame=pd.DataFrame(rows, columns=cols),
                         bold=pd.DataFrame(bold, columns=cols), name_columns=cols[:2])
 
 
-def across_table(frame: pd.DataFrame, n_settings: int, friedman_p: float,
+def detectable_line(view: pd.DataFrame, metric: str) -> str:
+    """The smallest paired difference in test metric the seeds could detect, per tuned
+    table: the half-width of the paired 95% CI of Δ test vs none at the observed spread
+    (a difference smaller than it cannot be told from 0), median over the rows and its
+    range; '' when no row has a CI."""
+    half = ((view.delta_test_ci_high.astype(float) - view.delta_test_ci_low.astype(float))
+            / 2).to_numpy()
+    spread = np.array([math.isfinite(h) and h > 0 for h in half], dtype=bool)
+    if not spread.any():  # no row's paired differences vary: nothing to estimate it from
+        return ""
+    pairs = view.n_pairs[spread].astype(int)
+    half = half[spread]
+    n = f"{pairs.min()}" if pairs.min() == pairs.max() else f"{pairs.min()}-{pairs.max()}"
+    low, mid, high = float(half.min()), float(pd.Series(half).median()), float(half.max())
+    span = f", range {_num(low)} to {_num(high)}" if len(half) > 1 else ""
+    return (f" Detectable with {n} paired seeds: a difference in test {metric} of about "
+            f"±{_num(mid)} (the median half-width of the paired 95% CIs of Δ test vs none"
+            f"{span}, over the rows whose differences vary); smaller differences cannot be "
+            "told from 0.")
+
+
+def across_table(frame: pd.DataFrame, n_settings: int, friedman_p: float, power: str,
                  style: Style) -> DisplayTable:
-    """Across tasks on the tuned view: mean rank (CD test), IQM and P(improvement)."""
+    """Across tasks on the tuned view: mean rank (CD test), IQM and P(improvement); `power`
+    (`across.power_line`) ends the caption."""
     cols = ["Regularizer", "Settings", "Runs", "Mean rank", "IQM (95% CI)",
             "P(> none) (95% CI)"]
     rows, bold = [], []
@@ -164,7 +187,8 @@ def across_table(frame: pd.DataFrame, n_settings: int, friedman_p: float,
                f"{n_settings} settings of the largest complete block (1 = best; {fried}; "
                "pairwise Wilcoxon-Holm in the critical-difference diagram); "
                f"{style.na}: not in that block. IQM and probability of improvement over none "
-               "(rliable) over the settings each runs in, stratified-bootstrap 95% CIs.")
+               "(rliable) over the settings each runs in, stratified-bootstrap 95% CIs."
+               + (f" {power}" if power else ""))
     return DisplayTable(name="across_tasks", title="Across tasks (tuned view)", caption=caption,
                         frame=pd.DataFrame(rows, columns=cols),
                         bold=pd.DataFrame(bold, columns=cols), name_columns=cols[:1])

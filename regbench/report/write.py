@@ -109,8 +109,8 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
     tasks = list(dict.fromkeys(summary.task)) if not summary.empty else []
     tuned_pairs = [_both(rt.tuned_table, view, t) for t in tasks if (view.task == t).any()]
     task_pairs = [_both(rt.task_table, summary, t) for t in tasks]
-    across_pair = _both(rt.across_table, across, len(tests.settings), tests.friedman_p) \
-        if not across.empty else None
+    across_pair = _both(rt.across_table, across, len(tests.settings), tests.friedman_p,
+                        ax.power_line(tests)) if not across.empty else None
     variants_pair = _both(rt.variants_table, checks) if not checks.empty else None
     rank_pair = _both(rt.ranking_table, rank) if not rank.empty else None
     bench_pair = _both(rt.bench_table, pivot) if not pivot.empty else None
@@ -187,7 +187,8 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
                 f"Configurations here: {bd.CHOSEN_BY_GRID} (the equal-budget section below "
                 "tunes the lr with each regularizer's knobs).")]
     text = index.render(info, prepared, sections, figures, _file_notes(files), out_dir,
-                        tune_cells=budget.cells if budget else None)
+                        tune_cells=budget.cells if budget else None,
+                        sources=artifacts.get("data_source"))
     report.readme = out_dir / "README.md"
     report.readme.write_text(text)
     return report

@@ -1,9 +1,11 @@
-"""Tasks: seeded data splits with a metric and a training protocol. No downloads."""
+"""Tasks: seeded data splits with a metric and a training protocol. Cells never download:
+the `openml` task reads a cache that `regbench fetch` (or `run`, before any cell) fills."""
 
 from regbench.tasks import (  # noqa: F401  (register)
     bikes,
     curve,
     mnist1d,
+    openml_task,
     periodic,
     table,
     tabular,

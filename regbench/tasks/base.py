@@ -70,6 +70,12 @@ class Task:
         self.check_available(data_dir)
         return []
 
+    def source(self, spec: TaskSpec, data_dir: Path | None) -> dict[str, Any] | None:
+        """Where the data of `spec` comes from, stored with each cell (its `data_source`
+        artifact) and listed in the report: e.g. a public dataset's ids, version, checksum
+        and licence. None (the default): nothing beyond the task's own name and parameters."""
+        return None
+
     def arrays(
         self, spec: TaskSpec, seed: int, data_dir: Path | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

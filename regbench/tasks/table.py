@@ -10,7 +10,8 @@ numeric columns get missing values replaced by the train median; every other col
 (strings, categories) is categorical: missing values become the train split's most
 frequent value, then the column is one-hot encoded over the categories seen in train
 (a category seen only in validation or test encodes as all zeros). Rows whose target is
-missing are dropped. Features are then standardized like every tabular task.
+missing are dropped. Features are then standardized like every tabular task. That code
+(`regbench.tasks.frame`) is shared with the `openml` task.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from regbench.errors import DataError, RegbenchError
@@ -33,13 +32,17 @@ from regbench.tasks.base import (
     N_TRAIN,
     Protocol,
     Task,
-    column_problems,
     raw_mode,
-    split,
+)
+from regbench.tasks.frame import (  # noqa: F401  (apply_features, fit_features: re-exported)
+    apply_features,
+    fit_features,
+    frame_arrays,
+    frame_problems,
+    infer_kind,
 )
 
 KINDS = ("auto", "classification", "regression")
-MAX_AUTO_CLASSES = 20  # auto: an integer-valued target with at most this many values is a class
 READERS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -79,75 +82,12 @@ def read_table(path: str) -> pd.DataFrame:
     return _read(str(p), st.st_mtime_ns, st.st_size)
 
 
-def infer_kind(y: pd.Series) -> str:
-    """auto: classification for a non-numeric/bool target or an integer-valued one with at
-    most MAX_AUTO_CLASSES distinct values; regression otherwise."""
-    if not pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y):
-        return "classification"
-    values = y.dropna().to_numpy(np.float64)
-    if np.all(values == np.round(values)) and len(np.unique(values)) <= MAX_AUTO_CLASSES:
-        return "classification"
-    return "regression"
-
-
-def _is_numeric(col: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
-
-
-def fit_features(train: pd.DataFrame) -> list[tuple[str, str, Any]]:
-    """The preprocessing fitted on the train rows: per column (name, kind, fill / categories)."""
-    plan: list[tuple[str, str, Any]] = []
-    for name in train.columns:
-        col = train[name]
-        if _is_numeric(col):
-            median = col.astype(np.float64).median()
-            plan.append((name, "numeric", 0.0 if pd.isna(median) else float(median)))
-        else:
-            as_text = col.astype("string")
-            mode = as_text.mode(dropna=True)
-            fill = mode.iloc[0] if len(mode) else "missing"
-            cats = sorted(as_text.fillna(fill).unique())
-            plan.append((name, "categorical", (fill, cats)))
-    return plan
-
-
-def apply_features(df: pd.DataFrame, plan: list[tuple[str, str, Any]]) -> np.ndarray:
-    """The feature matrix of `df` under a fitted plan (float64)."""
-    blocks = []
-    for name, kind, fitted in plan:
-        col = df[name]
-        if kind == "numeric":
-            blocks.append(col.astype(np.float64).fillna(fitted).to_numpy()[:, None])
-        else:
-            fill, cats = fitted
-            values = col.astype("string").fillna(fill).to_numpy()
-            blocks.append((values[:, None] == np.asarray(cats, dtype=object)[None, :])
-                          .astype(np.float64))
-    return np.concatenate(blocks, axis=1)
-
-
 @functools.lru_cache(maxsize=16)
 def _table_problems(path: str, mtime_ns: int, size: int, target: str, drop: tuple[str, ...],
                     kind: str, raw_x: str | None, raw_y: str | None) -> tuple[str, ...]:
     """Table.check_data for one file version (cached: a matrix checks each file once)."""
     df = _read(path, mtime_ns, size)
-    problems = []
-    for name in df.columns:
-        if name != target and name not in drop and _is_numeric(df[name]):
-            problems += column_problems(path, str(name), df[name].to_numpy(np.float64),
-                                        missing_ok=True, raw=raw_x)
-    y = df[target]
-    if kind == "regression":
-        if not _is_numeric(y):
-            problems.append(f"{path}: column {target!r}: kind='regression' needs a numeric "
-                            f"target; found {y.dtype}")
-        else:
-            problems += column_problems(path, target, y.to_numpy(np.float64), missing_ok=True,
-                                        raw=raw_y)
-    if int(y.notna().sum()) < 5:
-        problems.append(f"{path}: column {target!r}: {int(y.notna().sum())} rows with a "
-                        "target; need at least 5 for a train/validation/test split")
-    return tuple(problems)
+    return tuple(frame_problems(df, path, target, drop, kind, raw_x, raw_y))
 
 
 @register_task("table")
@@ -228,31 +168,8 @@ class Table(Task):
         df = self.frame(spec)
         target = spec.get("target")
         drop = {c.strip() for c in self.param(spec, "drop").split(",") if c.strip()}
-        df = df[df[target].notna()].reset_index(drop=True)
-        if len(df) < 5:
-            raise DataError(f"task 'table': {len(df)} rows with a target; need at least 5 "
-                            "for a train/validation/test split")
-        features = df[[c for c in df.columns if c != target and c not in drop]]
-        if self.kind == "classification":
-            labels = df[target].astype("string") if not _is_numeric(df[target]) else df[target]
-            classes = sorted(labels.unique())
-            y = labels.map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
-            counts = np.bincount(y)
-            stratify = len(classes) > 1 and counts.min() >= 3
-        else:
-            if not _is_numeric(df[target]):
-                raise DataError(f"task 'table': kind='regression' needs a numeric target; "
-                                f"{target!r} is {df[target].dtype}")
-            y = df[target].to_numpy(np.float64)
-            stratify = False
         n_train = spec.get("n_train")
         # the split depends on the seed and target only: not on where the file lies (a CSV
         # and its Parquet copy split alike), nor on n_train / label_noise
-        scope = f"table|{target}"
-        itr, ytr, iva, yva, ite, yte = split(
-            np.arange(len(df)), y, seed, scope, stratify=stratify,
-            n_train=None if n_train is None else int(n_train))
-        plan = fit_features(features.iloc[itr])
-        return (apply_features(features.iloc[itr], plan), ytr,
-                apply_features(features.iloc[iva], plan), yva,
-                apply_features(features.iloc[ite], plan), yte)
+        return frame_arrays(df, "task 'table'", target, drop, self.kind, seed,
+                            f"table|{target}", None if n_train is None else int(n_train))
