@@ -52,6 +52,7 @@ def test_identical_views_give_tau_1_and_p_1_and_the_floor_is_2_over_2_to_the_n()
     assert reversed_views[1] >= 2 / 16  # never below the floor, however different
 
 
+@pytest.mark.slow  # 2 x 20 000 sampled swaps: about 12 s
 def test_many_settings_are_sampled_deterministically():
     rng = np.random.default_rng(1)
     grid, budget = random_ranks(rng, 18, 5), random_ranks(rng, 18, 5)

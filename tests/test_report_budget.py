@@ -95,6 +95,7 @@ def _tags(cells: pd.DataFrame) -> pd.DataFrame:
     return t.join(tags[["study", "role", "trial"]])
 
 
+@pytest.mark.slow  # shares the module's ~20 s tuned run and report
 def test_one_row_per_study_at_the_trial_validation_selects(tuned, stored) -> None:
     out = tuned["out"]
     for name in BUDGET_FILES:
@@ -129,6 +130,7 @@ def test_one_row_per_study_at_the_trial_validation_selects(tuned, stored) -> Non
     assert "budget 4, sampler tpe" in md and md.count("\n| mlp |") == 3
 
 
+@pytest.mark.slow  # shares the module's ~20 s tuned run and report
 def test_evp_and_rank_files_follow_the_trials(tuned, stored) -> None:
     out = tuned["out"]
     curves = pd.read_csv(out / "evp.csv")
@@ -154,6 +156,7 @@ def test_evp_and_rank_files_follow_the_trials(tuned, stored) -> None:
     assert list(tun.regularizer) == ["none", "l2", "dropout"] and (tun.n_pairs == 2).all()
 
 
+@pytest.mark.slow  # shares the module's ~20 s tuned run and report
 def test_the_grid_views_hold_no_tune_cell(tuned, stored) -> None:
     out = tuned["out"]
     grid = stored[stored.tune == ""]
@@ -177,6 +180,7 @@ def test_the_grid_views_hold_no_tune_cell(tuned, stored) -> None:
     assert "tables/budget_digits.tex" in (out / "tables.tex").read_text()
 
 
+@pytest.mark.slow  # shares the module's ~20 s tuned run and report
 def test_a_store_without_tune_cells_writes_no_budget_file(tuned) -> None:
     """The grid matrix names only the grid cells; rendered over a copy of the tuned report,
     every budget file of that render goes and the index has no budget section."""
@@ -260,6 +264,7 @@ def test_block_protocols_name_the_setting_only_where_they_differ() -> None:
     assert list(two.arch_label) == ["mlp {epochs=3}", "mlp {epochs=5}"]
 
 
+@pytest.mark.slow  # shares the module's ~20 s tuned run and report
 def test_a_store_of_tuning_studies_only_reports_the_budget_section(tuned, stored,
                                                                    tmp_path: Path) -> None:
     from regbench import matrix

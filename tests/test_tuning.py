@@ -245,6 +245,7 @@ def check_done_when(store: Path) -> None:
         assert {c[8] for c in trials} == {2}
 
 
+@pytest.mark.slow  # 40 cells in 3 rounds through the CLI: about 20 s
 def test_a_tuned_block_runs_to_its_final_cells_and_show_has_the_tune_field(tmp_path):
     m = tiny(tmp_path)
     store = tmp_path / "s.sqlite"
