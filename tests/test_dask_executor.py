@@ -93,6 +93,7 @@ def test_worker_killed_mid_cell_gives_one_row_per_cell(cluster, tmp_path, allowe
     assert pids[victim] not in client.run(os.getpid).values()
 
 
+@pytest.mark.slow  # over 10 s on 2 cores
 def test_a_cell_that_keeps_killing_workers_is_failed_and_the_run_goes_on(cluster, tmp_path):
     """No reschedule, no resubmit: the killed worker's cell gets a failed result naming
     the death, and every other cell is still run and yielded."""

@@ -91,6 +91,7 @@ protocol = {epochs = 2}
 """
 
 
+@pytest.mark.slow  # over 10 s on 2 cores
 def test_a_killed_worker_fails_its_cell_and_the_run_goes_on(tmp_path):
     """Seed 1 of kill_worker SIGKILLs its worker: that cell is stored as failed, naming the
     signal; a fresh worker runs the other cells; exit 1 with the failure named."""
@@ -322,6 +323,7 @@ protocol = {epochs = 2}
 """
 
 
+@pytest.mark.slow  # over 10 s on 2 cores
 def test_a_cell_too_big_for_memory_is_refused_before_anything_is_written(tmp_path):
     store = tmp_path / "new" / "big.sqlite"
     store.parent.mkdir()

@@ -187,6 +187,7 @@ def test_split_cache_evicts_least_recent_by_count_and_bytes(monkeypatch):
     assert SplitCache(4).max_bytes == 2**19
 
 
+@pytest.mark.slow  # over 10 s on 2 cores
 def test_bad_data_cache_variable_is_refused_before_anything_runs(tmp_path, monkeypatch):
     import subprocess
     import sys
