@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from regbench.errors import DataError
-from regbench.tasks.base import column_problems, split
+from regbench.tasks.base import Protocol, Task, column_problems, split
 
 MAX_AUTO_CLASSES = 20  # auto: an integer-valued target with at most this many values is a class
 MIN_ROWS = 5  # a train/validation/test split needs at least this many rows with a target
@@ -126,3 +126,18 @@ def frame_arrays(df: pd.DataFrame, where: str, target: str, drop: set[str] | tup
     return (apply_features(features.iloc[itr], plan), ytr,
             apply_features(features.iloc[iva], plan), yva,
             apply_features(features.iloc[ite], plan), yte)
+
+
+class FrameTask(Task):
+    """Base of the tasks made from a data frame (`table`, `openml`): vector inputs, the
+    same training protocol, and a kind settled per spec (`bind` returns `type(self)(kind)`)."""
+
+    kind = "auto"  # until bound to a spec (see bind)
+    metric = "auto"
+    inputs = frozenset({"vector"})
+    protocol = Protocol(epochs=30, batch_size=128, optimizer="adam", lr=1e-3)
+
+    def __init__(self, kind: str | None = None):
+        if kind is not None:
+            self.kind = kind
+            self.metric = "accuracy" if kind == "classification" else "rmse"

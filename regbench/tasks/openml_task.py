@@ -40,11 +40,10 @@ from regbench.tasks.base import (
     LABEL_NOISE,
     LABEL_NOISE_KIND,
     N_TRAIN,
-    Protocol,
     Task,
     raw_mode,
 )
-from regbench.tasks.frame import frame_arrays, frame_problems
+from regbench.tasks.frame import FrameTask, frame_arrays, frame_problems
 
 KINDS = ("auto", "classification", "regression")
 
@@ -100,13 +99,10 @@ def _problems(folder: str, data_id: int, md5: str | None, where: str, target: st
 
 
 @register_task("openml")
-class OpenML(Task):
+class OpenML(FrameTask):
     """An OpenML task (`task_id`) or dataset (`data_id` + `target`), cached; preprocessing as
     `table`."""
 
-    kind = "auto"  # until bound to a spec (see bind)
-    metric = "auto"
-    inputs = frozenset({"vector"})
     params = {
         "task_id": Param(None, int, lo=1, optional=True,
                          doc="an OpenML task: its dataset, target and kind (its type)"),
@@ -120,12 +116,6 @@ class OpenML(Task):
                       doc="auto: by the task's type, or the target column's type"),
         "label_noise": LABEL_NOISE, "label_noise_kind": LABEL_NOISE_KIND, "n_train": N_TRAIN,
     }
-    protocol = Protocol(epochs=30, batch_size=128, optimizer="adam", lr=1e-3)
-
-    def __init__(self, kind: str | None = None):
-        if kind is not None:
-            self.kind = kind
-            self.metric = "accuracy" if kind == "classification" else "rmse"
 
     def check(self, spec: TaskSpec) -> None:
         super().check(spec)

@@ -30,11 +30,11 @@ from regbench.tasks.base import (
     LABEL_NOISE,
     LABEL_NOISE_KIND,
     N_TRAIN,
-    Protocol,
     Task,
     raw_mode,
 )
 from regbench.tasks.frame import (  # noqa: F401  (apply_features, fit_features: re-exported)
+    FrameTask,
     apply_features,
     fit_features,
     frame_arrays,
@@ -91,12 +91,9 @@ def _table_problems(path: str, mtime_ns: int, size: int, target: str, drop: tupl
 
 
 @register_task("table")
-class Table(Task):
+class Table(FrameTask):
     """Your CSV/Parquet file (`path`, `target`, `kind`, `drop`): one-hot and imputation on train."""
 
-    kind = "auto"  # until bound to a spec (see bind)
-    metric = "auto"
-    inputs = frozenset({"vector"})
     params = {
         "path": Param(None, str, optional=True, doc="CSV or Parquet file (required)"),
         "target": Param(None, str, optional=True, doc="the column to predict (required)"),
@@ -104,12 +101,6 @@ class Table(Task):
         "drop": Param("", str, doc="comma-separated columns to leave out (ids, dates)"),
         "label_noise": LABEL_NOISE, "label_noise_kind": LABEL_NOISE_KIND, "n_train": N_TRAIN,
     }
-    protocol = Protocol(epochs=30, batch_size=128, optimizer="adam", lr=1e-3)
-
-    def __init__(self, kind: str | None = None):
-        if kind is not None:
-            self.kind = kind
-            self.metric = "accuracy" if kind == "classification" else "rmse"
 
     def check(self, spec: TaskSpec) -> None:
         super().check(spec)
