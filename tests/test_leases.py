@@ -308,9 +308,12 @@ def test_a_sigkilled_drivers_cells_are_finished_by_the_other(tmp_path):
     while count(tmp_path) < 2 and a.poll() is None:  # let both get going
         time.sleep(0.05)
     workers = children(a.pid)
+    # Freeze A before reading its leases: a stopped process is alive, so B cannot take
+    # one over between the read and the kill (and A cannot lease another).
+    os.kill(a.pid, signal.SIGSTOP)
+    held = [r for r in lease_rows(tmp_path / "s.sqlite") if r[3] == a.pid]
     os.kill(a.pid, signal.SIGKILL)
     a.wait()  # reap it (a shell does the same for a killed job)
-    held = [r for r in lease_rows(tmp_path / "s.sqlite") if r[3] == a.pid]
     assert held, "A held no lease when it was killed"
     sb = summary_of(b)
     assert sb["taken"] == len(held)  # B took over exactly what A held when it died
