@@ -8,13 +8,18 @@ This module imports no task, architecture, optimizer or regularizer module, so a
 - `Knobs`: model-side switches an architecture builder honours (dropout, batchnorm, ...);
 - `OptimConfig` and `decay_params`: the optimizer a cell trains with, weights vs the rest;
 - `Batch` and `TrainContext`: what the training-step hooks see;
-- `Regularizer`: the hook base class, one documented lifecycle (see its docstring).
+- `Regularizer`: the hook base class, one documented lifecycle (see its docstring); every
+  hook declares, where it is defined (`hookspec`), how a stack combines it;
+- `Stack`: a cell's regularizers in stack order, the one object the trainer, the matrix's
+  ownership check and the memory estimate call.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
-from collections.abc import Callable, Collection
+import math
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -33,8 +38,9 @@ if TYPE_CHECKING:  # only for annotations: the bases of tasks and archs import t
     from regbench.tasks.base import Task
 
 __all__ = [
-    "PROTOCOL_FIELDS", "Batch", "DropoutFactory", "Knobs", "OptimConfig", "Protocol",
-    "Regularizer", "TaskData", "TrainContext", "decay_params", "native_dropout",
+    "COMBINE", "HOOKS", "HOOK_SPECS", "PARTS", "PROTOCOL_FIELDS", "Batch", "DropoutFactory",
+    "HookSpec", "Knobs", "OptimConfig", "Protocol", "Regularizer", "Stack", "TaskData",
+    "TrainContext", "decay_params", "hookspec", "native_dropout", "stack_conflict",
 ]
 
 STANDARDIZE = ("xy", "x", "none")  # what is standardized on the train split
@@ -146,9 +152,13 @@ class Knobs:
     dropout: float = 0.0
     dropout_layer: DropoutFactory = native_dropout  # (p, layer index) -> module
     batchnorm: bool = False
+    batchnorm_position: str = "before"  # "before" | "after" the hidden activation
     drop_path: float = 0.0
     drop_path_generator: torch.Generator | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    # ShakeDrop: the last block's drop probability and the generator of its draws
+    shake_drop: float = 0.0
+    shake_drop_generator: torch.Generator | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # a plugin's own switches
 
 
 @dataclass
@@ -191,61 +201,149 @@ class Batch:
     targets: list[tuple[float | torch.Tensor, torch.Tensor]] | None = None
 
 
+# -- how a stack combines each hook ----------------------------------------------------------
+# Every hook of `Regularizer` declares one of these where it is defined (`hookspec`); `Stack`
+# applies them, the step-API reference page's table is generated from them.
+COMBINE: dict[str, str] = {
+    "each": "called on every regularizer in stack order (a shared object is changed in place)",
+    "chain": "each regularizer gets what the one before it returned",
+    "sum": "the terms are added; None adds nothing, and no term at all gives None",
+    "product": "the values are multiplied",
+    "minimum": "the smallest value that is not None; None when every one is None",
+    "merge": "the dictionaries are merged in stack order: a later key wins",
+    "owner": "at most one regularizer of a stack overrides it (it owns that part of "
+             "training); the base class's version runs when none does",
+    "inner": "not called by the stack: the base class's version of another hook calls it",
+}
+
+# The parts of training a regularizer can own (`Regularizer.owns`, or an `owner` hook it
+# overrides), in words for the error that refuses two owners of one part.
+PARTS: dict[str, str] = {
+    "step": "training step (train_step)",
+    "eval": "evaluated model (eval_model)",
+    "optimizer": "optimizer (it replaces the task's)",
+    "weight_decay": "optimizer's weight decay",
+    "lr_schedule": "learning-rate schedule",
+    "optimizer_wrapper": "optimizer wrapper",
+}
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    """What a hook is for: its lifecycle stage, how a stack combines it, the part of
+    training its overrider owns (`owner` hooks only) and, for `inner`, which hook calls it."""
+
+    stage: str
+    combine: str
+    part: str | None = None
+    called_by: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.combine not in COMBINE:
+            raise ValueError(f"unknown combination {self.combine!r}; valid: {', '.join(COMBINE)}")
+        if (self.combine == "owner") != (self.part is not None):
+            raise ValueError("an `owner` hook names the part it owns, and only it")
+
+
+def hookspec(stage: str, combine: str, part: str | None = None,
+             called_by: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a `Regularizer` method a hook: its stage and how a stack combines it."""
+    spec = HookSpec(stage, combine, part, called_by)
+
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.hookspec = spec  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
 class TrainContext:
     """What the training-step hooks see: the cell, its split, model, optimizer and loss.
 
     The trainer creates one per cell and keeps its fields current (`epoch`, `step`,
     `model`, `optimizer`). `loss(batch)` is the forward pass and the loss as the cell's
-    stack defines it; a regularizer that owns the step (`train_step`) calls it as often
-    as it needs, and calls `record` once per step with the loss it reports.
+    stack defines it (the data loss; the stack's `penalty` and `loss_terms`); a regularizer
+    that owns the step (`train_step`) calls it as often as it needs, and calls `record`
+    once per step with the loss it reports. `forward(x)` is one more pass of the model as
+    the step's own pass runs it (training mode: dropout draws new masks, batchnorm uses and
+    updates the batch statistics); `inputs` is the tensor the last `loss` fed the model.
     """
 
     def __init__(self, cell: Cell, protocol: Protocol, data: TaskData, device: torch.device,
-                 regularizers: list[Regularizer]):
+                 regularizers: Stack | Sequence[Regularizer]):
         self.cell, self.protocol, self.data, self.device = cell, protocol, data, device
-        self.regularizers = regularizers
+        self.stack = regularizers if isinstance(regularizers, Stack) else Stack(regularizers)
+        self.regularizers = self.stack.members
         self.model: nn.Module = nn.Identity()
         self.optimizer: torch.optim.Optimizer | None = None
         self.criterion: nn.Module | None = None
         self.x_train: torch.Tensor = data.x_train  # the rows this cell trains on
         self.y_train: torch.Tensor = data.y_train
         self.epoch, self.step = 0, 0
+        self.inputs: torch.Tensor | None = None
         self.record: Callable[[torch.Tensor, torch.Tensor | None, int], None] = (
             lambda loss, penalty, size: None)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's outputs on `x`, as in the step's own pass."""
+        return self.model(x)
+
+    def data_loss(self, batch: Batch, outputs: torch.Tensor) -> torch.Tensor:
+        """The criterion on `outputs` against the batch's targets (weighted targets when a
+        regularizer mixed them), without any regularization term."""
+        assert self.criterion is not None
+        if batch.targets is None:
+            return self.criterion(outputs, batch.y)
+        return sum(w * self.criterion(outputs, t) for w, t in batch.targets)  # type: ignore
 
     def loss(self, batch: Batch, x: torch.Tensor | None = None
              ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(data loss, penalty) of the model on `batch` (inputs `x` instead of batch.x if
-        given); the penalty is the sum of the stack's `penalty` terms, or None."""
-        assert self.criterion is not None
-        out = self.model(batch.x if x is None else x)
-        if batch.targets is None:
-            loss = self.criterion(out, batch.y)
-        else:
-            loss = sum(w * self.criterion(out, t) for w, t in batch.targets)
-        penalty = None
-        for reg in self.regularizers:
-            term = reg.penalty(self.model)
-            if term is not None:
-                penalty = term if penalty is None else penalty + term
+        given); the penalty is the sum of the stack's `penalty` and `loss_terms`, or None."""
+        x = batch.x if x is None else x
+        if self.stack.needs_input_grad and not x.requires_grad:
+            x = x.detach().requires_grad_(True)
+        self.inputs = x
+        out = self.forward(x)
+        loss = self.data_loss(batch, out)
+        penalty = self.stack.penalty(self.model)
+        terms = self.stack.loss_terms(batch, out, self)
+        if terms is not None:
+            penalty = terms if penalty is None else penalty + terms
+        return loss, penalty
+
+    def backward(self, batch: Batch, record: bool = True
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The gradients of the stack's loss on `batch`, in `.grad` (zeroed first): the
+        loss and penalty, recorded when `record`; returns them."""
+        loss, penalty = self.loss(batch)
+        if record:
+            self.record(loss, penalty, len(batch.y))
+        assert self.optimizer is not None
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss if penalty is None else loss + penalty).backward()
         return loss, penalty
 
     def default_step(self, batch: Batch) -> None:
         """The plain step: loss and penalty, record, zero the gradients, backward, step."""
-        loss, penalty = self.loss(batch)
-        self.record(loss, penalty, len(batch.y))
-        total = loss if penalty is None else loss + penalty
+        self.backward(batch)
         assert self.optimizer is not None
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
         self.optimizer.step()
+
+
+@functools.cache
+def _augment_takes_data(cls: type) -> bool:
+    """Whether `cls.augment` is the older `augment(x, data)` (given the split, not ctx)."""
+    names = list(inspect.signature(cls.augment).parameters)
+    return len(names) >= 3 and names[2] == "data"
 
 
 class Regularizer:
     """The hook base class: every hook does nothing, so a subclass overrides what it changes.
 
     A cell's regularizers (a stack: the block's base recipe, the entry, its `with` list, in
-    that order) are called in stack order at each point of one lifecycle:
+    that order) are called through a `Stack`, in stack order, at each point of one
+    lifecycle; each hook declares how a stack combines it (`hookspec`, `COMBINE`):
 
     1. build the model: `configure_model(knobs)` before the architecture is built,
        `transform_model(model, ctx)` after it is built and initialized;
@@ -253,13 +351,16 @@ class Regularizer:
        `wrap_optimizer(optimizer, ctx)`; `loss_kwargs()` for the criterion;
        `train_fraction()` and `patience()` for the data used and early stopping;
     3. every epoch: `start_epoch(ctx)`; per batch: `batch(batch, ctx)` (which calls
-       `augment(x, data)` by default); the step: `train_step(batch, ctx)` (one regularizer
-       of a stack at most may override it); `after_step(ctx)`; then `end_epoch(ctx)`;
+       `augment(x, ctx)` by default); the step: `train_step(batch, ctx)` (one regularizer
+       of a stack at most may override it), whose loss adds `penalty(model)` (a term of
+       the weights) and `loss_terms(batch, outputs, ctx)` (a term of the batch and the
+       model's outputs on it); `after_step(ctx)`; then `end_epoch(ctx)`;
     4. what is evaluated: `eval_model(ctx)` (one regularizer of a stack at most).
 
     Class attributes declare the strength, its range and sweeps, the parameters
     (`params = {name: Param(...)}`), what the regularizer needs of the task and
-    architecture, and, for a plugin, its `version` (part of its cells' ids).
+    architecture, and, for a plugin, its `version` (part of its cells' ids). Randomness
+    comes from `self.generator(stream)` (`numpy_rng`, `seed` for other forms).
     """
 
     name: ClassVar[str]
@@ -273,14 +374,20 @@ class Regularizer:
     full_strengths: ClassVar[tuple[float, ...]] = ()
     needs_kind: ClassVar[str | None] = None  # e.g. "classification"
     needs_capability: ClassVar[str | None] = None  # e.g. "hidden", "residual"
+    # True when `loss_terms` differentiates through the inputs: `ctx.loss` then feeds the
+    # model inputs that require a gradient (`ctx.inputs`).
+    needs_input_grad: ClassVar[bool] = False
     params: ClassVar[dict[str, Any]] = {}
-    # Exclusive parts of the training setup this regularizer takes over; two regularizers of
-    # one stack may not own the same one. "step" and "eval" are added automatically when
-    # train_step / eval_model are overridden.
+    # Exclusive parts of the training setup this regularizer takes over (keys of PARTS);
+    # two regularizers of one stack may not own the same one. The part of an `owner` hook
+    # (train_step: "step", eval_model: "eval") is added when the hook is overridden.
     owns: ClassVar[frozenset[str]] = frozenset()
     # A larger strength regularizes less (early stopping's patience, more data's fraction):
     # ties in validation selection go to the weaker regularization.
     larger_is_weaker: ClassVar[bool] = False
+    # Streams whose seeds predate `generator`'s key: a stream name -> the cell-scoped
+    # stream of seeding.py it draws from (built-ins only: their results are pinned).
+    seed_streams: ClassVar[dict[str, str]] = {}
 
     def __init__(self, spec: RegSpec, cell: Cell):
         self.check(spec)
@@ -349,10 +456,11 @@ class Regularizer:
 
     @classmethod
     def ownership(cls) -> frozenset[str]:
-        """`owns`, plus "step" / "eval" when train_step / eval_model are overridden."""
-        extra = {res for res, hook in (("step", "train_step"), ("eval", "eval_model"))
-                 if getattr(cls, hook) is not getattr(Regularizer, hook)}
-        return frozenset(cls.owns) | extra
+        """`owns`, plus the part of each `owner` hook the class overrides ("step" for
+        train_step, "eval" for eval_model)."""
+        extra = {HOOK_SPECS[hook].part for hook in HOOKS if HOOK_SPECS[hook].part
+                 and getattr(cls, hook) is not getattr(Regularizer, hook)}
+        return frozenset(cls.owns) | frozenset(p for p in extra if p is not None)
 
     def param(self, key: str) -> Any:
         """The value of parameter `key` in this cell (its declared default if not given)."""
@@ -368,88 +476,132 @@ class Regularizer:
                               for g in ctx.optimizer.param_groups]
         return self._base_lrs
 
+    # -- randomness: one key per (cell, regularizer, stream) --------------------------
+    def _scope(self, stream: str) -> tuple[str, tuple[object, ...]]:
+        legacy = self.seed_streams.get(stream)
+        if legacy is not None:
+            return legacy, (self.cell.cell_id,)
+        return "regularizer", (self.cell.cell_id, self.spec.name, stream)
+
     def generator(self, stream: str, device: torch.device | str = "cpu") -> torch.Generator:
         """A torch.Generator for this regularizer in this cell, from `seeding.py`: a function
         of (stream, seed index, cell id, regularizer name) only."""
-        return seeding.generator("regularizer", self.cell.seed, self.cell.cell_id,
-                                 self.spec.name, stream, device=device)
+        kind, scope = self._scope(stream)
+        return seeding.generator(kind, self.cell.seed, *scope, device=device)
+
+    def numpy_rng(self, stream: str) -> np.random.Generator:
+        """A numpy Generator keyed like `generator` (for draws numpy makes: Beta samples)."""
+        kind, scope = self._scope(stream)
+        return seeding.numpy_rng(kind, self.cell.seed, *scope)
+
+    def seed(self, stream: str, *parts: object) -> int:
+        """A 63-bit seed keyed like `generator`, and by `parts` (a layer's index): for a
+        module that takes a seed rather than a generator (regbench.nn.FusedDropout)."""
+        kind, scope = self._scope(stream)
+        return seeding.derive(kind, self.cell.seed, *scope, *parts)
 
     # -- 1. build the model -----------------------------------------------------------
+    @hookspec("build the model", "each")
     def configure_model(self, knobs: Knobs) -> None:
         """Turn on model-side knobs before the model is built (dropout, batchnorm,
         stochastic depth)."""
 
+    @hookspec("build the model", "chain")
     def transform_model(self, model: nn.Module, ctx: TrainContext) -> nn.Module:
         """Change the built, initialized model (DropConnect on weights, spectral norm);
         returns the model to train."""
         return model
 
     # -- 2. build the optimizer -------------------------------------------------------
+    @hookspec("build the optimizer", "each")
     def configure_optimizer(self, cfg: OptimConfig, adam_lr: float) -> None:
         """Change the optimizer before it is built (weight decay, AdamW, the fused step of
         l1/l2)."""
 
+    @hookspec("build the optimizer", "chain")
     def wrap_optimizer(self, optimizer: torch.optim.Optimizer, ctx: TrainContext
                        ) -> torch.optim.Optimizer:
         """Wrap the built optimizer (lookahead); returns the optimizer the step uses."""
         return optimizer
 
+    @hookspec("build the optimizer", "merge")
     def loss_kwargs(self) -> dict[str, Any]:
         """Extra keyword arguments for the training criterion (label smoothing)."""
         return {}
 
+    @hookspec("build the optimizer", "product")
     def train_fraction(self) -> float:
         """Fraction of the training split to use (more data: the learning curve)."""
         return 1.0
 
+    @hookspec("build the optimizer", "minimum")
     def patience(self) -> int | None:
         """Early-stopping patience in epochs (early stopping), or None for a fixed budget."""
         return None
 
     # -- 3. every epoch, every batch, every step ---------------------------------------
+    @hookspec("every epoch", "each")
     def start_epoch(self, ctx: TrainContext) -> None:
         """Called before each epoch's first batch (a learning-rate cycle: snapshot
         ensembles)."""
 
+    @hookspec("every batch", "chain")
     def batch(self, batch: Batch, ctx: TrainContext) -> Batch:
         """Transform a training minibatch, inputs and targets together (mixup, cutmix,
         cutout); by default applies `augment` to the inputs."""
-        x = self.augment(batch.x, ctx.data)
+        x = self.augment(batch.x, ctx.data if _augment_takes_data(type(self)) else ctx)
         return batch if x is batch.x else replace(batch, x=x)
 
-    def augment(self, x: torch.Tensor, data: TaskData) -> torch.Tensor:
-        """Transform a training minibatch's inputs (input noise, shifts, crops)."""
+    @hookspec("every batch", "inner", called_by="batch")
+    def augment(self, x: torch.Tensor, ctx: TrainContext) -> torch.Tensor:
+        """Transform a training minibatch's inputs (input noise, shifts, crops). The older
+        form `augment(self, x, data)`, given `ctx.data`, still works."""
         return x
 
+    @hookspec("the step", "sum")
     def penalty(self, model: nn.Module) -> torch.Tensor | None:
-        """A term added to the training loss (l1, l2), or None."""
+        """A term of the weights added to the training loss (l1, l2), or None."""
         return None
 
+    @hookspec("the step", "sum")
+    def loss_terms(self, batch: Batch, outputs: torch.Tensor, ctx: TrainContext
+                   ) -> torch.Tensor | None:
+        """A scalar term added to the training loss, from the batch and `outputs` (the
+        model's outputs on `ctx.inputs`, before the criterion), or None. Called in every
+        `ctx.loss`: the default step's and each pass of an owned step. `ctx.data_loss`
+        gives the criterion on other outputs; `ctx.forward(x)` one more pass."""
+        return None
+
+    @hookspec("the step", "owner", part="step")
     def train_step(self, batch: Batch, ctx: TrainContext) -> None:
         """One optimizer step on `batch`. Override to own the step (SAM's two passes, FGSM's
         input gradient); call `ctx.loss` for the loss and `ctx.record(loss, penalty, n)` once.
         The default is `ctx.default_step(batch)`."""
         ctx.default_step(batch)
 
+    @hookspec("the step", "each")
     def after_step(self, ctx: TrainContext) -> None:
         """Called after every optimizer step (max-norm projection, SWA's per-step average)."""
 
+    @hookspec("every epoch", "each")
     def end_epoch(self, ctx: TrainContext) -> None:
         """Called after each epoch's last step, before validation (SWA's average,
         snapshots)."""
 
     # -- 4. what is evaluated ---------------------------------------------------------
+    @hookspec("what is evaluated", "owner", part="eval")
     def eval_model(self, ctx: TrainContext) -> nn.Module | None:
         """The model whose metrics are reported after training (SWA's averaged model, a
         snapshot ensemble), or None for the trained model itself."""
         return None
 
 
-HOOKS: tuple[str, ...] = (
-    "configure_model", "transform_model", "configure_optimizer", "wrap_optimizer",
-    "loss_kwargs", "train_fraction", "patience", "start_epoch", "batch", "augment", "penalty",
-    "train_step", "after_step", "end_epoch", "eval_model",
-)
+# Every hook, in lifecycle order, and its declaration.
+HOOK_SPECS: dict[str, HookSpec] = {
+    name: fn.hookspec for name, fn in vars(Regularizer).items() if hasattr(fn, "hookspec")}
+HOOKS: tuple[str, ...] = tuple(HOOK_SPECS)
+# Older parameter lists a plugin's hook may still have (the name of each parameter).
+LEGACY_SIGNATURES: dict[str, list[list[str]]] = {"augment": [["self", "x", "data"]]}
 
 
 def hook_signature_problems(cls: type) -> list[str]:
@@ -470,3 +622,133 @@ def hook_signature_problems(cls: type) -> list[str]:
             problems.append(f"{hook}({', '.join(got)}) should take "
                             f"({', '.join(want)})")
     return problems
+
+
+def stack_conflict(members: Iterable[tuple[str, str, type[Regularizer]]]) -> str | None:
+    """Why regularizers (name, label, class), in stack order, cannot form one stack: a
+    name twice, or two owners of one part of training (`none` composes with everything);
+    None when they can."""
+    seen: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for name, label, cls in members:
+        if name == "none":
+            continue
+        if name in seen:
+            return f"regularizer stack has {name!r} twice ({seen[name]} and {label})"
+        seen[name] = label
+        for part in sorted(cls.ownership()):
+            if part in owners:
+                return (f"{owners[part]!r} and {name!r} cannot be stacked: both own the "
+                        f"{PARTS.get(part, part)}")
+            owners[part] = name
+    return None
+
+
+class Stack:
+    """A cell's regularizers in stack order (base recipe, entry, `with`), combined at each
+    hook as the hook declares (`HOOK_SPECS`): the one object the trainer calls."""
+
+    def __init__(self, members: Sequence[Regularizer]):
+        self.members = list(members)
+        problem = stack_conflict((r.spec.name if hasattr(r, "spec") else type(r).__name__,
+                                  r.spec.label() if hasattr(r, "spec") else type(r).__name__,
+                                  type(r)) for r in self.members)
+        if problem:
+            raise RegbenchError(problem)
+        self.needs_input_grad = any(type(r).needs_input_grad for r in self.members)
+
+    @classmethod
+    def for_cell(cls, cell: Cell) -> Stack:
+        """The cell's regularizers, instantiated from the registry in stack order."""
+        from regbench.registry import REGULARIZERS  # the registry imports this module
+
+        return cls([REGULARIZERS.get(spec.name)(spec, cell) for spec in cell.stack()])
+
+    def owner(self, part: str) -> Regularizer | None:
+        """The regularizer of the stack that owns `part` ("step", "eval", ...), if any."""
+        return next((r for r in self.members if part in type(r).ownership()), None)
+
+    def _combine(self, hook: str, *args: Any) -> Any:
+        spec = HOOK_SPECS[hook]
+        if spec.combine == "owner":
+            assert spec.part is not None
+            owner = self.owner(spec.part)
+            return getattr(owner if owner is not None else _DEFAULT, hook)(*args)
+        if spec.combine == "chain":
+            value, rest = args[0], args[1:]
+            for reg in self.members:
+                value = getattr(reg, hook)(value, *rest)
+            return value
+        values = [getattr(reg, hook)(*args) for reg in self.members]
+        if spec.combine == "each":
+            return None
+        if spec.combine == "product":
+            return math.prod(values)
+        if spec.combine == "merge":
+            merged: dict[str, Any] = {}
+            for v in values:
+                merged.update(v)
+            return merged
+        present = [v for v in values if v is not None]
+        if spec.combine == "minimum":
+            return min(present) if present else None
+        if spec.combine == "sum":
+            total = None
+            for v in present:
+                total = v if total is None else total + v
+            return total
+        raise RegbenchError(f"hook {hook!r} is not called by a stack ({spec.combine})")
+
+    # 1. build the model
+    def configure_model(self, knobs: Knobs) -> None:
+        self._combine("configure_model", knobs)
+
+    def transform_model(self, model: nn.Module, ctx: TrainContext) -> nn.Module:
+        return self._combine("transform_model", model, ctx)
+
+    # 2. build the optimizer
+    def configure_optimizer(self, cfg: OptimConfig, adam_lr: float) -> None:
+        self._combine("configure_optimizer", cfg, adam_lr)
+
+    def wrap_optimizer(self, optimizer: torch.optim.Optimizer, ctx: TrainContext
+                       ) -> torch.optim.Optimizer:
+        return self._combine("wrap_optimizer", optimizer, ctx)
+
+    def loss_kwargs(self) -> dict[str, Any]:
+        return self._combine("loss_kwargs")
+
+    def train_fraction(self) -> float:
+        return self._combine("train_fraction")
+
+    def patience(self) -> int | None:
+        return self._combine("patience")
+
+    # 3. every epoch, batch and step
+    def start_epoch(self, ctx: TrainContext) -> None:
+        self._combine("start_epoch", ctx)
+
+    def batch(self, batch: Batch, ctx: TrainContext) -> Batch:
+        return self._combine("batch", batch, ctx)
+
+    def penalty(self, model: nn.Module) -> torch.Tensor | None:
+        return self._combine("penalty", model)
+
+    def loss_terms(self, batch: Batch, outputs: torch.Tensor, ctx: TrainContext
+                   ) -> torch.Tensor | None:
+        return self._combine("loss_terms", batch, outputs, ctx)
+
+    def train_step(self, batch: Batch, ctx: TrainContext) -> None:
+        self._combine("train_step", batch, ctx)
+
+    def after_step(self, ctx: TrainContext) -> None:
+        self._combine("after_step", ctx)
+
+    def end_epoch(self, ctx: TrainContext) -> None:
+        self._combine("end_epoch", ctx)
+
+    # 4. what is evaluated
+    def eval_model(self, ctx: TrainContext) -> nn.Module | None:
+        return self._combine("eval_model", ctx)
+
+
+_DEFAULT = Regularizer.__new__(Regularizer)  # the base class's hooks, for unowned parts

@@ -4,6 +4,7 @@ against plain loop references; strength 0 adds no noise; skips; bitwise rerun.""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace  # a context with the split, for augment(x, ctx)
 
 import numpy as np
 import pytest
@@ -123,7 +124,8 @@ def test_strength_zero_adds_no_noise_and_sigma_does(kind):
     expected = (fn(x * 2.0 + 0.3, shape, torch.Generator().manual_seed(0)) - 0.3) / 2.0
     zero.gen.manual_seed(0)
     noisy.gen.manual_seed(0)
-    got0, got1 = zero.augment(x, data), noisy.augment(x, data)
+    ctx = SimpleNamespace(data=data)
+    got0, got1 = zero.augment(x, ctx), noisy.augment(x, ctx)
     torch.testing.assert_close(got0, expected.float())
     resid = got1 - got0
     assert 0.3 < resid.std().item() < 0.7  # the noise of std 0.5 on top of the same transform

@@ -13,8 +13,10 @@ from torch.nn import functional as F
 
 from regbench import devices
 from regbench.errors import RegbenchError, UnknownNameError
+from regbench.loss_log import DeviceLog, Diverged, HostLog
+from regbench.losses import DeterministicCrossEntropy
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
-from regbench.train import DeterministicCrossEntropy, DeviceLog, Diverged, HostLog, run_cell
+from regbench.train import run_cell
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA GPU in this session")

@@ -3,6 +3,8 @@ augmentation works in raw pixel space before the same normalization."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace  # a context with the split, for augment(x, ctx)
+
 import numpy as np
 import pytest
 import torch
@@ -35,7 +37,7 @@ def test_augmented_inputs_stay_within_the_clean_range_plus_a_few_sigma(kind):
     reg = REGULARIZERS.get("augment")(cell.reg, cell)
     data = TASKS.get("digits")().load(TaskSpec("digits"), 0)
     clean_max = float(data.x_train.abs().max())
-    out = torch.cat([reg.augment(data.x_train[i:i + 256], data)
+    out = torch.cat([reg.augment(data.x_train[i:i + 256], SimpleNamespace(data=data))
                      for i in range(0, len(data.x_train), 256)])
     bound = clean_max + (0 if kind == "shift" else 6 * sigma)
     assert float(out.abs().max()) <= bound + 1e-5
@@ -69,7 +71,8 @@ def test_noise_only_augment_on_images_is_not_shifted():
                 freeze({"kind": "noise"})), 0)
     reg = REGULARIZERS.get("augment")(cell.reg, cell)
     data = TASKS.get("digits")().load(TaskSpec("digits"), 0)
-    assert torch.equal(reg.augment(data.x_train[:50], data), data.x_train[:50])
+    x = data.x_train[:50]
+    assert torch.equal(reg.augment(x, SimpleNamespace(data=data)), x)
 
 
 def test_augmented_digits_cell_trains():

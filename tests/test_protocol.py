@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from regbench import seeding
+from regbench.losses import make_criterion
 from regbench.registry import TASKS
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 from regbench.tasks.base import PROTOCOL_FIELDS
-from regbench.train import make_criterion, num_threads, run_cell
+from regbench.train import num_threads, run_cell
 
 
 def curve_cell(seed: int = 0, arch: ArchSpec | None = None, **protocol) -> Cell:
@@ -77,7 +78,7 @@ def test_standardize_none_feeds_raw_values():
 
 
 def test_rmse_stays_in_the_data_units_whatever_is_standardized():
-    from regbench.train import score
+    from regbench.evaluation import score
 
     task = TASKS.get("diabetes")()
     raw_y = task.arrays(TaskSpec("diabetes"), 0, None)[5]
@@ -100,8 +101,9 @@ def test_init_torch_is_torch_manual_seed_then_build():
         ref = nn.Sequential(nn.Linear(1, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(),
                             nn.Linear(8, 1))
     from regbench.archs.base import Knobs
+    from regbench.data_cache import load_data
+    from regbench.inits import init_model
     from regbench.registry import ARCHS
-    from regbench.train import init_model, load_data
 
     data = load_data(cell.task, 0, None, "none")
     model = ARCHS.get("wide")().build(cell.arch, data, Knobs())

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from regbench.archs.base import Knobs
-from regbench.archs.resmlp import SHAKE_DROP_KEY, ResBlock, ShakeDrop
+from regbench.archs.resmlp import ResBlock, ShakeDrop
 from regbench.errors import RegbenchError
 from regbench.registry import ARCHS, REGULARIZERS, TASKS
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
@@ -38,7 +38,7 @@ def reference_block(block: ResBlock, x: torch.Tensor, p: float, seed: int):
 def test_block_forward_and_backward_match_the_per_sample_reference():
     torch.manual_seed(0)
     p = 0.5
-    knobs = Knobs(extra={SHAKE_DROP_KEY: (p, torch.Generator().manual_seed(11))})
+    knobs = Knobs(shake_drop=p, shake_drop_generator=torch.Generator().manual_seed(11))
     block = ResBlock(6, knobs, index=0, p_drop_path=0.0, total=1).train()
     assert isinstance(block.shake, ShakeDrop) and block.shake.p == p
     x = torch.randn(16, 6)
@@ -55,7 +55,7 @@ def test_block_forward_and_backward_match_the_per_sample_reference():
 
 
 def test_eval_multiplies_the_branch_by_the_expected_gate():
-    knobs = Knobs(extra={SHAKE_DROP_KEY: (0.4, torch.Generator().manual_seed(1))})
+    knobs = Knobs(shake_drop=0.4, shake_drop_generator=torch.Generator().manual_seed(1))
     block = ResBlock(5, knobs, index=1, p_drop_path=0.0, total=2).eval()
     x = torch.randn(7, 5)
     with torch.no_grad():
@@ -80,7 +80,7 @@ def test_linear_decay_over_the_blocks(arch, params, total):
     x = torch.zeros(4, 64)
     data = TaskData(x, torch.zeros(4, dtype=torch.long), x, x, x, x, "classification", 3,
                     "accuracy", image_shape=shape, channel_shape=shape)
-    knobs = Knobs(extra={SHAKE_DROP_KEY: (0.5, torch.Generator())})
+    knobs = Knobs(shake_drop=0.5, shake_drop_generator=torch.Generator())
     model = ARCHS.get(arch)().build(ArchSpec(arch, freeze(params)), data, knobs)
     ps = [m.p for m in model.modules() if isinstance(m, ShakeDrop)]
     assert ps == pytest.approx([0.5 * (i + 1) / total for i in range(total)])

@@ -156,8 +156,8 @@ def test_label_smoothing_changes_training_not_metric_definition():
 
 
 def test_split_cache_evicts_least_recent_by_count_and_bytes(monkeypatch):
+    from regbench.data_cache import SplitCache, load_data, split_nbytes
     from regbench.specs import TaskSpec
-    from regbench.train import SplitCache, load_data, split_nbytes
 
     one = load_data(TaskSpec("curve"), 0, None)
     size = split_nbytes(one)

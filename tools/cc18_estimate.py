@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 
 from regbench import matrix
+from regbench.data_cache import load_data
 from regbench.openml_data import suites
 from regbench.params import Param
 from regbench.registry import TASKS, register_task
@@ -43,7 +44,7 @@ from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 from regbench.tasks.base import Task
 from regbench.tasks.frame import frame_arrays
 from regbench.tasks.openml_task import OpenML
-from regbench.train import load_data, run_cell
+from regbench.train import run_cell
 
 REFERENCE_TASKS = (31, 3917)  # credit-g (1000 x 21) and kc1 (2109 x 22): cc18-small shapes
 EPOCHS = OpenML.protocol.epochs

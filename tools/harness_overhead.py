@@ -20,11 +20,12 @@ from torch import nn
 
 from regbench import seeding
 from regbench.archs.base import Knobs, init_weights
+from regbench.data_cache import load_data
 from regbench.optim import make_optimizer
 from regbench.registry import ARCHS, TASKS
 from regbench.regularizers.base import OptimConfig
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec
-from regbench.train import _batches, load_data, run_cell
+from regbench.train import _batches, run_cell
 
 
 def bare_loop(cell: Cell, validate: bool = False) -> float:

@@ -56,7 +56,7 @@ class Arch:
 
 
 # Where BatchNorm sits around a hidden activation when the `batchnorm` regularizer is on
-# (Knobs.extra key; absent means "before", the usual place).
+# (Knobs.batchnorm_position; "before" is the usual place).
 BATCHNORM_POSITIONS = ("before", "after")
 
 
@@ -64,7 +64,7 @@ def batchnorm_position(knobs: Knobs) -> str | None:
     """None when batchnorm is off, else "before" or "after" the hidden activation."""
     if not knobs.batchnorm:
         return None
-    return str(knobs.extra.get("batchnorm_position", "before"))
+    return knobs.batchnorm_position
 
 
 def hidden_bias(knobs: Knobs) -> bool:

@@ -45,7 +45,6 @@ class _ShakeGate(torch.autograd.Function):
         return grad * gate_backward, None, None
 
 
-SHAKE_DROP_KEY = "shake_drop"  # Knobs.extra: (p_L, generator) of the shake_drop regularizer
 
 
 class ShakeDrop(nn.Module):
@@ -85,7 +84,7 @@ class ShakeDrop(nn.Module):
 def shake_drop(knobs: Knobs, index: int, total: int) -> nn.Module:
     """The ShakeDrop module of residual block `index` of `total` (the linear decay rule:
     p_l = p_L * (index + 1) / total), or an identity when shake_drop is off."""
-    p_last, generator = knobs.extra.get(SHAKE_DROP_KEY, (0.0, None))
+    p_last, generator = knobs.shake_drop, knobs.shake_drop_generator
     if p_last == 0.0:
         return nn.Identity()
     return ShakeDrop(p_last * (index + 1) / total, generator)

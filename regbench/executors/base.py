@@ -291,8 +291,8 @@ def preflight(cells: list[Cell], data_dir: str | None) -> None:
     one line per problem found, naming the file, the column or record and what was found),
     or the split cache's $REGBENCH_DATA_CACHE_MB is not a number, or a cell needs more
     memory than is available (executors/memory.py)."""
+    from regbench.data_cache import data_cache_bytes
     from regbench.executors.memory import check_memory
-    from regbench.train import data_cache_bytes
 
     data_cache_bytes()
     modes: dict[Any, set[str]] = {}  # task spec -> the standardize modes its cells use

@@ -144,8 +144,8 @@ def estimate(cell: Cell, shapes: _Shapes) -> Estimate:
     import torch
 
     from regbench.archs.base import Knobs
+    from regbench.evaluation import EVAL_CHUNK
     from regbench.registry import ARCHS, REGULARIZERS, TASKS
-    from regbench.train import EVAL_CHUNK
 
     task = TASKS.get(cell.task.name)().bind(cell.task)
     proto = task.protocol.override(cell.protocol)

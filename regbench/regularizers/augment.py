@@ -8,8 +8,9 @@ import math
 import torch
 from torch.nn import functional as F
 
-from regbench import devices, seeding
+from regbench import devices
 from regbench.archs.base import Arch
+from regbench.interface import TrainContext
 from regbench.params import Param
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
@@ -153,11 +154,11 @@ class Augment(Regularizer):
     strength_space = Uniform(0.0, 0.5)
     full_strengths = (0.05, 0.1, 0.2, 0.3, 0.5)
     params = {"kind": Param("both", choices=KINDS)}
+    seed_streams = {"augment": "augment"}  # the draws' seeds as they always were
 
     def __init__(self, spec: RegSpec, cell: Cell):
         super().__init__(spec, cell)
-        self.gen = seeding.generator("augment", cell.seed, cell.cell_id,
-                                     device=devices.generator_device(cell.device))
+        self.gen = self.generator("augment", devices.generator_device(cell.device))
         self.kind = self.param("kind")
         self._raw: tuple[int, torch.Tensor, torch.Tensor] | None = None
 
@@ -170,7 +171,8 @@ class Augment(Regularizer):
             return f"augment kind={kind} needs 1-D signal inputs; {task.name} has none"
         return super().skip_reason(task, arch, spec)
 
-    def augment(self, x: torch.Tensor, data: TaskData) -> torch.Tensor:
+    def augment(self, x: torch.Tensor, ctx: TrainContext) -> torch.Tensor:
+        data = ctx.data
         if self.kind in SHIFTS and data.image_shape is not None:
             center, scale = self._raw_space(data, x)
             x = (SHIFTS[self.kind](x * scale + center, data.image_shape, self.gen)

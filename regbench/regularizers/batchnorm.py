@@ -40,4 +40,4 @@ class BatchNorm(Regularizer):
 
     def configure_model(self, knobs: Knobs) -> None:
         knobs.batchnorm = self.strength > 0
-        knobs.extra["batchnorm_position"] = self.param("position")
+        knobs.batchnorm_position = self.param("position")

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from regbench import devices, seeding
+from regbench import devices
 from regbench.archs.base import Arch
 from regbench.interface import Batch, Regularizer, TrainContext
 from regbench.registry import register_regularizer
@@ -95,7 +95,7 @@ class CutMix(_ImageOnly):
 
     def __init__(self, spec: RegSpec, cell: Cell):
         super().__init__(spec, cell)
-        self.rng = seeding.numpy_rng("regularizer", cell.seed, cell.cell_id, spec.name, "lam")
+        self.rng = self.numpy_rng("lam")
 
     def batch(self, batch: Batch, ctx: TrainContext) -> Batch:
         if (shape := self._images(ctx)) is None:

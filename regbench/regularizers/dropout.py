@@ -6,29 +6,27 @@ from collections.abc import Callable
 
 from torch import nn
 
-from regbench import seeding
 from regbench.archs.base import DropoutFactory, Knobs, native_dropout
 from regbench.params import Param
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
-from regbench.specs import Cell
 from regbench.tuning.space import Uniform
 
 # seed 004's sweep: p in {0, 0.1, ..., 1.0}
 P_SWEEP = tuple(round(0.1 * i, 1) for i in range(1, 11))
 
 
-def _fused(cell: Cell) -> DropoutFactory:
+def _fused(reg: Regularizer) -> DropoutFactory:
     from regbench.nn import FusedDropout  # the kernels are only imported when asked for
 
     def make(p: float, index: int) -> nn.Module:
-        return FusedDropout(p, seed=seeding.derive("dropout", cell.seed, cell.cell_id, index))
+        return FusedDropout(p, seed=reg.seed("dropout", index))
 
     return make
 
 
-BACKENDS: dict[str, Callable[[Cell], DropoutFactory]] = {
-    "native": lambda cell: native_dropout,  # nn.Dropout, seeded through torch's generator
+BACKENDS: dict[str, Callable[[Regularizer], DropoutFactory]] = {
+    "native": lambda reg: native_dropout,  # nn.Dropout, seeded through torch's generator
     "fused": _fused,  # regbench.nn.FusedDropout: Philox keyed by a seed from seeding.py
 }
 
@@ -44,7 +42,8 @@ class Dropout(Regularizer):
     full_strengths = P_SWEEP
     needs_capability = "hidden"
     params = {"backend": Param("native", choices=tuple(BACKENDS))}
+    seed_streams = {"dropout": "dropout"}  # the fused masks' seeds as they always were
 
     def configure_model(self, knobs: Knobs) -> None:
         knobs.dropout = self.strength
-        knobs.dropout_layer = BACKENDS[self.param("backend")](self.cell)
+        knobs.dropout_layer = BACKENDS[self.param("backend")](self)

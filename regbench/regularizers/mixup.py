@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-from regbench import seeding
 from regbench.interface import Batch, Regularizer, TrainContext
 from regbench.registry import register_regularizer
 from regbench.specs import Cell, RegSpec
@@ -30,7 +29,7 @@ class Mixup(Regularizer):
 
     def __init__(self, spec: RegSpec, cell: Cell):
         super().__init__(spec, cell)
-        self.rng = seeding.numpy_rng("regularizer", cell.seed, cell.cell_id, spec.name, "lam")
+        self.rng = self.numpy_rng("lam")
         self.perm_gen = self.generator("perm")
 
     def batch(self, batch: Batch, ctx: TrainContext) -> Batch:

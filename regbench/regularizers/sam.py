@@ -32,10 +32,7 @@ class SAM(Regularizer):
     def train_step(self, batch: Batch, ctx: TrainContext) -> None:
         opt = ctx.optimizer
         assert opt is not None
-        loss, penalty = ctx.loss(batch)
-        ctx.record(loss, penalty, len(batch.y))
-        opt.zero_grad(set_to_none=True)
-        (loss if penalty is None else loss + penalty).backward()
+        ctx.backward(batch)
         params = [p for p in ctx.model.parameters() if p.grad is not None]
         with torch.no_grad():
             norm = torch.linalg.vector_norm(
@@ -44,9 +41,7 @@ class SAM(Regularizer):
             shifts = [p.grad * scale for p in params]
             for p, e in zip(params, shifts):
                 p.add_(e)
-        opt.zero_grad(set_to_none=True)
-        loss2, penalty2 = ctx.loss(batch)
-        (loss2 if penalty2 is None else loss2 + penalty2).backward()
+        ctx.backward(batch, record=False)
         with torch.no_grad():
             for p, e in zip(params, shifts):
                 p.sub_(e)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from regbench import devices
-from regbench.archs.resmlp import SHAKE_DROP_KEY
 from regbench.interface import Knobs, Regularizer
 from regbench.registry import register_regularizer
 from regbench.tuning.space import Uniform
@@ -32,6 +31,6 @@ class ShakeDrop(Regularizer):
     needs_capability = "residual"
 
     def configure_model(self, knobs: Knobs) -> None:
-        knobs.extra[SHAKE_DROP_KEY] = (
-            self.strength,
-            self.generator("shake_drop", devices.generator_device(self.cell.device)))
+        knobs.shake_drop = self.strength
+        knobs.shake_drop_generator = self.generator(
+            "shake_drop", devices.generator_device(self.cell.device))

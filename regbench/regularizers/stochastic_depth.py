@@ -1,6 +1,6 @@
 """Stochastic depth for residual architectures."""
 
-from regbench import devices, seeding
+from regbench import devices
 from regbench.archs.base import Knobs
 from regbench.registry import register_regularizer
 from regbench.regularizers.base import Regularizer
@@ -17,9 +17,9 @@ class StochasticDepth(Regularizer):
     strength_space = Uniform(0.0, 0.5)
     full_strengths = (0.1, 0.2, 0.3, 0.5)
     needs_capability = "residual"
+    seed_streams = {"drop_path": "drop_path"}  # the masks' seeds as they always were
 
     def configure_model(self, knobs: Knobs) -> None:
         knobs.drop_path = self.strength
-        knobs.drop_path_generator = seeding.generator(
-            "drop_path", self.cell.seed, self.cell.cell_id,
-            device=devices.generator_device(self.cell.device))
+        knobs.drop_path_generator = self.generator(
+            "drop_path", devices.generator_device(self.cell.device))
