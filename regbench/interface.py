@@ -288,6 +288,11 @@ class TrainContext:
         """The model's outputs on `x`, as in the step's own pass."""
         return self.model(x)
 
+    def reduce(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-example values reduced over the minibatch as the data loss is (the
+        protocol's `loss_reduction`: mean or sum), so a term scales like the loss."""
+        return values.sum() if self.protocol.loss_reduction == "sum" else values.mean()
+
     def data_loss(self, batch: Batch, outputs: torch.Tensor) -> torch.Tensor:
         """The criterion on `outputs` against the batch's targets (weighted targets when a
         regularizer mixed them), without any regularization term."""
@@ -382,6 +387,11 @@ class Regularizer:
     # two regularizers of one stack may not own the same one. The part of an `owner` hook
     # (train_step: "step", eval_model: "eval") is added when the hook is overridden.
     owns: ClassVar[frozenset[str]] = frozenset()
+    # What this regularizer puts in the model for others (dropout: "dropout"), and what it
+    # needs another member of its stack to put there (r_drop: "dropout"); a stack that
+    # lacks a required part is refused when the matrix is built.
+    provides: ClassVar[frozenset[str]] = frozenset()
+    requires: ClassVar[frozenset[str]] = frozenset()
     # A larger strength regularizes less (early stopping's patience, more data's fraction):
     # ties in validation selection go to the weaker regularization.
     larger_is_weaker: ClassVar[bool] = False
@@ -626,10 +636,22 @@ def hook_signature_problems(cls: type) -> list[str]:
 
 def stack_conflict(members: Iterable[tuple[str, str, type[Regularizer]]]) -> str | None:
     """Why regularizers (name, label, class), in stack order, cannot form one stack: a
-    name twice, or two owners of one part of training (`none` composes with everything);
-    None when they can."""
+    name twice, two owners of one part of training (`none` composes with everything), or
+    a part one requires that no other provides; None when they can."""
     seen: dict[str, str] = {}
     owners: dict[str, str] = {}
+    members = list(members)
+    provided = set().union(*(cls.provides for _, _, cls in members))
+    for name, _, cls in members:
+        missing = sorted(cls.requires - provided)
+        if missing:
+            from regbench.registry import REGULARIZERS  # the registry imports this module
+
+            givers = sorted(n for n in REGULARIZERS.names()
+                            if REGULARIZERS.get(n).provides & set(missing))
+            return (f"{name!r} needs {' and '.join(missing)} in the model, which no member "
+                    f"of its stack provides; stack one that does (with = [...]): "
+                    f"{', '.join(givers) or 'none is registered'}")
     for name, label, cls in members:
         if name == "none":
             continue
@@ -650,9 +672,7 @@ class Stack:
 
     def __init__(self, members: Sequence[Regularizer]):
         self.members = list(members)
-        problem = stack_conflict((r.spec.name if hasattr(r, "spec") else type(r).__name__,
-                                  r.spec.label() if hasattr(r, "spec") else type(r).__name__,
-                                  type(r)) for r in self.members)
+        problem = stack_conflict((r.spec.name, r.spec.label(), type(r)) for r in self.members)
         if problem:
             raise RegbenchError(problem)
         self.needs_input_grad = any(type(r).needs_input_grad for r in self.members)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from regbench.errors import MatrixError, UnknownNameError
+from regbench.interface import stack_conflict
 from regbench.openml_data import suites
 from regbench.params import finite, without_defaults
 from regbench.registry import ARCHS, REGULARIZERS, TASKS, Registry
@@ -34,12 +35,6 @@ from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 MATRIX_KEYS = {"name", "description", "seeds", "blocks", "plugins"}
 BLOCK_KEYS = {"tasks", "archs", "regularizers", "strengths", "protocol", "base", "tune"}
 STRENGTH_SETS = ("default", "full", "first")
-# What `Regularizer.owns` names, in words (for the error that refuses two owners).
-RESOURCES = {"step": "training step (train_step)", "eval": "evaluated model (eval_model)",
-             "optimizer": "optimizer (it replaces the task's)",
-             "weight_decay": "optimizer's weight decay",
-             "lr_schedule": "learning-rate schedule",
-             "optimizer_wrapper": "optimizer wrapper"}
 MAX_CELLS = 1_000_000  # a larger expansion is refused before it is built
 MAX_SEEDS = 10_000
 
@@ -377,20 +372,9 @@ def check_composable(stack: tuple[RegSpec, ...]) -> None:
     """Refuse a stack with a duplicate, or two regularizers that own the same part of the
     training setup (the step, the optimizer, what is evaluated...); `none` composes with
     everything."""
-    seen: dict[str, RegSpec] = {}
-    owners: dict[str, RegSpec] = {}
-    for spec in stack:
-        if spec.name == "none":
-            continue
-        if spec.name in seen:
-            raise MatrixError(f"regularizer stack has {spec.name!r} twice "
-                              f"({seen[spec.name].label()} and {spec.label()})")
-        seen[spec.name] = spec
-        for resource in sorted(REGULARIZERS.get(spec.name).ownership()):
-            if resource in owners:
-                raise MatrixError(f"{owners[resource].name!r} and {spec.name!r} cannot be "
-                                  f"stacked: both own the {RESOURCES.get(resource, resource)}")
-            owners[resource] = spec
+    problem = stack_conflict((s.name, s.label(), REGULARIZERS.get(s.name)) for s in stack)
+    if problem:
+        raise MatrixError(problem)
 
 
 # The core twelve: every one on every default task, at two strengths, in `default`.

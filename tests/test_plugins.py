@@ -18,6 +18,7 @@ from regbench import matrix, plugins, registry
 from regbench.errors import PluginError
 from regbench.registry import ARCHS, REGULARIZERS, TASKS
 from regbench.specs import Cell, RegSpec, TaskSpec
+from regbench.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "regbench-example-plugin"
@@ -431,3 +432,38 @@ def test_task_spec_version_comes_from_the_plugin(tmp_path, clean_plugins):
     result = run_cell(cell)
     assert result.status == "ok", result.error
     assert json.loads(result.provenance["plugin_code"])[0]["kind"] == "task"
+
+
+def _tutorial_block(after: str, lang: str) -> str:
+    """The first ```lang block after the line `after` in the own-regularizer tutorial."""
+    text = (ROOT / "docs" / "tutorials" / "own-regularizer.md").read_text()
+    rest = text[text.index(after):]
+    start = rest.index(f"```{lang}\n") + len(f"```{lang}\n")
+    return rest[start:rest.index("```", start)]
+
+
+@pytest.mark.slow
+def test_the_tutorials_loss_hook_plugin_stacks_with_sam_and_is_reported(tmp_path):
+    """The tutorial's confidence penalty (loss_terms, not train_step): runs alone and under
+    SAM's owned step, and is ranked in the report."""
+    code = _tutorial_block("## A term of the outputs", "python")
+    assert "def loss_terms" in code and "train_step" not in code
+    assert len(code.strip().splitlines()) <= 16
+    _write(tmp_path / "my_confidence.py", code)
+    toml = _write(tmp_path / "sam.toml",
+                  _tutorial_block("## A term of the outputs", "toml").replace(
+                      "epochs = 10", "epochs = 3"))
+    env = {"REGBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    r = _cli("regbench", "run", "--matrix", str(toml), "--store", "s.sqlite", "--seeds", "2",
+             "--jobs", "1", "--no-progress", cwd=tmp_path, **env)
+    assert r.returncode == 0, r.stderr
+    assert "8 run now (8 ok" in r.stdout, r.stdout
+    with Store(tmp_path / "s.sqlite") as st:
+        cells = st.frame(["regularizer", "addons", "status"])
+    under_sam = cells[(cells.regularizer == "sam") & cells.addons.str.contains("my_confidence")]
+    assert len(under_sam) == 2 and set(under_sam.status) == {"ok"}
+    r = _cli("regbench.report", "--matrix", str(toml), "--store", "s.sqlite", "--out", "out",
+             "--figure-formats", "png", "--formats", "md,csv", "--no-run", "--no-progress",
+             cwd=tmp_path, **env)
+    assert r.returncode == 0, r.stderr
+    _report_check(tmp_path / "out", "my_confidence")

@@ -143,15 +143,14 @@ def estimate(cell: Cell, shapes: _Shapes) -> Estimate:
     """The memory `cell` needs at its peak (see the module's docstring)."""
     import torch
 
-    from regbench.archs.base import Knobs
     from regbench.evaluation import EVAL_CHUNK
-    from regbench.registry import ARCHS, REGULARIZERS, TASKS
+    from regbench.interface import Knobs, Stack
+    from regbench.registry import ARCHS, TASKS
 
     task = TASKS.get(cell.task.name)().bind(cell.task)
     proto = task.protocol.override(cell.protocol)
-    reg = REGULARIZERS.get(cell.reg.name)(cell.reg, cell)
     knobs = Knobs()
-    reg.configure_model(knobs)
+    Stack.for_cell(cell).configure_model(knobs)  # the whole stack: base, entry and `with`
     with torch.device("meta"):
         model = ARCHS.get(cell.arch.name)().build(cell.arch, _meta_data(shapes, cell), knobs)
     params = sum(p.numel() * p.element_size() for p in model.parameters())
@@ -199,7 +198,7 @@ def check_memory(cells: list[Cell], data_dir: str | None = None,
                 shapes[tkey] = None
         if shapes[tkey] is None:
             continue
-        key = (cell.task, cell.arch, cell.reg, cell.protocol)
+        key = (cell.task, cell.arch, cell.stack(), cell.protocol)
         if key not in seen:
             try:
                 seen[key] = estimate(cell, shapes[tkey])

@@ -42,6 +42,7 @@ class Dropout(Regularizer):
     full_strengths = P_SWEEP
     needs_capability = "hidden"
     params = {"backend": Param("native", choices=tuple(BACKENDS))}
+    provides = frozenset({"dropout"})
     seed_streams = {"dropout": "dropout"}  # the fused masks' seeds as they always were
 
     def configure_model(self, knobs: Knobs) -> None:
