@@ -30,7 +30,8 @@ extensions = [
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "reference/generated/store-schema.md"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "reference/generated/store-schema.md",
+                    "reference/generated/hooks.md"]
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 

@@ -4,7 +4,10 @@
   ``python -m regbench.report`` (every subcommand, every option, its default and help);
 - ``reference/registries.md`` from the task, architecture and regularizer registries, their
   declared parameters (``regbench.params.Param``: default, allowed values, doc), the
-  protocol fields and the built-in matrices.
+  protocol fields and the built-in matrices;
+- ``reference/generated/hooks.md`` (included by ``reference/step-api.md``): the table of the
+  training-step hooks from their declarations (``regbench.interface.HOOK_SPECS``: stage,
+  how a stack combines each) and the built-in regularizers that override each.
 
 The pages are written into ``docs/reference/generated/`` when the builder starts, so a
 new command, option, registry entry or parameter appears in the site without an edit. A
@@ -221,6 +224,41 @@ def generate(app: Sphinx) -> None:
     _write(out / "cli.md", cli_page())
     _write(out / "registries.md", registries_page())
     _write(out / "store-schema.md", store_schema_page(Path(app.srcdir)))
+    _write(out / "hooks.md", hooks_page(Path(app.srcdir)))
+
+
+# -- training-step hooks -----------------------------------------------------------------------
+def hooks_page(srcdir: Path) -> str:
+    """The hook table of reference/step-api.md, from the hooks' own declarations; a hook
+    without a docstring, or a page that does not include the table, stops the build."""
+    import inspect
+
+    from regbench.interface import COMBINE, HOOK_SPECS, Regularizer
+    from regbench.registry import REGULARIZERS
+
+    if "{include} generated/hooks.md" not in (srcdir / "reference" / "step-api.md").read_text():
+        raise ExtensionError("reference/step-api.md does not include generated/hooks.md")
+    builtins = [(n, REGULARIZERS.get(n)) for n in REGULARIZERS.builtin_names()]
+    rows = ["| stage | hook | how a stack combines it | what it is for | built-ins that "
+            "override it |", "|---|---|---|---|---|"]
+    stage = None
+    for hook, spec in HOOK_SPECS.items():
+        fn = getattr(Regularizer, hook)
+        doc = inspect.getdoc(fn)
+        if not doc:
+            raise ExtensionError(f"hook {hook} has no docstring")
+        params = [p for p in inspect.signature(fn).parameters if p != "self"]
+        rule = spec.combine + (f" (part: {spec.part})" if spec.part else "") + (
+            f" (by {spec.called_by})" if spec.called_by else "")
+        users = [n for n, cls in builtins if getattr(cls, hook) is not fn]
+        first = doc.split(". ")[0].split("\n\n")[0].replace("\n", " ").rstrip(".")
+        rows.append(f"| {'' if spec.stage == stage else spec.stage} | "
+                    f"`{hook}({', '.join(params)})` | {rule} | {_md_escape(first)} | "
+                    f"{', '.join(users) or '-'} |")
+        stage = spec.stage
+    rows += ["", "What each combination means:", ""]
+    rows += [f"- `{k}`: {v}." for k, v in COMBINE.items()]
+    return "\n".join(rows) + "\n"
 
 
 # -- store schema ------------------------------------------------------------------------------
