@@ -78,6 +78,11 @@ class SplitCache:
     def clear(self) -> None:
         self._items.clear()
 
+    def discard(self, key: tuple[Any, ...]) -> None:
+        """Forget one split (a cell wrote to it: the next cell loads it afresh)."""
+        with self._lock:
+            self._items.pop(key, None)
+
 
 _splits = SplitCache(DATA_CACHE_ENTRIES)
 
@@ -88,3 +93,8 @@ def load_data(spec: TaskSpec, seed: int, data_dir: str | None,
     see SplitCache, capped by $REGBENCH_DATA_CACHE_MB, default 2048)."""
     return _splits.get((spec, seed, data_dir, standardize), lambda: TASKS.get(spec.name)().load(
         spec, seed, Path(data_dir) if data_dir else None, standardize=standardize))
+
+
+def drop_data(spec: TaskSpec, seed: int, data_dir: str | None, standardize: str = "xy") -> None:
+    """Drop a split from the cache (it was written to in place)."""
+    _splits.discard((spec, seed, data_dir, standardize))

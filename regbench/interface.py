@@ -16,6 +16,7 @@ This module imports no task, architecture, optimizer or regularizer module, so a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import math
@@ -192,13 +193,22 @@ class Batch:
     """A training minibatch as the loss sees it.
 
     `targets` is None for the plain loss `criterion(model(x), y)`; a regularizer that mixes
-    examples (mixup, cutmix) sets it to weighted targets, and the loss is then
-    `sum(w * criterion(model(x), t) for w, t in targets)`.
+    examples (mixup, cutmix) sets it to weighted targets through `mixed`, and the loss is
+    then `sum(w * criterion(model(x), t) for w, t in targets)`.
     """
 
     x: torch.Tensor
     y: torch.Tensor
     targets: list[tuple[float | torch.Tensor, torch.Tensor]] | None = None
+
+    def mixed(self, x: torch.Tensor, perm: torch.Tensor, lam: float) -> Batch:
+        """This batch with inputs `x` in which example i is lam parts itself and 1 - lam
+        parts example perm[i]: every target so far (the plain labels, or an earlier mix's
+        weighted targets) becomes two, weighted w * lam and w * (1 - lam), so two mixing
+        regularizers in one stack compose (mixup then CutMix: four targets)."""
+        base = self.targets if self.targets is not None else [(1.0, self.y)]
+        return Batch(x, self.y, [(w * lam, t) for w, t in base]
+                     + [(w * (1.0 - lam), t[perm]) for w, t in base])
 
 
 # -- how a stack combines each hook ----------------------------------------------------------
@@ -281,12 +291,36 @@ class TrainContext:
         self.y_train: torch.Tensor = data.y_train
         self.epoch, self.step = 0, 0
         self.inputs: torch.Tensor | None = None
+        self._output_checked = False
         self.record: Callable[[torch.Tensor, torch.Tensor | None, int], None] = (
             lambda loss, penalty, size: None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The model's outputs on `x`, as in the step's own pass."""
-        return self.model(x)
+        """The model's outputs on `x`, as in the step's own pass (the first pass of a cell
+        is checked: (batch, n_out) floating-point outputs)."""
+        try:
+            out = self.model(x)
+        except BaseException as exc:
+            if not hasattr(exc, "regbench_hook"):
+                with contextlib.suppress(AttributeError, TypeError):
+                    exc.regbench_hook = (  # type: ignore[attr-defined]
+                        f"the forward pass of architecture {self.cell.arch.label()!r}")
+            raise
+        if not self._output_checked:
+            self._check_output(out, len(x))
+            self._output_checked = True
+        return out
+
+    def _check_output(self, out: Any, n: int) -> None:
+        want = (n, self.data.n_out)
+        if isinstance(out, torch.Tensor) and out.is_floating_point() and tuple(out.shape) == want:
+            return
+        got = (f"a {type(out).__name__}" if not isinstance(out, torch.Tensor)
+               else f"outputs of shape {tuple(out.shape)} ({out.dtype})")
+        raise RegbenchError(
+            f"architecture {self.cell.arch.label()!r} gave {got} for a batch of {n}; "
+            f"task {self.cell.task.label()!r} needs floating-point outputs of shape "
+            f"{want} (batch, n_out)")
 
     def reduce(self, values: torch.Tensor) -> torch.Tensor:
         """Per-example values reduced over the minibatch as the data loss is (the
@@ -666,9 +700,43 @@ def stack_conflict(members: Iterable[tuple[str, str, type[Regularizer]]]) -> str
     return None
 
 
+def _is_term(v: Any) -> bool:
+    return v is None or (isinstance(v, torch.Tensor) and v.numel() == 1
+                         and v.is_floating_point())
+
+
+def _is_optimizer(v: Any) -> bool:
+    return all(hasattr(v, a) for a in ("step", "zero_grad", "param_groups"))
+
+
+# What each hook must return, checked on every call: a wrong value is one line naming the
+# regularizer, the hook, what came back and what was expected (not a later AttributeError).
+RETURNS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "transform_model": (lambda v: isinstance(v, nn.Module), "a torch.nn.Module"),
+    "wrap_optimizer": (_is_optimizer, "an optimizer (step, zero_grad, param_groups)"),
+    "loss_kwargs": (lambda v: isinstance(v, dict), "a dict of criterion keyword arguments"),
+    "train_fraction": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and 0 < v <= 1, "a number in (0, 1]"),
+    "patience": (lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)
+                                         and v >= 1), "None or an int >= 1"),
+    "batch": (lambda v: isinstance(v, Batch), "a regbench.Batch"),
+    "penalty": (_is_term, "None or a scalar floating-point torch.Tensor"),
+    "loss_terms": (_is_term, "None or a scalar floating-point torch.Tensor"),
+    "eval_model": (lambda v: v is None or isinstance(v, nn.Module),
+                   "None or a torch.nn.Module"),
+}
+for _hook in ("configure_model", "configure_optimizer", "start_epoch", "train_step",
+              "after_step", "end_epoch"):
+    RETURNS[_hook] = (lambda v: v is None, "None (the hook changes what it is given)")
+
+
 class Stack:
     """A cell's regularizers in stack order (base recipe, entry, `with`), combined at each
-    hook as the hook declares (`HOOK_SPECS`): the one object the trainer calls."""
+    hook as the hook declares (`HOOK_SPECS`): the one object the trainer calls.
+
+    Every call is checked: what a hook returns (`RETURNS`), and, through `watch` (set by
+    the trainer), that it left the shared split alone. An exception a hook raises carries
+    `regbench_hook` ("after_step of regularizer 'x'") for the cell's error text."""
 
     def __init__(self, members: Sequence[Regularizer]):
         self.members = list(members)
@@ -676,6 +744,25 @@ class Stack:
         if problem:
             raise RegbenchError(problem)
         self.needs_input_grad = any(type(r).needs_input_grad for r in self.members)
+        self.watch: Callable[[str], None] | None = None
+
+    def _call(self, reg: Regularizer, hook: str, *args: Any) -> Any:
+        where = (f"{hook} of regularizer {reg.spec.name!r}" if reg is not _DEFAULT
+                 else f"{hook} (the default)")
+        try:
+            value = getattr(reg, hook)(*args)
+        except BaseException as exc:
+            if reg is not _DEFAULT and not hasattr(exc, "regbench_hook"):
+                with contextlib.suppress(AttributeError, TypeError):
+                    exc.regbench_hook = where  # type: ignore[attr-defined]
+            raise
+        ok, expected = RETURNS[hook]
+        if not ok(value):
+            raise RegbenchError(f"{where} returned {type(value).__name__} "
+                                f"{_short(value)}; expected {expected}")
+        if self.watch is not None:
+            self.watch(where)
+        return value
 
     @classmethod
     def for_cell(cls, cell: Cell) -> Stack:
@@ -693,13 +780,13 @@ class Stack:
         if spec.combine == "owner":
             assert spec.part is not None
             owner = self.owner(spec.part)
-            return getattr(owner if owner is not None else _DEFAULT, hook)(*args)
+            return self._call(owner if owner is not None else _DEFAULT, hook, *args)
         if spec.combine == "chain":
             value, rest = args[0], args[1:]
             for reg in self.members:
-                value = getattr(reg, hook)(value, *rest)
+                value = self._call(reg, hook, value, *rest)
             return value
-        values = [getattr(reg, hook)(*args) for reg in self.members]
+        values = [self._call(reg, hook, *args) for reg in self.members]
         if spec.combine == "each":
             return None
         if spec.combine == "product":
@@ -772,3 +859,8 @@ class Stack:
 
 
 _DEFAULT = Regularizer.__new__(Regularizer)  # the base class's hooks, for unowned parts
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

@@ -12,6 +12,7 @@ scoped by the whole cell.
 | init         | task, arch               | initial weights                            |
 | order        | task                     | minibatch order                            |
 | torch        | cell                     | torch's global generator inside a cell     |
+| globals      | cell                     | numpy's and Python's global generators     |
 | dropout      | cell                     | fused dropout (seed, offset) per layer     |
 | augment      | cell                     | augmentation noise and shifts              |
 | drop_path    | cell                     | stochastic-depth masks                     |
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 STREAMS = ("data", "init", "order", "torch", "dropout", "augment", "drop_path", "regularizer",
-           "tune")
+           "tune", "globals")
 
 
 def derive(stream: str, seed: int, *scope: object) -> int:

@@ -11,19 +11,22 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import functools
 import math
+import random
+import signal
+import threading
 import time
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from regbench import devices, plugins, seeding
-from regbench.data_cache import load_data
+from regbench.data_cache import drop_data, load_data
 from regbench.errors import RegbenchError
 from regbench.evaluation import evaluate
 from regbench.inits import init_model, scale_init
@@ -43,6 +46,7 @@ from regbench.optim.schedules import make_schedule
 from regbench.provenance import now, provenance
 from regbench.registry import ARCHS, TASKS
 from regbench.specs import Cell, CellResult
+from regbench.split_guard import SplitGuard
 from regbench.tasks.base import METRICS
 
 SNAPSHOT_SIZE = 2048  # parameter values kept before/after training for the density figures
@@ -59,9 +63,11 @@ def num_threads(n: int) -> Iterator[None]:
 
 
 def cell_data(data: TaskData, device: torch.device) -> TaskData:
-    """The split's tensors on `device` (the same object on the CPU)."""
+    """The cell's own view of the split: a new TaskData (so a hook that sets one of its
+    fields changes nothing shared) whose tensors are the cached ones on the CPU, copies on
+    another device."""
     if device.type == "cpu":
-        return data
+        return dataclasses.replace(data, extra=dict(data.extra))
     move = {k: getattr(data, k).to(device) for k in
             ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
     return dataclasses.replace(data, **move)
@@ -100,19 +106,70 @@ def weight_stats(model: nn.Module) -> dict[str, float]:
     }
 
 
+@contextlib.contextmanager
+def global_generators(cell: Cell) -> Iterator[None]:
+    """numpy's and Python's global generators seeded from the cell (a plugin's
+    `np.random` or `random` draws rerun bit for bit), restored afterwards."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    seed = seeding.derive("globals", cell.seed, cell.cell_id)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+
+
+@contextlib.contextmanager
+def signals_seen() -> Iterator[list[int]]:
+    """The stop signals (SIGINT, SIGTERM) that reach this process while a cell runs, so
+    that a KeyboardInterrupt a hook raises itself is told apart from the user's Ctrl-C.
+    Only in the main thread, and only over a handler that is a Python function (a worker
+    that ignores SIGINT keeps ignoring it)."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for signum, handler in old.items():
+        if callable(handler):
+            def mark(s: int, frame: Any, handler: Any = handler) -> None:
+                seen.append(s)
+                handler(s, frame)
+            signal.signal(signum, mark)
+    try:
+        yield seen
+    finally:
+        for signum, handler in old.items():
+            if callable(handler):
+                signal.signal(signum, handler)
+
+
+def _failure(cell: Cell, exc: BaseException) -> CellResult:
+    where = getattr(exc, "regbench_hook", None)
+    text = f"{type(exc).__name__}: {exc}" + (f" (raised in {where})" if where else "")
+    tb = "".join(traceback.format_exception(exc, limit=-3))
+    return CellResult(cell, "failed", error=f"{text}\n{tb}")
+
+
 def run_cell(cell: Cell, data_dir: str | None = None, threads: int = 1) -> CellResult:
-    """Train and evaluate one cell; never raises for a problem inside the cell."""
+    """Train and evaluate one cell; never raises for a problem inside the cell: whatever a
+    hook, a model or a task raises, SystemExit and KeyboardInterrupt included, is the
+    cell's failure. Only a stop signal sent to the process (the user's Ctrl-C) propagates."""
     started = now()
     prov = provenance(threads, cell.device)
-    try:
-        cuda = [] if devices.torch_device(cell.device).type == "cpu" else [0]
-        with devices.deterministic(cell.device), torch.random.fork_rng(devices=cuda), \
-                num_threads(threads):
-            torch.manual_seed(seeding.derive("torch", cell.seed, cell.cell_id))
-            result = _train(cell, data_dir)
-    except Exception as exc:  # noqa: BLE001 - a failing cell is a result, not a crash
-        tb = traceback.format_exc(limit=-3)
-        result = CellResult(cell, "failed", error=f"{type(exc).__name__}: {exc}\n{tb}")
+    with signals_seen() as seen:
+        try:
+            cuda = [] if devices.torch_device(cell.device).type == "cpu" else [0]
+            with devices.deterministic(cell.device), torch.random.fork_rng(devices=cuda), \
+                    num_threads(threads), global_generators(cell):
+                torch.manual_seed(seeding.derive("torch", cell.seed, cell.cell_id))
+                result = _train(cell, data_dir)
+        except BaseException as exc:  # a failing cell is a result, not a crash
+            if seen and isinstance(exc, KeyboardInterrupt):
+                raise  # the user's (or the driver's) stop
+            result = _failure(cell, exc)
     result.provenance = {**prov, "started_at": started, "finished_at": now(),
                          "plugin_code": plugins.cell_code(cell)}
     return result
@@ -126,7 +183,19 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
     stack = Stack.for_cell(cell)
     proto = task.protocol.override(cell.protocol)
     data = cell_data(load_data(cell.task, cell.seed, data_dir, proto.standardize), device)
+    guard = SplitGuard(data)
+    try:
+        return _fit(cell, data_dir, task, arch, stack, proto, data, guard, t_cell)
+    finally:
+        if guard.written():  # a hook or the model wrote to it: later cells load it afresh
+            drop_data(cell.task, cell.seed, data_dir, proto.standardize)
+
+
+def _fit(cell: Cell, data_dir: str | None, task: Any, arch: Any, stack: Stack, proto: Any,
+         data: TaskData, guard: SplitGuard, t_cell: float) -> CellResult:
+    device = devices.torch_device(cell.device)
     ctx = TrainContext(cell, proto, data, device, stack)
+    stack.watch = guard.check
 
     # 1. the model: knobs, build, seeded init, then the stack's transforms
     knobs = Knobs()
@@ -167,6 +236,16 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
         raise RegbenchError(f"{cell.reg.name} needs a validation split; "
                             f"{cell.task.label()} has none")
 
+    owner = stack.owner("step")
+    stepper = ("the default step" if owner is None
+               else f"train_step of regularizer {owner.spec.name!r}")
+    records: list[int] = []
+
+    def record(loss: torch.Tensor, penalty: torch.Tensor | None, size: int) -> None:
+        records.append(size)
+        log.add(ctx.step, ctx.epoch, loss, penalty, size)
+
+    ctx.record = record
     curves: list[dict[str, float]] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
     epoch = 0
@@ -184,8 +263,12 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
                 batch = Batch(x_tr[idx], y_tr[idx])
                 batch = stack.batch(batch, ctx)
                 ctx.step += 1
-                ctx.record = functools.partial(log.add, ctx.step, epoch)
+                records.clear()
                 stack.train_step(batch, ctx)
+                if len(records) != 1:
+                    raise RegbenchError(f"{stepper} called ctx.record {len(records)} times in "
+                                        f"step {ctx.step}; a step records its loss once "
+                                        "(ctx.record(loss, penalty, batch size))")
                 stack.after_step(ctx)
             running = log.end_epoch(epoch)
             stack.end_epoch(ctx)
@@ -219,6 +302,7 @@ def _train(cell: Cell, data_dir: str | None) -> CellResult:
     train_loss, train_metric = evaluate(model, x_tr, y_tr, data)
     val_loss, val_metric = evaluate(model, data.x_val, data.y_val, data)
     test_loss, test_metric = evaluate(model, data.x_test, data.y_test, data)
+    guard.check_all(f"architecture {cell.arch.label()!r} or a hook")
     higher = METRICS[data.metric]
     artifacts["weight_stats"] = weight_stats(model)
     if task.one_dim:

@@ -37,11 +37,18 @@ COMBOS = [(t, a, r) for t, a, r in combos()
 SMALL_ARCH = {"wide": {"width": 32}, "resnet": {"depth": 8}}  # fast enough for every combo
 
 
+def providers(reg):
+    """A built-in that provides each part `reg` requires (r_drop: dropout), as a `with`."""
+    need = REGULARIZERS.get(reg).requires
+    return tuple(RegSpec(n, REGULARIZERS.get(n).default_strengths[0])
+                 for n in REGULARIZERS.builtin_names() if REGULARIZERS.get(n).provides & need)
+
+
 def one_epoch(task, arch, reg, strength=None, seed=0, **proto):
     s = REGULARIZERS.get(reg).default_strengths[0] if strength is None else strength
     arch_spec = ArchSpec(arch, freeze(SMALL_ARCH.get(arch, {})))
     return Cell(TaskSpec(task), arch_spec, RegSpec(reg, s), seed,
-                freeze({"epochs": 1, **proto}))
+                freeze({"epochs": 1, **proto}), addons=providers(reg))
 
 
 def test_combo_count():

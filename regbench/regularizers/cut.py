@@ -108,4 +108,4 @@ class CutMix(_ImageOnly):
         one = box_mask(1, h, w, int(h * cut), int(w * cut), self.gen, x.device)  # (1, h, w)
         mixed = torch.where(one[:, None], x.view(n, c, h, w)[perm], x.view(n, c, h, w))
         kept = 1.0 - one.sum().item() / (h * w)
-        return Batch(mixed.reshape(n, -1), batch.y, [(kept, batch.y), (1.0 - kept, batch.y[perm])])
+        return batch.mixed(mixed.reshape(n, -1), perm, kept)

@@ -38,6 +38,6 @@ class Mixup(Regularizer):
         lam = float(self.rng.beta(self.strength, self.strength))
         perm = torch.randperm(len(batch.x), generator=self.perm_gen).to(batch.x.device)
         x = lam * batch.x + (1.0 - lam) * batch.x[perm]
-        if ctx.data.kind == "classification":
-            return Batch(x, batch.y, [(lam, batch.y), (1.0 - lam, batch.y[perm])])
+        if ctx.data.kind == "classification" or batch.targets is not None:
+            return batch.mixed(x, perm, lam)
         return Batch(x, lam * batch.y + (1.0 - lam) * batch.y[perm])
