@@ -148,7 +148,8 @@ def signals_seen() -> Iterator[list[int]]:
 
 def _failure(cell: Cell, exc: BaseException) -> CellResult:
     where = getattr(exc, "regbench_hook", None)
-    text = f"{type(exc).__name__}: {exc}" + (f" (raised in {where})" if where else "")
+    text = type(exc).__name__ + (f": {exc}" if str(exc) else "") + (
+        f" (raised in {where})" if where else "")
     tb = "".join(traceback.format_exception(exc, limit=-3))
     return CellResult(cell, "failed", error=f"{text}\n{tb}")
 
