@@ -660,9 +660,16 @@ def hook_signature_problems(cls: type) -> list[str]:
             problems.append(f"{hook} is not a method")
             continue
         want = [p.name for p in inspect.signature(base).parameters.values()]
-        got = [p.name for p in inspect.signature(mine).parameters.values()
+        params = list(inspect.signature(mine).parameters.values())
+        got = [p.name for p in params
                if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-        if len(got) != len(want):
+        keyword_only = [p.name for p in params
+                        if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+        if keyword_only:
+            problems.append(f"{hook}: parameter {', '.join(map(repr, keyword_only))} is "
+                            f"keyword-only; hooks are called with positional arguments "
+                            f"({', '.join(want)})")
+        elif len(got) != len(want):
             problems.append(f"{hook}({', '.join(got)}) should take "
                             f"({', '.join(want)})")
     return problems

@@ -75,6 +75,9 @@ class Plugin:
     source: Source
     module: str = ""
     entries: list[tuple[Any, str]] = field(default_factory=list)
+    # the modules it imported from its own folder (a file's) or package: their source is
+    # part of its code identity (entry_code's "helpers")
+    helpers: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         return self.source.describe()
@@ -104,6 +107,8 @@ def source_of(spec: str, base_dir: Path | None = None) -> Source:
         if not path.is_absolute():
             path = (base_dir or Path.cwd()) / path
         path = path.resolve()
+        if path.is_dir():
+            raise PluginError(f"plugin file {path} is a directory, not a .py file")
         if not path.is_file():
             raise PluginError(f"plugin file {path} does not exist")
         return Source("file", str(path))
@@ -162,6 +167,7 @@ def load_source(source: Source) -> Plugin:
             _loaded[source] = _modules[name]
             return _modules[name]
         previous, registry._loading = registry._loading, plugin
+        before = set(sys.modules)
         try:
             _import(source, name)
         except PluginError:
@@ -177,15 +183,53 @@ def load_source(source: Source) -> Plugin:
         finally:
             registry._loading = previous
         _loaded[source] = _modules[name] = plugin
+        plugin.helpers = _helpers(name, set(sys.modules) - before)
         for reg, entry in plugin.entries:  # the hash of the code as loaded, not as edited later
             _source_file(reg.get(entry))
+        for path in plugin.helpers:
+            _sha256(path)
         return plugin
 
 
+def _module_file(module: Any) -> Path | None:
+    f = getattr(module, "__file__", None)
+    return Path(f).resolve() if f else None
+
+
+def _helpers(name: str, imported: set[str]) -> list[str]:
+    """The source files of the modules the plugin's import brought in (`imported`) from
+    its own folder (a file plugin's, or a top-level module's) or its own package; not
+    regbench's own modules, not the plugin module itself."""
+    main = _module_file(sys.modules.get(name))
+    if main is None:
+        return []
+    top = _module_file(sys.modules.get(name.split(".")[0]))
+    root = (top or main).parent
+    out = set()
+    for mod_name in imported:
+        if mod_name == "regbench" or mod_name.startswith("regbench."):
+            continue
+        f = _module_file(sys.modules.get(mod_name))
+        if f is not None and f != main and f.suffix == ".py" and f.is_relative_to(root):
+            out.add(str(f))
+    return sorted(out)
+
+
+def _on_path(folder: str) -> None:
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+
+
 def _import(source: Source, name: str) -> None:
+    """Import a plugin the same way under `regbench` and `python -m regbench`: a module
+    name is looked up from the working directory too, and a file's own folder is on the
+    path for what it imports beside it."""
+    if source.kind == "module":
+        _on_path(os.getcwd())
     if source.kind != "file":
         importlib.import_module(name)  # a no-op for a module imported before
         return
+    _on_path(str(Path(source.target).parent))
     spec = importlib.util.spec_from_file_location(name, source.target)
     if spec is None or spec.loader is None:
         raise PluginError(f"plugin file {source.target} cannot be imported (not a .py file?)")
@@ -260,6 +304,8 @@ def entry_code(kind: str, name: str) -> dict[str, Any] | None:
     code = {"kind": kind, "name": name, "version": reg.plugin_version(name),
             "module": module, "file": path, "sha256": _sha256(path) if path else "",
             "plugin": plugin.describe()}
+    if plugin.helpers:  # only when there are some: the code of older cells stays as it was
+        code["helpers"] = {p: _sha256(p) for p in plugin.helpers}
     if plugin.source.kind == "entry point":
         code["dist"], code["dist_version"] = plugin.source.dist, plugin.source.dist_version
     return code
@@ -315,7 +361,8 @@ def changed_code(plugin_codes: Iterable[str | None]) -> list[ChangedCode]:
             now[(kind, name)] = entry_code(kind, name)
         current = now[(kind, name)]
         if (current is not None and current["version"] == e.get("version")
-                and current["sha256"] != e.get("sha256")):
+                and (current["sha256"] != e.get("sha256")
+                     or current.get("helpers", {}) != e.get("helpers", {}))):
             key = (kind, name, str(e.get("version")))
             counts[key] = counts.get(key, 0) + 1
     return [ChangedCode(k, n, v, c) for (k, n, v), c in sorted(counts.items())]

@@ -40,6 +40,9 @@ class Registry(Generic[T]):
                 _load_builtins()  # a plugin's name is checked against every built-in
             if name in self._entries:
                 who = self.origin(name)
+                if plugin is not None and self._origins.get(name) is plugin:
+                    raise PluginError(f"{_label(plugin)}: registers {self.kind} {name!r} "
+                                      "twice (two classes under one name)")
                 raise PluginError(
                     f"{_label(plugin)}: {self.kind} {name!r} is already registered by "
                     f"{'regbench (built-in)' if who == BUILTIN else who}")
@@ -142,8 +145,13 @@ _REQUIRED = {"task": ("arrays", "protocol", "kind", "metric"), "architecture": (
 
 
 def _entry_problems(kind: str, entry: Any) -> list[str]:
-    """What a plugin entry lacks: a `version`, a required attribute, a hook's signature."""
+    """What a plugin entry lacks: a `version`, a required attribute, a hook's signature,
+    a well-formed declaration (plugin_checks.py)."""
+    from regbench.plugin_checks import declaration_problems
+
     problems = []
+    if isinstance(entry, type):
+        problems += declaration_problems(kind, entry)
     version = getattr(entry, "version", None)
     if not isinstance(version, str) or not version.strip():
         problems.append(f"declares no version (set a class attribute version = \"1\", a "

@@ -194,6 +194,81 @@ BAD = {
             """mine"""
             version = "2"
         ''', "architecture 'nobuild': lacks build"),
+    "not_a_classmethod": ('''
+        from regbench import Regularizer, register_regularizer
+
+        @register_regularizer("plainmethod")
+        class Plain(Regularizer):
+            """mine"""
+            version = "1"
+            def check_protocol(self, spec, protocol):
+                pass
+        ''', "regularizer 'plainmethod': check_protocol must be a classmethod"),
+    "owns_a_string": ('''
+        from regbench import Regularizer, register_regularizer
+
+        @register_regularizer("ownsstr")
+        class OwnsStr(Regularizer):
+            """mine"""
+            version = "1"
+            owns = "optimizer"
+        ''', "regularizer 'ownsstr': owns must be a set of names"),
+    "keyword_only_hook": ('''
+        from regbench import Regularizer, register_regularizer
+
+        @register_regularizer("kwonly")
+        class KwOnly(Regularizer):
+            """mine"""
+            version = "1"
+            def penalty(self, *, model):
+                return None
+        ''', "regularizer 'kwonly': penalty: parameter 'model' is keyword-only"),
+    "strengths_out_of_range": ('''
+        from regbench import Regularizer, register_regularizer
+
+        @register_regularizer("outside")
+        class Outside(Regularizer):
+            """mine"""
+            version = "1"
+            strength_range = (0.0, 1.0)
+            default_strengths = (0.5, 2.0)
+        ''', "default_strengths (0.5, 2.0) lie outside strength_range (0.0, 1.0)"),
+    "arch_inputs_a_string": ('''
+        from regbench import Arch, register_arch
+
+        @register_arch("strinputs")
+        class StrInputs(Arch):
+            """mine"""
+            version = "1"
+            inputs = "vector"
+            def build(self, spec, data, knobs):
+                raise NotImplementedError
+        ''', "architecture 'strinputs': inputs must be a set of names"),
+    "task_with_zero_epochs": ('''
+        from regbench import Protocol, Task, register_task
+
+        @register_task("zeroepochs")
+        class ZeroEpochs(Task):
+            """mine"""
+            version = "1"
+            kind, metric = "regression", "rmse"
+            protocol = Protocol(epochs=0, batch_size=0, optimizer="sgd", lr=0.1)
+            def arrays(self, spec, seed, data_dir):
+                raise NotImplementedError
+        ''', "task 'zeroepochs': its protocol: protocol: epochs=0 is not allowed"),
+    "registered_twice": ('''
+        from regbench import Regularizer, register_regularizer
+
+        @register_regularizer("twice")
+        class One(Regularizer):
+            """mine"""
+            version = "1"
+
+        @register_regularizer("twice")
+        class Two(Regularizer):
+            """mine"""
+            version = "1"
+        ''', "registers regularizer 'twice' twice (two classes under one name)"),
     "import_error": ('''
         import regbench_no_such_module
         ''', "failed to import: ModuleNotFoundError: No module named 'regbench_no_such_module'"),

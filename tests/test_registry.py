@@ -10,7 +10,8 @@ EXPECTED_ARCHS = {"linear", "mlp", "wide", "cnn", "resmlp", "resnet", "mlp_resid
 EXPECTED_REGS = {"none", "l1", "l2", "weight_decay", "adamw", "dropout", "batchnorm",
                  "early_stopping", "augment", "more_data", "stochastic_depth", "label_smoothing",
                  "sam", "mixup", "swa", "dropconnect", "max_norm", "cutout", "cutmix",
-                 "lookahead", "adversarial", "snapshot_ensemble", "shake_drop"}
+                 "lookahead", "adversarial", "snapshot_ensemble", "shake_drop",
+                 "confidence_penalty", "logit_penalty", "input_gradient", "r_drop"}
 
 
 def test_registries_hold_the_documented_entries():

@@ -15,17 +15,19 @@ group, and the driver alone decides what happens (no worker traceback is printed
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from regbench import plugins
-from regbench.errors import RegbenchError
+from regbench.errors import PluginError, RegbenchError
 from regbench.executors.base import interrupt, signal_name
 from regbench.specs import Cell, CellResult
 
@@ -62,16 +64,32 @@ def death_message(exitcode: int | None) -> str:
     return f"worker process died (exit code {exitcode})"
 
 
+@dataclass(frozen=True)
+class SetupFailed:
+    """What a worker sends instead of a result when it could not load the driver's plugins
+    (or run its initializer): the driver stops the run with this one line."""
+
+    text: str
+
+
 def _worker_main(conn: Connection, ppid: int, data_dir: str | None, threads: int,
                  initializer: Callable[..., object] | None, initargs: tuple[Any, ...],
                  plugin_sources: Any = ()) -> None:
     """A worker: load the driver's plugins, then run the cells the driver sends, one at a
-    time, until it sends None."""
+    time, until it sends None. A plugin that fails to load here is reported to the driver
+    (no traceback on stderr) and the worker exits."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # (inherited already; see _start)
     _exit_with_parent(ppid)
-    plugins.worker_setup(plugin_sources)
-    if initializer is not None:
-        initializer(*initargs)
+    try:
+        plugins.worker_setup(plugin_sources)
+        if initializer is not None:
+            initializer(*initargs)
+    except BaseException as exc:  # noqa: BLE001 - reported to the driver, which stops the run
+        first = (str(exc).strip().splitlines() or [""])[0]
+        with contextlib.suppress(OSError):
+            conn.send(SetupFailed(f"{type(exc).__name__}: {first}" if not isinstance(
+                exc, RegbenchError) else first))
+        return
     from regbench.train import run_cell
 
     while True:
@@ -220,8 +238,13 @@ class LocalExecutor:
         assert w.cell is not None
         try:
             if w.conn.poll():
-                result: CellResult = w.conn.recv()
+                result: CellResult | SetupFailed = w.conn.recv()
                 w.cell = None
+                if isinstance(result, SetupFailed):
+                    raise PluginError(
+                        f"a worker process could not load the plugins the run loaded (an "
+                        f"environment problem, not a cell's; nothing was run by it): "
+                        f"{result.text}")
                 return result
         except (EOFError, OSError):
             pass
