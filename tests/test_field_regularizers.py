@@ -260,6 +260,13 @@ def test_snapshot_ensemble_refuses_cycles_the_epochs_cannot_make(tmp_path):
                     '\nregularizers = [{name = "snapshot_ensemble", strengths = [6]}]\n')
     with pytest.raises(RegbenchError, match="cycles=6 cannot be made from 20 epochs"):
         matrix.get(str(path)).expand()
+    proto3 = TrainProtocol(epochs=3, batch_size=0, optimizer="sgd", lr=0.1)
+    with pytest.raises(RegbenchError, match="cycles=2 cannot be made from 3 epochs"):
+        cls.check_protocol(RegSpec("snapshot_ensemble", 2.0), proto3)  # cycles of 2 and 1
+    cls.check_protocol(RegSpec("snapshot_ensemble", 2.0), proto3.override({"epochs": 4}))
+    with pytest.raises(RegbenchError, match="keep=5 is more than the 4 snapshots"):
+        cls.check_protocol(RegSpec("snapshot_ensemble", 4.0, freeze({"keep": 5})), proto)
+    cls.check_protocol(RegSpec("snapshot_ensemble", 4.0, freeze({"keep": 4})), proto)
 
 
 # -- every one of them: a real cell, deterministic, not a no-op -----------------------------

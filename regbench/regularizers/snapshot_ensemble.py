@@ -36,6 +36,14 @@ def cycles_made(epochs: int, cycles: float) -> int:
     return math.ceil(epochs / math.ceil(epochs / cycles))
 
 
+def makes(epochs: int, cycles: int) -> bool:
+    """Whether `epochs` epochs make exactly `cycles` cycles of ceil(epochs / cycles)
+    epochs, each of at least 2 epochs, the last (which may be shorter) included."""
+    length = math.ceil(epochs / cycles)
+    return (cycles_made(epochs, cycles) == cycles and length >= 2
+            and epochs - (cycles - 1) * length >= 2)
+
+
 @register_regularizer("snapshot_ensemble")
 class SnapshotEnsemble(Regularizer):
     """Snapshot ensembles: cosine lr cycles; the last snapshots' outputs averaged.
@@ -64,19 +72,25 @@ class SnapshotEnsemble(Regularizer):
 
     @classmethod
     def check_protocol(cls, spec: RegSpec, protocol: Protocol) -> None:
-        """Refuse cycles the epochs cannot make: a non-integer count, cycles of one epoch
-        (the lr never anneals), or a count that ceil-length cycles do not give (30 epochs,
-        7 cycles: cycles of 5 epochs make 6)."""
+        """Refuse cycles the epochs cannot make: a non-integer count, a cycle of one epoch
+        (the lr never anneals; the last, shorter cycle included: 3 epochs make no 2
+        cycles), or a count that ceil-length cycles do not give (30 epochs, 7 cycles:
+        cycles of 5 epochs make 6); and a `keep` larger than the snapshots taken (one per
+        cycle)."""
         m, epochs = float(spec.strength), protocol.epochs
-        made = cycles_made(epochs, m) if m.is_integer() else None
-        if made is None or made != m or math.ceil(epochs / m) < 2:
-            valid = [c for c in range(1, epochs) if cycles_made(epochs, c) == c]
+        if not m.is_integer() or not makes(epochs, int(m)):
+            valid = [c for c in range(1, epochs) if makes(epochs, c)]
             shown = (", ".join(map(str, valid[:12])) + (", ..." if len(valid) > 12 else "")
                      ) or "none (fewer than 2 epochs)"
             raise RegbenchError(
                 f"snapshot_ensemble cycles={m:g} cannot be made from {epochs} epochs "
                 f"(cycles of ceil({epochs}/cycles) epochs, at least 2 each); valid cycles "
                 f"for {epochs} epochs: {shown}")
+        keep = int(spec.get("keep", 0))
+        if keep > m:
+            raise RegbenchError(
+                f"snapshot_ensemble keep={keep} is more than the {m:g} snapshots that "
+                f"cycles={m:g} take (one per cycle); keep at most {m:g}, or 0 for all")
 
     def cycle_length(self, ctx: TrainContext) -> int:
         return math.ceil(ctx.protocol.epochs / int(self.strength))
