@@ -20,6 +20,7 @@ from regbench.interface import (  # noqa: F401  (re-exported)
 )
 from regbench.params import Param, check_values, default
 from regbench.specs import TaskSpec
+from regbench.task_checks import array_problems
 
 # parameters many tasks share
 N_TRAIN = Param(None, int, lo=1, optional=True, doc="cap on the train split")
@@ -100,7 +101,11 @@ class Task:
                                 f"allowed: one of {', '.join(map(repr, STANDARDIZE))}")
         self.check(spec)
         self.check_available(data_dir)
-        xtr, ytr, xva, yva, xte, yte = self.arrays(spec, seed, data_dir)
+        arrays = self.arrays(spec, seed, data_dir)
+        problems = array_problems(spec.label(), self.kind, self.n_classes, arrays)
+        if problems:
+            raise DataError("; ".join(problems))
+        xtr, ytr, xva, yva, xte, yte = (np.asarray(a) for a in arrays)
         shape = self.channel_shape()
         n_features = int(np.prod(xtr.shape[1:]))
         if standardize == "none":
