@@ -82,4 +82,8 @@ def plugin_task_problems(cells: list[Any], data_dir: str | None) -> list[str]:
             for line in str(exc).split("; "):
                 if line not in out:
                     out.append(line)
+        except Exception as exc:  # noqa: BLE001 - a plugin's own error, as one line
+            first = (str(exc).strip().splitlines() or [""])[0]
+            out.append(f"task {cell.task.label()!r} ({TASKS.origin(cell.task.name)}) failed "
+                       f"to load seed {cell.seed}: {type(exc).__name__}: {first}")
     return out
