@@ -8,7 +8,8 @@ The public API, stable across minor versions (everything a plugin needs)::
 - `Regularizer`, `Arch`, `Task`: the base classes of the three axes;
 - `register_regularizer`, `register_arch`, `register_task`: their registry decorators;
 - `Batch`, `TrainContext`, `Knobs`, `OptimConfig`, `Protocol`, `TaskData`, `decay_params`:
-  what the hooks and builders receive;
+  what the hooks and builders receive; `Stack`: a cell's regularizers combined as each
+  hook declares;
 - `Param`: a declared, validated parameter; `TaskSpec`, `ArchSpec`, `RegSpec`, `Cell`,
   `CellResult`: what a cell is and what running it returns; `run_cell`: run one;
 - `SUITE_VERSION`, `__version__`.
@@ -27,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "Regularizer": "regbench.interface",
     "Batch": "regbench.interface",
     "TrainContext": "regbench.interface",
+    "Stack": "regbench.interface",
     "Knobs": "regbench.interface",
     "OptimConfig": "regbench.interface",
     "Protocol": "regbench.interface",
