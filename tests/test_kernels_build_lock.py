@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from regbench.executors.base import needs_cpu_kernels
+from regbench.executors.preflight import needs_cpu_kernels
 from regbench.kernels import _backend
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 
