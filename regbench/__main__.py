@@ -13,6 +13,7 @@ from regbench.cli_common import (
     DEVICE_HELP,
     add_plugin_arguments,
     add_run_arguments,
+    check_before_creating,
     csv_list,
     data_dir,
     executor_from,
@@ -112,7 +113,6 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from regbench import devices, matrix
     from regbench.executors import Interrupted, finish
-    from regbench.executors.memory import check_memory
     from regbench.store import Store
     from regbench.tuning.driver import run_matrix
 
@@ -127,8 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     device = devices.resolve(args.device)
     cells = devices.on(exp.cells + [c for s in exp.studies for c in s.baseline], device)
     executor = executor_from(args)
-    if not Path(args.store).exists():  # refuse before the new store file is created
-        check_memory(cells, data_dir(args))
+    check_before_creating(args.store, cells, data_dir(args))
     print_skipped(m.name, exp.skipped)
     try:
         with Store(args.store) as store:

@@ -76,6 +76,19 @@ def executor_from(args: argparse.Namespace, name: str = "local") -> Any:
                          workers=getattr(args, "workers", None))
 
 
+def check_before_creating(store: str | Path, cells: list[Any], data_dir: str | None) -> None:
+    """Before a store file is made: every check that can refuse the run (the tasks' data,
+    the memory the cells need; `executors.preflight`), so a refused run leaves no file
+    behind. A store that exists already is left to `run_cells`, which checks the cells it
+    still has to run."""
+    path = Path(store)
+    if path.exists() and (not path.is_file() or path.stat().st_size > 0):
+        return
+    from regbench.executors import preflight
+
+    preflight(cells, data_dir)
+
+
 def fetch_command(args: argparse.Namespace) -> str:
     """The `regbench fetch` line that downloads what this command's matrix needs."""
     parts = ["regbench fetch", f"--matrix {args.matrix}"]

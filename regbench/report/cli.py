@@ -15,6 +15,7 @@ from pathlib import Path
 
 from regbench.cli_common import (
     add_run_arguments,
+    check_before_creating,
     data_dir,
     executor_from,
     require_downloads,
@@ -87,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
         raise RegbenchError(f"--no-run: no results store at {store_path}; run without --no-run "
                             f"to compute the {exp.size()} cells of matrix {m.name!r}, or "
                             "pass --store")
+    if not args.no_run:
+        check_before_creating(store_path, devices.on(
+            exp.cells + [c for s in exp.studies for c in s.baseline], device), data_dir(args))
     status = 0
     from regbench.tuning.driver import matrix_cells, run_matrix
 
