@@ -271,7 +271,8 @@ def split(
     `n_train` caps the training split (keeping val and test as they are), for
     sample-size sweeps such as double descent.
     """
-    from sklearn.model_selection import train_test_split  # on use: its ~1 s import would slow every command
+    # imported on use: at import time its ~1 s would slow every command
+    from sklearn.model_selection import train_test_split
 
     rs = seeding.derive("data", seed, scope, "split") % 2**32
     strat = y if stratify else None
