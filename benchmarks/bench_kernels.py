@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from regbench import kernels as K
-from regbench.bench.cpu import _measure
+from regbench.bench.measure import measure
 from regbench.kernels import reference as R
 
 from .common import (
@@ -400,6 +400,6 @@ class DropoutCall(_KernelSuite):
 
     def track_call_us(self, *args: object) -> float:
         """Median microseconds of one call (torch.utils.benchmark.Timer, as `regbench bench`)."""
-        return _measure(self.fn, self.threads, RATIO_MIN_TIME)[0] * 1e6
+        return measure(self.fn, self.threads, RATIO_MIN_TIME)[0] * 1e6
 
     track_call_us.unit = "us"  # type: ignore[attr-defined]

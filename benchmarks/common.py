@@ -1,6 +1,6 @@
 """Shared pieces of the asv suites: parameter grids, device checks, data, ratio timing.
 
-Ratios reuse `regbench.bench._measure` (torch.utils.benchmark.Timer with num_threads set,
+Ratios reuse `regbench.bench.measure.measure` (torch.utils.benchmark.Timer with num_threads set,
 warm-up first, median of blocked_autorange), so asv tracks the same numbers as
 `regbench bench`, each ratio measured inside one process.
 """
@@ -20,7 +20,7 @@ if os.environ.get("ASV_ENV_TYPE", "existing") != "existing" and os.environ.get("
 import torch  # noqa: E402
 
 from regbench import kernels as K  # noqa: E402
-from regbench.bench.cpu import DTYPES, _measure  # noqa: E402
+from regbench.bench.measure import DTYPES, measure  # noqa: E402
 
 SIZES = [2**16, 2**20]          # 64K and 1M elements: small enough for `asv run --quick`
 DTYPE_NAMES = ["fp32", "bf16"]
@@ -66,6 +66,6 @@ def sync(device: torch.device) -> None:
 
 def ratio(ours: Callable[[], Any], other: Callable[[], Any], threads: int) -> float:
     """median time of `ours` / median time of `other`, both measured now in this process."""
-    t_ours, _ = _measure(ours, threads, RATIO_MIN_TIME)
-    t_other, _ = _measure(other, threads, RATIO_MIN_TIME)
+    t_ours, _ = measure(ours, threads, RATIO_MIN_TIME)
+    t_other, _ = measure(other, threads, RATIO_MIN_TIME)
     return t_ours / t_other

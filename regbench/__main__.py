@@ -3,37 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from regbench.cli_common import (
+    DATA_DIR_HELP,
+    DEVICE_HELP,
+    add_plugin_arguments,
+    add_run_arguments,
+    check_before_creating,
+    csv_list,
+    data_dir,
+    executor_from,
+    require_downloads,
+    run_command,
+)
 from regbench.errors import RegbenchError, StoreError
 
 AXES = ("tasks", "archs", "regularizers", "matrices")
-DEVICE_HELP = ("cpu (default) or cuda: where cells train; a CUDA cell's id holds the GPU "
-               "name, so CPU and CUDA results sit side by side in one store")
-
-
-def _csv_list(text: str | None) -> list[str] | None:
-    return [t.strip() for t in text.split(",") if t.strip()] if text else None
-
-
-DATA_DIR_HELP = ("folder with data: user files (bikes: hour.csv, the vision sets) and the "
-                 "OpenML cache in DIR/openml (default $REGBENCH_DATA_DIR, else the openml "
-                 "package's own cache)")
-OFFLINE_HELP = ("download nothing (also $REGBENCH_OFFLINE=1): OpenML data must be in the "
-                "cache; what is missing stops the run before any cell")
-PLUGIN_HELP = ("a plugin to load: PATH.py or a module name (repeatable); installed packages' "
-               "entry points load unless $REGBENCH_DISABLE_PLUGIN_AUTOLOAD=1")
-
-
-def add_plugin_arguments(p: argparse.ArgumentParser) -> None:
-    """`--plugin PATH.py|MODULE` (repeatable) for a command that builds or reads a matrix."""
-    p.add_argument("--plugin", action="append", default=[], metavar="PATH.py|MODULE",
-                   help=PLUGIN_HELP)
 
 
 def _origin(registry: Any, name: str) -> str:
@@ -43,45 +32,6 @@ def _origin(registry: Any, name: str) -> str:
 
 
 # -- list -----------------------------------------------------------------------------------
-def regularizer_skips(name: str) -> list[str]:
-    """Where regularizer `name` (at its default parameters) cannot run, over every
-    registered task (but those that need parameters, like `table`) and architecture that
-    can run together, grouped by what it needs:
-    whole tasks (every architecture), whole architectures (every task), or single pairs."""
-    from regbench.registry import ARCHS, REGULARIZERS, TASKS
-    from regbench.specs import ArchSpec, TaskSpec
-
-    reg = REGULARIZERS.get(name)
-    tasks = {}
-    for t in TASKS.names():
-        try:
-            tasks[t] = TASKS.get(t)().bind(TaskSpec(t))
-        except RegbenchError:  # a task that needs parameters (table: its file and target)
-            continue
-    archs = {a: ARCHS.get(a)() for a in ARCHS.names()}
-    valid = [(t, a) for t in tasks for a in archs
-             if archs[a].skip_reason(ArchSpec(a), tasks[t]) is None]
-    groups: dict[str, set[tuple[str, str]]] = {}
-    for t, a in valid:
-        why = reg.skip_reason(tasks[t], archs[a])
-        if why:
-            groups.setdefault(why.split(";")[0], set()).add((t, a))
-    lines = []
-    for why, pairs in groups.items():
-        whole_tasks = [t for t in tasks if all((t, a) in pairs for tt, a in valid if tt == t)
-                       and any(tt == t for tt, _ in pairs)]
-        whole_archs = [a for a in archs if all((t, a) in pairs for t, aa in valid if aa == a)
-                       and any(aa == a for _, aa in pairs)]
-        if all(t in whole_tasks for t, _ in pairs):
-            where = ", ".join(whole_tasks) + " (every architecture)"
-        elif all(a in whole_archs for _, a in pairs):
-            where = ", ".join(whole_archs) + " (every task)"
-        else:
-            where = ", ".join(f"{t} x {a}" for t, a in sorted(pairs))
-        lines.append(f"      skips {where}: {why}")
-    return lines
-
-
 def regularizer_space(name: str) -> str:
     """What a `tune` block samples for regularizer `name`, in words, for `regbench list
     regularizers`: `      tune: p uniform [0, 0.8]` (the strength under its own name, then
@@ -117,6 +67,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from regbench import matrix
     from regbench.params import default
     from regbench.registry import ARCHS, REGULARIZERS, TASKS
+    from regbench.skips import Pairs, regularizer_skips
 
     axes = [args.axis] if args.axis else list(AXES)
     out: list[str] = []
@@ -135,6 +86,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                        + (f" [{params}]" if params else "") + _origin(ARCHS, n))
     if "regularizers" in axes:
         out.append("regularizers:")
+        pairs = Pairs.build() if args.axis == "regularizers" else None
         for n in REGULARIZERS.names():
             r = REGULARIZERS.get(n)
             strengths = ", ".join(f"{s:g}" for s in r.default_strengths)
@@ -142,7 +94,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             out.append(f"  {n:17s} {sweep:24s} {REGULARIZERS.describe(n)}"
                        + _origin(REGULARIZERS, n))
             if args.axis == "regularizers":
-                out += regularizer_skips(n)
+                out += regularizer_skips(n, pairs)
                 out.append(regularizer_space(n))
     if "matrices" in axes:
         out.append("matrices:")
@@ -160,8 +112,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 # -- run ------------------------------------------------------------------------------------
 def cmd_run(args: argparse.Namespace) -> int:
     from regbench import devices, matrix
-    from regbench.executors import Interrupted, finish, make_executor
-    from regbench.executors.memory import check_memory
+    from regbench.executors import Interrupted, finish
     from regbench.store import Store
     from regbench.tuning.driver import run_matrix
 
@@ -169,17 +120,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.add_regularizer:
         m = matrix.add_regularizers(m, args.add_regularizer)
     require_downloads(m, args)  # before the cells are built: nothing is written on failure
-    exp = m.expand(seeds=args.seeds, tasks=_csv_list(args.tasks),
-                   regularizers=_csv_list(args.regularizers))
+    exp = m.expand(seeds=args.seeds, tasks=csv_list(args.tasks),
+                   regularizers=csv_list(args.regularizers))
     if not exp.cells and not exp.studies:
         raise RegbenchError(f"matrix {m.name!r} has no cells for the given filters")
     device = devices.resolve(args.device)
     cells = devices.on(exp.cells + [c for s in exp.studies for c in s.baseline], device)
-    executor = make_executor(args.executor, jobs=args.jobs, threads=args.threads,
-                             data_dir=str(args.data_dir) if args.data_dir else None,
-                             scheduler=args.scheduler, workers=args.workers)
-    if not Path(args.store).exists():  # refuse before the new store file is created
-        check_memory(cells, str(args.data_dir) if args.data_dir else None)
+    executor = executor_from(args)
+    check_before_creating(args.store, cells, data_dir(args))
     print_skipped(m.name, exp.skipped)
     try:
         with Store(args.store) as store:
@@ -191,27 +139,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise
         summary = exc.summary
     return finish(summary, f"matrix {m.name}", f"; store {args.store}")
-
-
-def fetch_command(args: argparse.Namespace) -> str:
-    """The `regbench fetch` line that downloads what this command's matrix needs."""
-    parts = ["regbench fetch", f"--matrix {args.matrix}"]
-    parts += [f"--plugin {p}" for p in getattr(args, "plugin", [])]
-    if getattr(args, "tasks", None):
-        parts.append(f"--tasks {args.tasks}")
-    if getattr(args, "data_dir", None):
-        parts.append(f"--data-dir {args.data_dir}")
-    return " ".join(parts)
-
-
-def require_downloads(m: Any, args: argparse.Namespace) -> None:
-    """Download what the matrix's OpenML entries need unless offline, else stop with one
-    line naming the missing ids and the fetch command (before any cell or store)."""
-    from regbench.openml_data import cache, fetch
-
-    settings = cache.current()
-    fetch.require(m.task_specs(_csv_list(getattr(args, "tasks", None))), settings.data_dir,
-                  settings.offline, fetch_command(args))
 
 
 SKIPS_SHOWN = 10
@@ -243,7 +170,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     from regbench.openml_data import cache, fetch
 
     m = matrix.get(args.matrix)
-    specs = m.task_specs(_csv_list(args.tasks))
+    specs = m.task_specs(csv_list(args.tasks))
     if not fetch.entries(specs):
         print(f"matrix {m.name}: nothing to fetch (no openml task; the other tasks generate "
               "their data or read files you provide)")
@@ -293,7 +220,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     from regbench.cli_format import render
     from regbench.store import Store
 
-    only = _csv_list(args.only)
+    only = csv_list(args.only)
     claims.select(only)  # unknown names fail before the store is touched
     device = devices.resolve(args.device)
     if args.seeds is not None and args.seeds < 1:
@@ -301,7 +228,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with Store(args.store) as store:
         df = claims.run_claims(store, only, args.seeds, jobs=args.jobs,
-                               data_dir=str(args.data_dir) if args.data_dir else None,
+                               data_dir=data_dir(args),
                                fast=args.fast, progress=not args.no_progress,
                                log=lambda line: print(line, file=sys.stderr), device=device,
                                retry_failed=args.retry_failed)
@@ -350,27 +277,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the cells of a matrix that are missing from the store")
     p.add_argument("--matrix", default="default", help="built-in matrix name or a .toml file")
     p.add_argument("--store", default=str(DEFAULT_STORE), help="SQLite results store")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per cell (default 1)")
     p.add_argument("--seeds", type=int, help="number of seeds (overrides the matrix's)")
     p.add_argument("--tasks", help="comma-separated task names to keep")
     p.add_argument("--regularizers", help="comma-separated regularizer names to keep")
     p.add_argument("--force", action="store_true", help="rerun and replace stored cells")
-    p.add_argument("--retry-failed", action="store_true",
-                   help="rerun stored cells whose status is failed (replacing them)")
-    p.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
-    p.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
+    add_run_arguments(p)
     p.add_argument("--executor", default="local", help="where cells run: local or dask")
-    p.add_argument("--device", default="cpu", help=DEVICE_HELP)
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="with --executor dask: a running Dask scheduler, e.g. tcp://HOST:8786")
     p.add_argument("--workers", type=int, metavar="N",
                    help="with --executor dask: start a local cluster of N worker processes")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_plugin_arguments(p)
-    p.add_argument("--add-regularizer", action="append", default=[], metavar="NAME",
-                   help="add regularizer NAME (e.g. a plugin's) at its default strengths to "
-                        "every block of the matrix that has none (repeatable)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("fetch", help="download the OpenML datasets a matrix needs into the "
@@ -429,54 +345,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def quiet_broken_pipe() -> int:
-    """The reader of stdout went away (`regbench check | head`): stop quietly, as a Unix tool
-    killed by SIGPIPE does (exit 141); devnull on stdout keeps Python's exit flush quiet."""
-    try:
-        fd = sys.stdout.fileno()
-    except (OSError, ValueError):  # not a real file (captured output)
-        return 141
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fd)
-    os.close(devnull)
-    return 141
+def _load_plugins_then(args: argparse.Namespace) -> int:
+    """Load the command's `--plugin`s (before any matrix is built or store opened), then
+    run it."""
+    if hasattr(args, "plugin"):
+        from regbench import plugins
+
+        plugins.load(args.plugin)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
-    try:
-        if hasattr(args, "plugin"):  # before any matrix is built or store opened
-            from regbench import plugins
-
-            plugins.load(args.plugin)
-        from regbench.openml_data import cache
-
-        with cache.use(getattr(args, "data_dir", None), getattr(args, "offline", False)):
-            rc = func(args)
-        sys.stdout.flush()  # a closed pipe (`regbench check | head`) is caught here
-        return rc
-    except BrokenPipeError:
-        return quiet_broken_pipe()
-    except RegbenchError as exc:
-        print(f"regbench: error: {exc}", file=sys.stderr)
-        return 2
-    except sqlite3.Error as exc:
-        from regbench.store.faults import sqlite_line
-
-        print(f"regbench: error: {sqlite_line(exc, getattr(args, 'store', None))}",
-              file=sys.stderr)
-        return 2
-    except OSError as exc:
-        from regbench.store.faults import os_line
-
-        print(f"regbench: error: {os_line(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        print("regbench: interrupted; finished cells are in the store, rerun to resume",
-              file=sys.stderr)
-        return getattr(exc, "exit_code", 130)
+    """`regbench ARGS`: the exit status (0 ok, 1 a cell failed or a check found problems,
+    2 a usage, data or store error, 128 + N after signal N)."""
+    args = build_parser().parse_args(argv)
+    return run_command("regbench", _load_plugins_then, args)
 
 
 if __name__ == "__main__":

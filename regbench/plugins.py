@@ -377,10 +377,3 @@ def not_loaded(plugin_codes: Iterable[str | None]) -> dict[str, int]:
         if kind in KINDS and name not in KINDS[kind]:
             out[f"{kind} {name}"] = out.get(f"{kind} {name}", 0) + 1
     return dict(sorted(out.items()))
-
-def run_cell(srcs: Iterable[Source], cell: Any, data_dir: str | None, threads: int) -> Any:
-    """A worker's task: load the driver's plugins (once per process), then run the cell."""
-    from regbench.train import run_cell as run
-
-    worker_setup(srcs)
-    return run(cell, data_dir, threads)

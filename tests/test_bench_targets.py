@@ -47,7 +47,7 @@ def test_optim_targets_judge_the_speedup_over_their_own_baseline() -> None:
 def test_measure_pair_times_both_sides_in_alternating_rounds() -> None:
     import time
 
-    from regbench.bench.cpu import measure_pair
+    from regbench.bench.measure import measure_pair
 
     order: list[str] = []
 

@@ -174,3 +174,32 @@ def test_not_a_store_is_exit_2(tmp_path, make, needle, capsys):
     proc = cli(capsys, "check", "--store", str(p))
     assert proc.returncode == 2 and needle in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def listing(folder: Path) -> dict[str, str]:
+    """Every file in `folder` with its content's digest."""
+    return {p.name: digest(p) for p in sorted(folder.iterdir())}
+
+
+@pytest.mark.parametrize("damage", ["garbage", "overwrite", "truncate"])
+def test_check_of_a_corrupt_store_creates_no_file(store, damage):
+    data = bytearray(store.read_bytes())
+    if damage == "garbage":  # not an SQLite file at all
+        data = bytearray(os.urandom(len(data)))
+    elif damage == "overwrite":  # pages of a WAL-mode store overwritten, its header intact
+        data[3 * 4096:6 * 4096] = os.urandom(3 * 4096)
+    else:
+        data = data[: len(data) // 3]
+    store.write_bytes(bytes(data))
+    before = listing(store.parent)
+    proc = regbench("check", "--store", str(store))
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert str(store) in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+    assert listing(store.parent) == before  # no -wal, no -shm
+
+
+def test_reading_a_closed_store_creates_no_file(store, capsys):
+    before = listing(store.parent)
+    assert cli(capsys, "check", "--store", str(store)).returncode == 0
+    assert cli(capsys, "show", "--store", str(store)).returncode == 0
+    assert listing(store.parent) == before

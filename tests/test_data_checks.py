@@ -105,6 +105,28 @@ def test_an_inf_feature_in_a_csv_stops_the_run_and_the_fixed_file_runs(tmp_path)
     assert "1 run now (1 ok" in proc.stdout
 
 
+@pytest.mark.parametrize("command", [["-m", "regbench", "run"], ["-m", "regbench.report"]])
+def test_a_run_refused_for_bad_data_writes_nothing(tmp_path, command):
+    data = tmp_path / "data"
+    path = write_table_csv(data / "t.csv")
+    df = pd.read_csv(path)
+    df.loc[6, "x1"] = np.inf
+    df.to_csv(path, index=False)
+    toml = data / "m.toml"
+    toml.write_text(TABLE_MATRIX.format(path=path, target="y"))
+    work = tmp_path / "work"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "REGBENCH_DATA_DIR"}
+    proc = subprocess.run([sys.executable, *command, "--matrix", str(toml), "--store",
+                           "s.sqlite", "--no-progress"], cwd=work, capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{path}: column 'x1': inf at row 7" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in work.iterdir()) == []  # no store, -wal, -shm or report
+    assert sorted(p.name for p in data.iterdir()) == ["m.toml", "t.csv"]
+
+
 def test_a_target_near_1e200_stops_the_run_instead_of_an_inf_rmse(tmp_path):
     path = write_table_csv(tmp_path / "t.csv")
     df = pd.read_csv(path)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from regbench.executors.base import needs_cpu_kernels
+from regbench.executors.preflight import needs_cpu_kernels
 from regbench.kernels import _backend
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 
@@ -71,6 +71,12 @@ def test_needs_cpu_kernels_only_for_fused_cpu_cells():
     assert not needs_cpu_kernels(_cell(fused, device="cuda:NVIDIA H200"))
     assert not needs_cpu_kernels(_cell(RegSpec("dropout", 0.1, freeze({"backend": "native"}))))
     assert not needs_cpu_kernels(_cell(RegSpec("none", 0.0)))
+    # a fused member of the stack (a base recipe, a `with`) needs them too
+    with_fused = Cell(TaskSpec("curve"), ArchSpec("mlp"), RegSpec("sam", 0.05), 0,
+                      addons=(fused,))
+    assert needs_cpu_kernels(with_fused)
+    on_fused = Cell(TaskSpec("curve"), ArchSpec("mlp"), RegSpec("none", 0.0), 0, base=(fused,))
+    assert needs_cpu_kernels(on_fused)
 
 
 class _Recorder:

@@ -87,3 +87,29 @@ def test_matrices_count_the_cells_of_their_studies(capsys, monkeypatch):
                                 "block", "and", "a", "tuned", "one"]
     assert lines[2].startswith("  tuned            (3 studies, up to 50 cells), 2 seeds: "
                                "a grid block"), lines[2]
+
+
+def test_list_regularizers_builds_each_task_and_arch_once(capsys, monkeypatch):
+    """The skip groups of every regularizer are computed over one set of task and
+    architecture instances, not a fresh set per regularizer."""
+    from regbench.registry import ARCHS, TASKS
+
+    gets: dict[str, int] = {}
+    for registry, kind in ((TASKS, "task"), (ARCHS, "arch")):
+        def counted(name, _get=registry.get, _kind=kind):
+            gets[f"{_kind} {name}"] = gets.get(f"{_kind} {name}", 0) + 1
+            return _get(name)
+
+        monkeypatch.setattr(registry, "get", counted)
+    listed(capsys, "regularizers")
+    assert gets and max(gets.values()) == 1, gets
+
+
+def test_list_imports_no_scikit_learn():
+    """`regbench list` (every command's start) does not pay for importing scikit-learn; the
+    tasks import it when they split data."""
+    code = ("import sys; from regbench.__main__ import main; main(['list', 'regularizers']); "
+            "print('sklearn' in sys.modules, file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert proc.stderr.strip() == "False"

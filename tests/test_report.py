@@ -355,3 +355,72 @@ def test_a_regularizer_that_never_acted_is_named_in_the_index(tmp_path: Path) ->
     assert "### Regularizers that changed nothing" in readme
     assert "- digits / mlp / max_norm=3: identical to none on all 3 seeds" in readme
     assert "max_norm=1: identical" not in readme
+
+
+def _noop_frame(n_strengths: int, seeds: int = 3) -> pd.DataFrame:
+    """A `cells_frame` of `none` and max_norm at `n_strengths` radii on digits / mlp: the
+    lower half of the radii never act (equal to `none`), the upper half do."""
+    out = []
+    for reg, strengths in (("none", [0.0]), ("max_norm", range(1, n_strengths + 1))):
+        for s in strengths:
+            for seed in range(seeds):
+                shift = 0.0 if s <= n_strengths // 2 else 0.01
+                out.append({
+                    "cell_id": f"{reg}{s}-{seed}", "status": "ok", "task": "digits",
+                    "task_params": "{}", "arch": "mlp", "arch_params": "{}",
+                    "reg_params": "{}", "protocol": "{}", "regularizer": reg,
+                    "strength": float(s), "seed": seed, "higher_is_better": 1,
+                    "metric_name": "accuracy", "train_loss": 0.1 + seed + shift,
+                    "val_loss": 0.2, "test_loss": 0.3, "train_metric": 0.9,
+                    "val_metric": 0.8, "test_metric": 0.7, "gap_loss": 0.2 - seed - shift,
+                    "gap_metric": 0.2})
+    return pd.DataFrame(out)
+
+
+def test_the_noop_scan_compares_columns_once_not_once_per_group(monkeypatch) -> None:
+    """`noop_lines` finds the groups in one pass: how many column comparisons it makes does
+    not grow with the number of (task, arch, regularizer, strength) groups."""
+    from regbench.report.index import noop_lines
+
+    calls = []
+    for op in ("__eq__", "__ne__"):
+        original = getattr(pd.Series, op)
+
+        def counted(self, other, _original=original):
+            calls.append(1)
+            return _original(self, other)
+
+        monkeypatch.setattr(pd.Series, op, counted)
+    work = {}
+    for n in (4, 40):
+        calls.clear()
+        lines = noop_lines(_noop_frame(n))
+        assert lines == [f"- digits / mlp / max_norm={s}: identical to none on all 3 seeds"
+                         for s in range(1, n // 2 + 1)]
+        work[n] = len(calls)
+    assert work[40] == work[4], work
+
+
+@pytest.mark.parametrize("description, line", [
+    ("", "Made by `test`. Matrix: `hand`."),
+    ("none and l2 on digits", "Made by `test`. Matrix: none and l2 on digits."),
+])
+def test_the_header_names_a_matrix_without_a_description(tmp_path: Path, description: str,
+                                                         line: str) -> None:
+    from regbench.report.index import RunInfo
+    from regbench.specs import ArchSpec, Cell, CellResult, RegSpec, TaskSpec
+
+    with Store(tmp_path / "s.sqlite") as store:
+        for reg, strength in (("none", 0.0), ("l2", 1e-3)):
+            for seed in range(2):
+                cell = Cell(TaskSpec("digits"), ArchSpec("mlp"), RegSpec(reg, strength), seed)
+                store.add(CellResult(cell, "ok", metrics={
+                    "metric_name": "accuracy", "higher_is_better": True,
+                    "train_loss": 0.1 + seed, "test_loss": 0.2, "gap_loss": 0.1 - seed,
+                    "train_metric": 0.99, "test_metric": 0.9 - strength, "gap_metric": 0.09}))
+        cells = store.cells_frame()
+    info = RunInfo(matrix="hand", description=description, command="test", n_matrix=4)
+    readme = report.write_report(cells, tmp_path / "out", info, formats=["md"],
+                                 figure_formats=["png"]).readme.read_text()
+    assert readme.splitlines()[2] == line
+    assert ": ." not in readme

@@ -21,8 +21,8 @@ import pytest
 from regbench import matrix
 from regbench.errors import RegbenchError
 from regbench.executors import LocalExecutor, run_cells
-from regbench.executors.base import Progress
 from regbench.executors.memory import _shapes, check_memory, estimate
+from regbench.executors.progress import Progress
 from regbench.store import Store
 
 TESTS = Path(__file__).parent

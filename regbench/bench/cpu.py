@@ -15,25 +15,23 @@ import argparse
 import math
 import os
 import sys
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.benchmark import Measurement, Timer
 
 from regbench import kernels as K
+from regbench.bench.measure import CLOCKS, DTYPES, measure, use_clock
+from regbench.bench.optim import bench_optim
 from regbench.errors import RegbenchError
 from regbench.kernels import reference as R
 from regbench.kernels.dropout import dropout_op
 from regbench.nn import FusedDropout
 
 OPS = ("dropout", "dropout_fwdbwd", "dropout_call", "bias_dropout_add", "l2", "optim", "mlp")
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 DEFAULT_SIZES = "64K,1M,16M,64M"
 QUICK_SIZES = "64K,1M"
 TARGETS = {
@@ -191,67 +189,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also save the rows in this results store")
 
 
-# --- measurement ------------------------------------------------------------------------------
-
-
-CLOCKS: dict[str, Callable[[], float]] = {
-    "wall": time.perf_counter,
-    # CPU seconds of this process: on a machine shared with other jobs, the time the process
-    # was descheduled does not count (cache and memory contention still do). One thread only.
-    "cpu": time.process_time,
-}
-_clock: list[Callable[[], float]] = [time.perf_counter]
-
-
-def _warm(fns: Sequence[Callable[[], Any]], threads: int) -> None:
-    """Two untimed calls of each fn on `threads` threads."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        for _ in range(2):
-            for fn in fns:
-                fn()
-    finally:
-        torch.set_num_threads(old)
-
-
-def _timed(fn: Callable[[], Any], threads: int, min_time: float) -> Measurement:
-    """fn() timed in blocks for at least min_time (on the clock that `--clock` chose: wall
-    time by default); no warm-up, the caller does it."""
-    return Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
-                 timer=_clock[0]).blocked_autorange(min_run_time=min_time)
-
-
-def _measure(fn: Callable[[], Any], threads: int, min_time: float) -> tuple[float, float]:
-    """(median, IQR) seconds of fn() on `threads` threads, after warm-up."""
-    _warm([fn], threads)
-    m = _timed(fn, threads, min_time)
-    return float(m.median), float(m.iqr)
-
-
-def measure_pair(base: Callable[[], Any], ours: Callable[[], Any], threads: int,
-                 min_time: float, rounds: int = 6) -> tuple[tuple[float, float],
-                                                            tuple[float, float]]:
-    """(median, IQR) seconds of `base` and of `ours`, timed in alternating rounds.
-
-    For a ratio near 1 (a memory-bound step against torch's): timing one after the other
-    lets a drift of the machine (a neighbour VM, frequency) land on one side only;
-    interleaving `rounds` rounds of min_time / rounds each spreads it over both.
-    """
-    _warm([base, ours], threads)
-    tb: list[float] = []
-    to: list[float] = []
-    for _ in range(rounds):
-        tb += _timed(base, threads, min_time / rounds).times
-        to += _timed(ours, threads, min_time / rounds).times
-
-    def stats(ts: list[float]) -> tuple[float, float]:
-        q1, med, q3 = (float(v) for v in np.percentile(ts, [25, 50, 75]))
-        return med, q3 - q1
-
-    return stats(tb), stats(to)
-
-
 class _Run:
     """Collects rows of one `regbench bench` run."""
 
@@ -330,20 +267,20 @@ def bench_dropout(run: _Run, dt: str, n: int, th: int, copy_s: float, fwdbwd: bo
     natives: dict[str, float] = {}
     if not fwdbwd:
         _check_dropout(K.dropout(x, P, SEED, 0), x, 0)
-        t_eager = _measure(lambda: F.dropout(x, P, True), th, run.min_time)
+        t_eager = measure(lambda: F.dropout(x, P, True), th, run.min_time)
         natives["F.dropout"] = t_eager[0]
         run.row(op, "F.dropout", dt, n, th, t_eager, 2 * es * n, copy_s)
         if run.compile:
             cf = _compiled(lambda t: F.dropout(t, P, True))
-            t_c = _measure(lambda: cf(x), th, run.min_time)
+            t_c = measure(lambda: cf(x), th, run.min_time)
             natives["compile(F.dropout)"] = t_c[0]
             run.row(op, "compile(F.dropout)", dt, n, th, t_c, 2 * es * n, copy_s)
-        t_api = _measure(lambda: K.dropout(x, P, SEED, 0), th, run.min_time)
+        t_api = measure(lambda: K.dropout(x, P, SEED, 0), th, run.min_time)
         run.ours(op, "fused", dt, n, th, t_api, 2 * es * n, copy_s, natives)
         if ext is not None and isa is not None:
             ext.dropout_fwd(x, None, None, t_, s_, SEED, 0, isa, out)
             _check_dropout(out, x, 0)
-            t_out = _measure(lambda: ext.dropout_fwd(x, None, None, t_, s_, SEED, 0, isa, out),
+            t_out = measure(lambda: ext.dropout_fwd(x, None, None, t_, s_, SEED, 0, isa, out),
                              th, run.min_time)
             run.ours(op, "fused(out=)", dt, n, th, t_out, 2 * es * n, copy_s, natives)
         return
@@ -358,15 +295,15 @@ def bench_dropout(run: _Run, dt: str, n: int, th: int, copy_s: float, fwdbwd: bo
 
     (gx,) = fused()
     _check_dropout(gx, dy, 0)
-    t_eager = _measure(eager, th, run.min_time)
+    t_eager = measure(eager, th, run.min_time)
     natives["F.dropout"] = t_eager[0]
     run.row(op, "F.dropout", dt, n, th, t_eager, 4 * es * n, copy_s)
     if run.compile:
         cf = _compiled(lambda t: F.dropout(t, P, True))
-        t_c = _measure(lambda: torch.autograd.grad(cf(xr), xr, dy), th, run.min_time)
+        t_c = measure(lambda: torch.autograd.grad(cf(xr), xr, dy), th, run.min_time)
         natives["compile(F.dropout)"] = t_c[0]
         run.row(op, "compile(F.dropout)", dt, n, th, t_c, 4 * es * n, copy_s)
-    run.ours(op, "fused", dt, n, th, _measure(fused, th, run.min_time), 4 * es * n, copy_s,
+    run.ours(op, "fused", dt, n, th, measure(fused, th, run.min_time), 4 * es * n, copy_s,
              natives)
 
 
@@ -376,12 +313,12 @@ def bench_call(run: _Run, th: int) -> None:
     kernel itself takes nanoseconds."""
     x = torch.randn(CALL_NUMEL)
     _check_dropout(K.dropout(x, P, SEED, 0), x, 0)
-    t_native = _measure(lambda: F.dropout(x, P, True), th, run.min_time)
+    t_native = measure(lambda: F.dropout(x, P, True), th, run.min_time)
     run.row("dropout_call", "F.dropout", "fp32", CALL_NUMEL, th, t_native, None, None)
     natives = {"F.dropout": t_native[0]}
     for impl, fn in (("fused", lambda: K.dropout(x, P, SEED, 0)),
                      ("regbench::dropout op", lambda: dropout_op(x, P, SEED, 0))):
-        run.ours("dropout_call", impl, "fp32", CALL_NUMEL, th, _measure(fn, th, run.min_time),
+        run.ours("dropout_call", impl, "fp32", CALL_NUMEL, th, measure(fn, th, run.min_time),
                  None, None, natives)
 
 
@@ -467,16 +404,16 @@ def bench_bda(run: _Run, dt: str, n: int, th: int, copy_s: float) -> None:
         return r + F.dropout(x + b, P, True)
 
     natives: dict[str, float] = {}
-    t_e = _measure(eager, th, run.min_time)
+    t_e = measure(eager, th, run.min_time)
     natives["x+b, F.dropout, +r"] = t_e[0]
     run.row("bias_dropout_add", "x+b, F.dropout, +r", dt, nn_, th, t_e, 3 * es * nn_, copy_s)
     if run.compile:
         cf = _compiled(lambda a, bb, rr: rr + F.dropout(a + bb, P, True))
-        t_c = _measure(lambda: cf(x, b, r), th, run.min_time)
+        t_c = measure(lambda: cf(x, b, r), th, run.min_time)
         natives["compile(x+b, F.dropout, +r)"] = t_c[0]
         run.row("bias_dropout_add", "compile(x+b, F.dropout, +r)", dt, nn_, th, t_c,
                 3 * es * nn_, copy_s)
-    t_f = _measure(lambda: K.bias_dropout_add(x, b, r, P, SEED, 0), th, run.min_time)
+    t_f = measure(lambda: K.bias_dropout_add(x, b, r, P, SEED, 0), th, run.min_time)
     run.ours("bias_dropout_add", "fused", dt, nn_, th, t_f, 3 * es * nn_, copy_s, natives)
 
 
@@ -522,21 +459,21 @@ def bench_l2(run: _Run, dt: str, n: int, th: int, copy_s: float) -> None:
     for name, fn in (("penalty in loss + autograd", penalty_in_loss),
                      ("torch._foreach_* (grad + value)", foreach),
                      ("torch._foreach_add_ (grad only)", foreach_grad_only)):
-        t = _measure(fn, th, run.min_time)
+        t = measure(fn, th, run.min_time)
         natives[name] = t[0]
         run.row("l2", name, dt, n, th, t, 3 * es * n, copy_s)
     # weight decay inside the fused SGD step vs l2_ + the same step without weight decay
     try:
         opt_wd = torch.optim.SGD(ps, lr=1e-6, weight_decay=LAM, fused=True)
         opt_0 = torch.optim.SGD(ps, lr=1e-6, fused=True)
-        t_wd = _measure(opt_wd.step, th, run.min_time)
+        t_wd = measure(opt_wd.step, th, run.min_time)
         run.row("l2_sgd_step", "SGD(fused=True, weight_decay)", dt, n, th, t_wd, None, copy_s)
-        t_ours = _measure(lambda: (K.l2_(ps, LAM), opt_0.step()), th, run.min_time)
+        t_ours = measure(lambda: (K.l2_(ps, LAM), opt_0.step()), th, run.min_time)
         run.ours("l2_sgd_step", "l2_ + SGD(fused=True)", dt, n, th, t_ours, None, copy_s,
                  {"SGD(fused=True, weight_decay)": t_wd[0]})
     except (RuntimeError, ValueError) as exc:
         run.notes.append(f"SGD(fused=True) unavailable: {exc}")
-    t_f = _measure(lambda: K.l2_(ps, LAM), th, run.min_time)
+    t_f = measure(lambda: K.l2_(ps, LAM), th, run.min_time)
     run.ours("l2", "fused l2_", dt, n, th, t_f, 3 * es * n, copy_s, natives)
 
 
@@ -577,7 +514,7 @@ def bench_mlp(run: _Run, th: int) -> None:
                 F.mse_loss(model(x), y, reduction="sum").backward()
                 opt.step()
 
-            times[name] = _measure(step, th, run.min_time)
+            times[name] = measure(step, th, run.min_time)
         native = {"nn.Dropout": times["nn.Dropout"][0]}
         run.row("mlp_step", "nn.Dropout", "fp32", batch, th, times["nn.Dropout"], None, None)
         run.ours("mlp_step", "FusedDropout", "fp32", batch, th, times["FusedDropout"], None,
@@ -623,7 +560,7 @@ def main(args: argparse.Namespace) -> int:
     """Run the benchmarks chosen by `args`; print the table; optionally store the rows."""
     sizes, threads, dtypes, ops = parse_arguments(args)
     clock = getattr(args, "clock", "wall")
-    _clock[0] = CLOCKS[clock]
+    use_clock(clock)
     import torch._dynamo
 
     for knob in ("cache_size_limit", "recompile_limit"):
@@ -642,7 +579,7 @@ def main(args: argparse.Namespace) -> int:
             for n in sizes:
                 x = torch.randn(n).to(DTYPES[dt])
                 dst = torch.empty_like(x)
-                t_copy = _measure(lambda x=x, dst=dst: dst.copy_(x), th, run.min_time)
+                t_copy = measure(lambda x=x, dst=dst: dst.copy_(x), th, run.min_time)
                 run.row("copy", "copy_", dt, n, th, t_copy, 2 * x.element_size() * n, t_copy[0])
                 del x, dst
                 c = t_copy[0]
@@ -655,8 +592,6 @@ def main(args: argparse.Namespace) -> int:
                 if "l2" in ops:
                     bench_l2(run, dt, n, th, c)
                 if "optim" in ops:
-                    from regbench.bench.optim import bench_optim
-
                     bench_optim(run, dt, n, th, c)
         if "dropout_call" in ops:
             bench_call(run, th)

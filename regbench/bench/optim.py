@@ -14,7 +14,7 @@ ratio_vs_native = our time / theirs):
 - optim_adamw_l2:    FusedAdamW(weight_decay, l2) vs penalty in the loss + autograd +
                      AdamW(fused=True, weight_decay)
 
-Each (ours, baseline) pair is timed in alternating rounds (`bench.cpu.measure_pair`), so a drift
+Each (ours, baseline) pair is timed in alternating rounds (`bench.measure.measure_pair`), so a drift
 of the machine does not land on one side. lr is tiny so the parameters barely move while
 timed. Before timing, one step of each fused
 optimizer is checked bitwise against the reference composition on copies.
@@ -27,6 +27,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from regbench.bench.measure import DTYPES, measure_pair
 from regbench.kernels import reference as KR
 from regbench.optim.fused_adamw import FusedAdamW
 from regbench.optim.fused_sgd import FusedSGD
@@ -89,8 +90,6 @@ def _penalty(ps: list[Tensor], l2: float, l1: float) -> Tensor:
 
 def bench_optim(run, dt: str, n: int, th: int, copy_s: float) -> None:  # noqa: ANN001
     """Add the optim_* rows for n fp32 elements on th threads to `run` (a bench.cpu._Run)."""
-    from regbench.bench.cpu import DTYPES, measure_pair
-
     dtype = DTYPES[dt]
     if dtype not in (torch.float32, torch.float64):
         run.notes.append(f"optim: {dt} has no fused C++ path (reference only); skipped")

@@ -28,7 +28,7 @@ from typing import Any
 
 from regbench import plugins
 from regbench.errors import PluginError, RegbenchError
-from regbench.executors.base import interrupt, signal_name
+from regbench.executors.signals import interrupt, signal_name
 from regbench.specs import Cell, CellResult
 
 PARENT_POLL_S = 1.0

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from pathlib import Path
 
+from regbench.cli_common import (
+    add_run_arguments,
+    check_before_creating,
+    data_dir,
+    executor_from,
+    require_downloads,
+    run_command,
+)
 from regbench.errors import RegbenchError
 from regbench.report import index
 from regbench.report.write import FIGURE_FORMATS, FORMATS, write_report
-from regbench.store.faults import os_line, sqlite_line
 
 DOUBLE_DESCENT = "double-descent"
 
@@ -45,54 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render from what is stored; say how many cells are missing")
     p.add_argument("--formats", default="md,tex,csv", help="table formats (md,tex,csv)")
     p.add_argument("--figure-formats", default="png,pdf", help="figure formats (png,pdf)")
-    p.add_argument("--jobs", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
-                   help="worker processes for missing cells (default: CPU count, at most 8)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per cell (default 1)")
-    from regbench.__main__ import DATA_DIR_HELP, OFFLINE_HELP
-
-    p.add_argument("--data-dir", type=Path, help=DATA_DIR_HELP)
-    p.add_argument("--offline", action="store_true", help=OFFLINE_HELP)
-    p.add_argument("--device", default="cpu",
-                   help="cpu (default) or cuda: the device whose cells are run and reported")
-    p.add_argument("--retry-failed", action="store_true",
-                   help="rerun stored cells whose status is failed (replacing them)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    from regbench.__main__ import add_plugin_arguments
-
-    add_plugin_arguments(p)
-    p.add_argument("--add-regularizer", action="append", default=[], metavar="NAME",
-                   help="add regularizer NAME (e.g. a plugin's) at its default strengths to "
-                        "every block of the matrix that has none, beside the built-ins "
-                        "(repeatable)")
+    add_run_arguments(
+        p, jobs=max(1, min(os.cpu_count() or 1, 8)),
+        jobs_help="worker processes for missing cells (default: CPU count, at most 8)",
+        device_help="cpu (default) or cuda: the device whose cells are run and reported")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    """`python -m regbench.report ARGS`: the exit status (0 ok, 1 a cell failed in this
+    run, 2 a usage, data or store error, 128 + N after signal N)."""
     args = build_parser().parse_args(argv)
-    try:
-        from regbench.openml_data import cache
-
-        with cache.use(args.data_dir, args.offline):
-            rc = run(args)
-        sys.stdout.flush()
-        return rc
-    except BrokenPipeError:
-        from regbench.__main__ import quiet_broken_pipe
-
-        return quiet_broken_pipe()
-    except RegbenchError as exc:
-        print(f"regbench.report: error: {exc}", file=sys.stderr)
-        return 2
-    except sqlite3.Error as exc:
-        print(f"regbench.report: error: {sqlite_line(exc, args.store)}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"regbench.report: error: {os_line(exc)}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as exc:
-        print("regbench.report: interrupted; finished cells are in the store, rerun to "
-              "resume (no report written)", file=sys.stderr)
-        return getattr(exc, "exit_code", 130)
+    return run_command("regbench.report", run, args, interrupted=" (no report written)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,8 +77,6 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "add_regularizer", None):
         m = matrix.add_regularizers(m, args.add_regularizer)
     if not args.no_run:  # the OpenML data first: a dataset that cannot be had stops here
-        from regbench.__main__ import require_downloads
-
         require_downloads(m, args)
     exp = m.expand()
     from regbench import devices
@@ -120,15 +88,17 @@ def run(args: argparse.Namespace) -> int:
         raise RegbenchError(f"--no-run: no results store at {store_path}; run without --no-run "
                             f"to compute the {exp.size()} cells of matrix {m.name!r}, or "
                             "pass --store")
+    if not args.no_run:
+        check_before_creating(store_path, devices.on(
+            exp.cells + [c for s in exp.studies for c in s.baseline], device), data_dir(args))
     status = 0
     from regbench.tuning.driver import matrix_cells, run_matrix
 
     with Store(store_path, readonly=args.no_run) as store:
         if not args.no_run:
-            from regbench.executors import Interrupted, finish, make_executor
+            from regbench.executors import Interrupted, finish
 
-            executor = make_executor("local", jobs=args.jobs, threads=args.threads,
-                                     data_dir=str(args.data_dir) if args.data_dir else None)
+            executor = executor_from(args, "local")
             try:
                 summary = run_matrix(exp, store, executor, device,
                                      progress=not args.no_progress,
@@ -160,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         artifacts["model"] = store.artifacts("model", set(dd_cells.cell_id))
         curves = store.curves(list(artifacts["predictions"]))
         bench = store.bench_frame()
-        claims = claims_frame(store, data_dir=str(args.data_dir) if args.data_dir else None,
+        claims = claims_frame(store, data_dir=data_dir(args),
                               device=device)
     changed = [c.line() for c in plugins.changed_code(cells.plugin_code)]
     for line in changed:
@@ -183,8 +153,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"report: {report.readme} ({len(report.tables)} table files, "
           f"{len(report.figures)} figure files)")
     return status  # 1 when a cell failed in this run (the report is written all the same)
-
-
 
 
 def _plugin_lines(codes: object) -> list[str]:

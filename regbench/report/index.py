@@ -203,16 +203,21 @@ def noop_lines(cells: pd.DataFrame) -> list[str]:
     for c in cols:
         a, b = pair[c].astype(float), pair[f"{c}_none"].astype(float)
         same &= ((a == b) | (a.isna() & b.isna())).to_numpy()
-    pair = pair.assign(_same=same)
-    lines = []
     group = ["task_label", "arch_label", "reg_label", "strength"]
-    for (task, arch, reg, strength), g in pair.groupby(group, sort=False):
-        n_ok = int(((rest.task_label == task) & (rest.arch_label == arch)
-                    & (rest.reg_label == reg) & (rest.strength == strength)).sum())
-        if g._same.all() and len(g) == n_ok:
-            lines.append(f"- {task} / {arch} / {reg}={strength:g}: identical to none on all "
-                         f"{len(g)} seeds")
-    return lines
+    # one pass each: per group, whether every paired seed is identical and how many are
+    # paired; and how many ok cells the group has (a seed without a `none` cell counts)
+    paired = pd.Series(same, index=pair.index).groupby(
+        [pair[g] for g in group], sort=False).agg(["all", "size"])
+    n_ok = rest.groupby(group, sort=False).size().reindex(paired.index, fill_value=0)
+    never = paired[paired["all"] & (paired["size"] == n_ok)]
+    return [f"- {task} / {arch} / {reg}={strength:g}: identical to none on all {n} seeds"
+            for (task, arch, reg, strength), n in never["size"].items()]
+
+
+def matrix_words(info: RunInfo) -> str:
+    """The matrix in the report's header: its description, or its name when it has none (a
+    TOML matrix without `description`)."""
+    return info.description.strip().rstrip(".") or f"`{info.matrix}`"
 
 
 def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
@@ -229,7 +234,7 @@ def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
     missing = info.n_matrix - len(every)
     lines = [
         f"# regbench report: matrix `{info.matrix}`", "",
-        f"Made by `{info.command}`. Matrix: {info.description}.", "",
+        f"Made by `{info.command}`. Matrix: {matrix_words(info)}.", "",
         SELECTION_LINE, "",
         "## What was run", "",
         f"- Cells: {info.n_matrix} in the matrix, {len(every)} in this report "

@@ -129,14 +129,12 @@ class CheckReport:
 
 def _read(con: sqlite3.Connection, report: CheckReport) -> None:
     from regbench.executors.leases import is_stale
-    from regbench.specs import SUITE_VERSION
 
-    report.suite_version = SUITE_VERSION
     report.statuses = dict(con.execute("SELECT status, COUNT(*) FROM cells GROUP BY status"))
     for table, where in _ORPHANS.items():
         report.orphans[table] = con.execute(f"SELECT COUNT(*) {where}").fetchone()[0]
     held = con.execute("SELECT suite_version, COUNT(*) FROM cells GROUP BY suite_version")
-    report.other_suites = {v: n for v, n in held if v != SUITE_VERSION}
+    report.other_suites = {v: n for v, n in held if v != report.suite_version}
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     columns = {r[1] for r in con.execute("PRAGMA table_info(cells)")}
     if "plugin_code" in columns:  # schema 3
@@ -156,7 +154,9 @@ def _read(con: sqlite3.Connection, report: CheckReport) -> None:
 
 
 def _inspect(path: Path) -> CheckReport:
-    report = CheckReport(path)
+    from regbench.specs import SUITE_VERSION
+
+    report = CheckReport(path, suite_version=SUITE_VERSION)
     wal = wal_file(path)
     report.wal_bytes = wal.stat().st_size if wal.exists() else 0
     try:

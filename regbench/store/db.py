@@ -47,12 +47,26 @@ def wal_file(path: str | Path) -> Path:
     return p.with_name(p.name + "-wal")
 
 
+def shm_file(path: str | Path) -> Path:
+    """The shared-memory index SQLite keeps beside a WAL store (`results.sqlite-shm`)."""
+    p = Path(path)
+    return p.with_name(p.name + "-shm")
+
+
 def connect_ro(path: str | Path) -> sqlite3.Connection:
     """A read-only connection to the existing file `path`: never creates or writes a file.
 
-    A WAL-mode store needs its `-shm` file; in a folder this user cannot write, SQLite
-    cannot create it, and a store whose `-wal` file is absent or empty (all its data is in
-    the main file) is then opened `immutable=1`. Anything else raises `sqlite3.Error`."""
+    Opening a WAL-mode store, even read-only, makes SQLite create its `-wal` and `-shm`
+    files, and a reader cannot remove them again. So a store whose data is all in the main
+    file (no `-wal`, or an empty one without `-shm`: no connection has it open) is read
+    `immutable=1`, which touches nothing beside it. A store with a `-wal` and `-shm` (a
+    driver has it open, or one stopped without closing it) is read through them; in a
+    folder this user cannot write, such a store with an empty `-wal` is read immutable too.
+    Anything else raises `sqlite3.Error`."""
+    wal, shm = wal_file(path), shm_file(path)
+    wal_bytes = wal.stat().st_size if wal.exists() else 0
+    if not wal.exists() or (wal_bytes == 0 and not shm.exists()):
+        return _connect_immutable(path)
     con = sqlite3.connect(uri(path, mode="ro"), uri=True)
     try:
         con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
@@ -62,14 +76,22 @@ def connect_ro(path: str | Path) -> sqlite3.Connection:
         low = str(exc).lower()
         if "readonly" not in low and "unable to open" not in low:
             raise
-        wal = wal_file(path)
-        if wal.exists() and wal.stat().st_size > 0:
+        if wal_bytes > 0:
             raise StoreError(f"cannot read store {path} ({exc}): {wal.name} holds data not yet "
                              f"in the store file, and SQLite cannot create {Path(path).name}-shm "
                              f"in {Path(path).parent}; make that folder writable, or copy the "
                              f"store with its -wal and -shm files to a writable folder") from None
+    return _connect_immutable(path)
+
+
+def _connect_immutable(path: str | Path) -> sqlite3.Connection:
+    """`path` opened read-only as a file nothing else changes: no locks, no -wal or -shm."""
     con = sqlite3.connect(uri(path, mode="ro", immutable="1"), uri=True)
-    con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    try:
+        con.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        con.close()
+        raise
     return con
 
 

@@ -8,7 +8,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from regbench import seeding
 from regbench.errors import DataError, RegbenchError
@@ -277,6 +276,9 @@ def split(
     `n_train` caps the training split (keeping val and test as they are), for
     sample-size sweeps such as double descent.
     """
+    # imported on use: at import time its ~1 s would slow every command
+    from sklearn.model_selection import train_test_split
+
     rs = seeding.derive("data", seed, scope, "split") % 2**32
     strat = y if stratify else None
     xtr, xrest, ytr, yrest = train_test_split(x, y, test_size=0.4, random_state=rs, stratify=strat)

@@ -10,7 +10,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from regbench import seeding
 from regbench.errors import RegbenchError
@@ -102,6 +101,8 @@ class Mnist1D(Task):
         if frac == 0.0:
             xva, yva = xtr[:0], ytr[:0]
         else:
+            from sklearn.model_selection import train_test_split  # lazy: see tasks/base.py
+
             rs = seeding.derive("data", seed, spec.label(), "split") % 2**32
             xtr, xva, ytr, yva = train_test_split(xtr, ytr, test_size=frac, random_state=rs,
                                                   stratify=ytr)

@@ -6,7 +6,6 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from sklearn import datasets
 
 from regbench.registry import register_task
 from regbench.specs import TaskSpec
@@ -15,6 +14,9 @@ from regbench.tasks.base import LABEL_NOISE, LABEL_NOISE_KIND, N_TRAIN, Protocol
 
 @cache
 def _sklearn(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled dataset `name` as float64 features and targets."""
+    from sklearn import datasets  # lazy: see tasks/base.py
+
     bunch = getattr(datasets, f"load_{name}")()
     return np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target)
 

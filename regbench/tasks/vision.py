@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from regbench import seeding
 from regbench.errors import DataError, RegbenchError
@@ -195,6 +194,8 @@ class VisionTask(Task):
         if not 0 < n_val < len(x):
             raise DataError(f"task {self.name!r}: {len(x)} train images are too few for a "
                             f"validation carve-out")
+        from sklearn.model_selection import train_test_split  # lazy: see tasks/base.py
+
         rs = seeding.derive("data", seed, spec.name, "split") % 2**32
         # stratified by class; a tiny subset that cannot be (fewer validation images than
         # classes, or a class with one image) is carved out at random instead

@@ -12,7 +12,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from regbench.executors.base import Interrupted, RunSummary, run_cells
+from regbench.executors.drive import run_cells
+from regbench.executors.signals import Interrupted
+from regbench.executors.summary import RunSummary
 from regbench.specs import Cell
 from regbench.store import Store
 from regbench.tuning.study import Plan, plan
