@@ -76,8 +76,8 @@ class Plugin:
     module: str = ""
     entries: list[tuple[Any, str]] = field(default_factory=list)
     # the modules it imported from its own folder (a file's) or package: their source is
-    # part of its code identity (entry_code's "helpers")
-    helpers: list[str] = field(default_factory=list)
+    # part of its code identity (entry_code's "imports")
+    imports: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         return self.source.describe()
@@ -183,10 +183,10 @@ def load_source(source: Source) -> Plugin:
         finally:
             registry._loading = previous
         _loaded[source] = _modules[name] = plugin
-        plugin.helpers = _helpers(name, set(sys.modules) - before)
+        plugin.imports = _own_imports(name, set(sys.modules) - before)
         for reg, entry in plugin.entries:  # the hash of the code as loaded, not as edited later
             _source_file(reg.get(entry))
-        for path in plugin.helpers:
+        for path in plugin.imports:
             _sha256(path)
         return plugin
 
@@ -196,7 +196,7 @@ def _module_file(module: Any) -> Path | None:
     return Path(f).resolve() if f else None
 
 
-def _helpers(name: str, imported: set[str]) -> list[str]:
+def _own_imports(name: str, imported: set[str]) -> list[str]:
     """The source files of the modules the plugin's import brought in (`imported`) from
     its own folder (a file plugin's, or a top-level module's) or its own package; not
     regbench's own modules, not the plugin module itself."""
@@ -304,8 +304,8 @@ def entry_code(kind: str, name: str) -> dict[str, Any] | None:
     code = {"kind": kind, "name": name, "version": reg.plugin_version(name),
             "module": module, "file": path, "sha256": _sha256(path) if path else "",
             "plugin": plugin.describe()}
-    if plugin.helpers:  # only when there are some: the code of older cells stays as it was
-        code["helpers"] = {p: _sha256(p) for p in plugin.helpers}
+    if plugin.imports:  # only when there are some: the code of older cells stays as it was
+        code["imports"] = {p: _sha256(p) for p in plugin.imports}
     if plugin.source.kind == "entry point":
         code["dist"], code["dist_version"] = plugin.source.dist, plugin.source.dist_version
     return code
@@ -362,7 +362,7 @@ def changed_code(plugin_codes: Iterable[str | None]) -> list[ChangedCode]:
         current = now[(kind, name)]
         if (current is not None and current["version"] == e.get("version")
                 and (current["sha256"] != e.get("sha256")
-                     or current.get("helpers", {}) != e.get("helpers", {}))):
+                     or current.get("imports", {}) != e.get("imports", {}))):
             key = (kind, name, str(e.get("version")))
             counts[key] = counts.get(key, 0) + 1
     return [ChangedCode(k, n, v, c) for (k, n, v), c in sorted(counts.items())]

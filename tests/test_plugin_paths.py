@@ -1,5 +1,5 @@
 """How a plugin is found and identified, the same under `regbench` and `python -m
-regbench`: a module beside the working directory, a helper module beside a plugin file
+regbench`: a module beside the working directory, a module beside a plugin file
 (whose source is part of the plugin's code identity), and a plugin that loads in the driver
 but not in a worker (the run stops before any cell, one line)."""
 
@@ -69,7 +69,7 @@ def test_both_entry_points_load_a_plugin_and_its_helper_the_same_way(tmp_path, e
 
 
 @pytest.mark.slow
-def test_an_edited_helper_module_is_a_change_of_the_plugins_code(tmp_path):
+def test_an_edited_module_beside_the_plugin_is_a_change_of_its_code(tmp_path):
     _folder(tmp_path)
     r = _cli("python -m regbench", "run", "--matrix", "m.toml", "--plugin", "beside.py",
              "--store", "s.sqlite", "--no-progress", cwd=tmp_path)
