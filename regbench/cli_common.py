@@ -123,6 +123,9 @@ def quiet_broken_pipe() -> int:
     return 141
 
 
+RUNS_CELLS = ("run", "claims")  # the regbench subcommands that run and store cells
+
+
 def run_command(prog: str, func: Callable[[argparse.Namespace], int],
                 args: argparse.Namespace, interrupted: str = "") -> int:
     """`func(args)` with `--data-dir` / `--offline` in effect, its exit status; an error
@@ -153,6 +156,9 @@ def run_command(prog: str, func: Callable[[argparse.Namespace], int],
         print(f"{prog}: error: {os_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        print(f"{prog}: interrupted; finished cells are in the store, rerun to resume"
-              f"{interrupted}", file=sys.stderr)
+        # only a command that runs cells has finished cells to keep
+        runs_cells = getattr(args, "command", None) in RUNS_CELLS or prog != "regbench"
+        print(f"{prog}: interrupted" + ("; finished cells are in the store, rerun to resume"
+                                        f"{interrupted}" if runs_cells else ""),
+              file=sys.stderr)
         return getattr(exc, "exit_code", 130)

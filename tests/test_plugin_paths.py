@@ -127,3 +127,10 @@ def test_a_directory_named_like_a_plugin_file_is_named_as_such(tmp_path):
     assert r.returncode == 2
     assert f"plugin file {tmp_path.resolve() / 'x.py'} is a directory, not a .py file" \
         in r.stderr
+
+
+def test_ctrl_c_while_a_plugin_imports_under_list_mentions_no_store(tmp_path):
+    (tmp_path / "slow.py").write_text("raise KeyboardInterrupt\n")
+    r = _cli("python -m regbench", "list", "regularizers", "--plugin", "slow.py", cwd=tmp_path)
+    assert r.returncode == 130
+    assert r.stderr.strip() == "regbench: interrupted"
