@@ -69,6 +69,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     from regbench.registry import ARCHS, REGULARIZERS, TASKS
     from regbench.skips import Pairs, regularizer_skips
 
+    if args.toml is not None:
+        if args.axis not in (None, "matrices"):
+            raise RegbenchError(f"--toml prints a built-in matrix; it goes with `regbench "
+                                f"list matrices`, not {args.axis!r}")
+        sys.stdout.write(matrix.text(args.toml))
+        return 0
     axes = [args.axis] if args.axis else list(AXES)
     out: list[str] = []
     if "tasks" in axes:
@@ -271,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list tasks, archs, regularizers and matrices")
     p.add_argument("axis", nargs="?", choices=AXES)
+    p.add_argument("--toml", metavar="NAME",
+                   help="print the TOML file of built-in matrix NAME (to start a matrix of "
+                        "your own from)")
     add_plugin_arguments(p)
     p.set_defaults(func=cmd_list)
 

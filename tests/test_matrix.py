@@ -132,3 +132,61 @@ def test_mnist1d_matrices_follow_their_recipes():
         ("none", ()), ("dropout", ()), ("dropout", ("max_norm=3",)), ("dropout", ("max_norm=1",))}
     assert {(dict(c.protocol)["optimizer"], dict(c.protocol)["momentum"]) for c in mn} == {
         ("sgd", 0.95)}
+
+
+def test_the_builtin_matrices_are_the_shipped_toml_files():
+    import tomllib
+
+    from regbench.matrix.builtin import _folder
+
+    files = sorted(p.stem for p in _folder().glob("*.toml"))
+    assert sorted(matrix.names()) == files and len(files) == 13
+    for name in files:
+        doc = tomllib.loads(matrix.text(name))
+        assert set(doc) <= matrix.MATRIX_KEYS and doc["blocks"], name
+
+
+def test_the_names_code_uses_agree_with_the_toml_files():
+    """The Python lists that tests and claims use say what the shipped files hold."""
+    import tomllib
+
+    def regs(entries):
+        return [e if isinstance(e, str) else e["name"] for e in entries]
+
+    smoke = tomllib.loads(matrix.text("smoke"))["blocks"][0]["regularizers"]
+    assert regs(smoke) == [r for r in matrix.ALL_REGULARIZERS + matrix.STEP_REGULARIZERS
+                           + matrix.FIELD_REGULARIZERS + matrix.OUTPUT_REGULARIZERS
+                           if r != "stochastic_depth"]
+    default = tomllib.loads(matrix.text("default"))["blocks"][0]
+    assert default["tasks"] == matrix.DEFAULT_TASKS
+    assert default["regularizers"] == matrix.ALL_REGULARIZERS
+    lrs = [b["protocol"]["lr"] for b in tomllib.loads(matrix.text("batchnorm-lr"))["blocks"]]
+    assert tuple(lrs) == matrix.BATCHNORM_LRS
+
+
+def test_the_cc18_files_list_the_suites_tasks():
+    import tomllib
+
+    from regbench.openml_data import suites
+
+    for name, tasks in (("openml-cc18", suites.CC18), ("cc18-small", suites.small())):
+        doc = tomllib.loads(matrix.text(name))
+        assert doc["blocks"][0]["tasks"] == [t.entry() for t in tasks]
+        assert f"OpenML suite {suites.CC18_SUITE_ID}" in doc["description"]
+
+
+def test_list_toml_prints_a_matrix_a_user_can_run_as_a_file(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "regbench", "list", "matrices", "--toml",
+                        "cocktails"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    path = tmp_path / "mine.toml"
+    path.write_text(r.stdout)
+    mine, builtin = matrix.get(str(path)).expand(), matrix.get("cocktails").expand()
+    assert [c.cell_id for c in mine.cells] == [c.cell_id for c in builtin.cells]
+    r = subprocess.run([sys.executable, "-m", "regbench", "list", "--toml", "nosuch"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "unknown built-in matrix 'nosuch'" in r.stderr and "cocktails" in r.stderr

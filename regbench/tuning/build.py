@@ -51,7 +51,8 @@ def check_space(m: Member, protocol: Any, where: str) -> None:
 def block_studies(block: dict[str, Any], index: int, tasks: list[str] | None = None,
                   regularizers: list[str] | None = None) -> tuple[list[Study], list[Any]]:
     """The studies of tuned block `index` (and the combinations it skips, with reasons)."""
-    from regbench.matrix import Skip, _entry, _specs, _stack, _sweep, check_composable
+    from regbench.matrix.composition import check_composable
+    from regbench.matrix.expand import Skip, _entry, _specs, _stack, _sweep
 
     where = f"block {index}"
     cfg = TuneConfig.parse(block["tune"], where)
@@ -174,7 +175,7 @@ def _baseline(m: Member, t: TaskSpec, a: ArchSpec, protocol: Any, base: tuple[Re
 
 def _cocktail(cfg: TuneConfig, where: str) -> list[tuple[str, dict[str, Any]]]:
     """The cocktail's members as (name, fixed parameters): known, each once."""
-    from regbench.matrix import _entry
+    from regbench.matrix.expand import _entry
 
     out: list[tuple[str, dict[str, Any]]] = []
     for raw in cfg.cocktail:
