@@ -129,7 +129,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     exp = m.expand(seeds=args.seeds, tasks=csv_list(args.tasks),
                    regularizers=csv_list(args.regularizers))
     if not exp.cells and not exp.studies:
-        raise RegbenchError(f"matrix {m.name!r} has no cells for the given filters")
+        if args.tasks or args.regularizers:
+            raise RegbenchError(f"matrix {m.name!r} has no cells for the given filters")
+        print_skipped(m.name, exp.skipped)
+        raise RegbenchError(f"matrix {m.name!r} has no cells: every combination of its "
+                            f"blocks is skipped ({len(exp.skipped)}, reasons above)")
     device = devices.resolve(args.device)
     cells = devices.on(exp.cells + [c for s in exp.studies for c in s.baseline], device)
     executor = executor_from(args)

@@ -416,6 +416,8 @@ class Regularizer:
     # True when `loss_terms` differentiates through the inputs: `ctx.loss` then feeds the
     # model inputs that require a gradient (`ctx.inputs`).
     needs_input_grad: ClassVar[bool] = False
+    # True when it needs a validation split (early stopping): skipped on a task without one
+    needs_validation: ClassVar[bool] = False
     params: ClassVar[dict[str, Any]] = {}
     # Exclusive parts of the training setup this regularizer takes over (keys of PARTS);
     # two regularizers of one stack may not own the same one. The part of an `owner` hook

@@ -87,3 +87,25 @@ def _protocol_problems(protocol: Any) -> list[str]:
     except RegbenchError as exc:
         return [f"its protocol: {exc}"]
     return []
+
+
+def guarded(registry: Any, name: str, method: str, fn: Any, *args: Any) -> Any:
+    """`fn(*args)`, a method of entry `name` called when a matrix is built: a RegbenchError
+    passes through (a refusal is one line already); any other exception of a plugin's code
+    becomes one MatrixError line naming the entry, where it comes from and the method."""
+    from regbench.errors import MatrixError, RegbenchError
+
+    try:
+        return fn(*args)
+    except RegbenchError:
+        raise
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise MatrixError(f"{registry.kind} {name!r} ({origin(registry, name)}): its {method} "
+                          f"raised {type(exc).__name__}: {first}") from None
+
+
+def origin(registry: Any, name: str) -> str:
+    """"built-in", or "plugin file PATH" (module, package): where entry `name` is from."""
+    where = registry.origin(name)
+    return where if where == "built-in" else f"plugin {where}"

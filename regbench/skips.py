@@ -26,6 +26,7 @@ class Pairs:
     @classmethod
     def build(cls) -> Pairs:
         """Instances of every task bound to its default spec and of every architecture."""
+        from regbench.plugin_checks import guarded
         from regbench.registry import ARCHS, TASKS
         from regbench.specs import ArchSpec, TaskSpec
 
@@ -37,7 +38,8 @@ class Pairs:
                 continue
         archs = {a: ARCHS.get(a)() for a in ARCHS.names()}
         valid = [(t, a) for t in tasks for a in archs
-                 if archs[a].skip_reason(ArchSpec(a), tasks[t]) is None]
+                 if guarded(ARCHS, a, "skip_reason", archs[a].skip_reason, ArchSpec(a),
+                            tasks[t]) is None]
         return cls(tasks, archs, valid)
 
 
@@ -45,6 +47,7 @@ def regularizer_skips(name: str, pairs: Pairs | None = None) -> list[str]:
     """Where regularizer `name` (at its default parameters) cannot run, one line per reason:
     `      skips WHERE: REASON`. `pairs`: the tasks and architectures to ask about, built
     once for a listing of many regularizers (default: built now)."""
+    from regbench.plugin_checks import guarded
     from regbench.registry import REGULARIZERS
 
     reg = REGULARIZERS.get(name)
@@ -52,8 +55,9 @@ def regularizer_skips(name: str, pairs: Pairs | None = None) -> list[str]:
     tasks, archs, valid = pairs.tasks, pairs.archs, pairs.valid
     groups: dict[str, set[tuple[str, str]]] = {}
     for t, a in valid:
-        why = reg.skip_reason(tasks[t], archs[a])
+        why = guarded(REGULARIZERS, name, "skip_reason", reg.skip_reason, tasks[t], archs[a])
         if why:
+            why = str(why)
             groups.setdefault(why.split(";")[0], set()).add((t, a))
     lines = []
     for why, where_pairs in groups.items():

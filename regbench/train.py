@@ -234,8 +234,8 @@ def _fit(cell: Cell, data_dir: str | None, task: Any, arch: Any, stack: Stack, p
     patience = stack.patience()
     has_val = len(data.x_val) > 0
     if patience is not None and not has_val:
-        raise RegbenchError(f"{cell.reg.name} needs a validation split; "
-                            f"{cell.task.label()} has none")
+        who = next(r.spec.name for r in stack.members if r.patience() is not None)
+        raise RegbenchError(f"{who} needs a validation split; {cell.task.label()} has none")
 
     owner = stack.owner("step")
     stepper = ("the default step" if owner is None

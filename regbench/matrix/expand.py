@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from regbench.errors import MatrixError, UnknownNameError
 from regbench.matrix.composition import check_composable
 from regbench.params import finite, without_defaults
+from regbench.plugin_checks import guarded, origin
 from regbench.registry import ARCHS, REGULARIZERS, TASKS, Registry
 from regbench.specs import ArchSpec, Cell, RegSpec, TaskSpec, freeze
 
@@ -81,9 +82,7 @@ def expand(m: Matrix, seeds: int | None = None, tasks: list[str] | None = None,
             reg_cls = REGULARIZERS.get(r.name)
             proto = task.protocol.override(protocol)
             check_composable((*base, r, *addons))
-            reason = arch.skip_reason(a, task) or next(
-                (why for s in (*base, r, *addons)
-                 if (why := REGULARIZERS.get(s.name).skip_reason(task, arch, s))), None)
+            reason = skip_reason(t, task, a, arch, (*base, r, *addons))
             if reason:
                 label = " + ".join([r.label(), *(s.label() for s in addons)])
                 if base:
@@ -94,11 +93,13 @@ def expand(m: Matrix, seeds: int | None = None, tasks: list[str] | None = None,
                     out.skipped.append(skip)
                 continue
             for s in (*base, *addons):
-                REGULARIZERS.get(s.name).check_protocol(s, proto)
+                guarded(REGULARIZERS, s.name, "check_protocol",
+                        REGULARIZERS.get(s.name).check_protocol, s, proto)
             for strength in strengths:
                 spec = RegSpec(r.name, float(strength), r.params, r.version)
-                reg_cls.check(spec)
-                reg_cls.check_protocol(spec, proto)
+                guarded(REGULARIZERS, r.name, "check", reg_cls.check, spec)
+                guarded(REGULARIZERS, r.name, "check_protocol", reg_cls.check_protocol,
+                        spec, proto)
                 for seed in range(n_seeds):
                     cell = Cell(t, a, spec, seed, protocol, base=base, addons=addons)
                     if cell.cell_id not in seen_cells:
@@ -154,6 +155,12 @@ def _reg_specs(entries: list[Any], default_set: str
                 raise UnknownNameError("strength set", chosen, STRENGTH_SETS)
             strengths = {"default": cls.default_strengths, "full": cls.full_strengths,
                          "first": cls.default_strengths[:1]}[chosen]
+            if not strengths:
+                which = "full_strengths" if chosen == "full" else "default_strengths"
+                raise MatrixError(
+                    f"regularizer {name!r} ({origin(REGULARIZERS, name)}) declares no "
+                    f"{which}, so strengths = {chosen!r} gives it none: give it strengths = "
+                    f"[...] in the matrix, or declare {which} on the class")
         else:
             values = chosen if isinstance(chosen, list) else [chosen]
             bad = [v for v in values if not finite(v)]
@@ -195,3 +202,21 @@ def _stack(entries: Any, where: str) -> tuple[RegSpec, ...]:
         cls.check(spec)
         specs.append(spec)
     return tuple(specs)
+
+
+def skip_reason(t: TaskSpec, task: Any, a: ArchSpec, arch: Any,
+                stack: tuple[RegSpec, ...]) -> str | None:
+    """Why task `t` on architecture `a` cannot run `stack`, or None: the architecture's
+    reason, a member that needs a validation split the task lacks (named), or a member's
+    own `skip_reason`. A plugin method that raises is one line naming it."""
+    reason = guarded(ARCHS, a.name, "skip_reason", arch.skip_reason, a, task)
+    if reason:
+        return str(reason)
+    for s in stack:
+        cls = REGULARIZERS.get(s.name)
+        if cls.needs_validation and not task.has_validation(t):
+            return f"{s.name} needs a validation split; {t.label()} has none"
+        why = guarded(REGULARIZERS, s.name, "skip_reason", cls.skip_reason, task, arch, s)
+        if why:
+            return str(why)
+    return None

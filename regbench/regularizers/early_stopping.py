@@ -11,6 +11,7 @@ class EarlyStopping(Regularizer):
 
     strength_name = "patience"
     larger_is_weaker = True
+    needs_validation = True
     strength_range = (1.0, 10_000.0)
     default_strengths = (3.0, 10.0)
     strength_space = IntUniform(2, 30)

@@ -58,6 +58,13 @@ class Task:
         returns an instance with it settled; the others return themselves."""
         return self
 
+    def has_validation(self, spec: TaskSpec) -> bool:
+        """Whether `spec`'s splits include a validation split (a `val_fraction` parameter
+        of 0 means none); early stopping is skipped on a task without one."""
+        if "val_fraction" in self.params:
+            return float(self.param(spec, "val_fraction")) > 0
+        return True
+
     def check_available(self, data_dir: Path | None) -> None:
         """Raise a DataError if the task's data cannot be found (user-supplied files)."""
 

@@ -52,7 +52,7 @@ def block_studies(block: dict[str, Any], index: int, tasks: list[str] | None = N
                   regularizers: list[str] | None = None) -> tuple[list[Study], list[Any]]:
     """The studies of tuned block `index` (and the combinations it skips, with reasons)."""
     from regbench.matrix.composition import check_composable
-    from regbench.matrix.expand import Skip, _entry, _specs, _stack, _sweep
+    from regbench.matrix.expand import Skip, _entry, _specs, _stack, _sweep, skip_reason
 
     where = f"block {index}"
     cfg = TuneConfig.parse(block["tune"], where)
@@ -91,9 +91,7 @@ def block_studies(block: dict[str, Any], index: int, tasks: list[str] | None = N
                 spec = m.spec({})
                 stack = (*base, spec, *addons)
                 check_composable(stack)
-                reason = arch.skip_reason(a, task) or next(
-                    (why for s in stack
-                     if (why := REGULARIZERS.get(s.name).skip_reason(task, arch, s))), None)
+                reason = skip_reason(t, task, a, arch, stack)
                 if reason:
                     label = " + ".join([spec.label(), *(s.label() for s in addons)])
                     skip = Skip(t.label(), a.label(), label, reason)
