@@ -61,32 +61,42 @@ def test_a_plugin_without_a_space_shows_the_refusal(tmp_path):
     assert tune_line(lines, "dropout") == "tune: p uniform [0, 0.8]"  # the rest still listed
 
 
-TUNED = {
-    "description": "a grid block and a tuned one",
-    "seeds": 2,
-    "blocks": [
-        {"tasks": [{"name": "digits", "n_train": 300}], "archs": ["mlp"],
-         "regularizers": ["none", {"name": "l2", "strengths": [1e-3]}]},
-        {"tasks": [{"name": "digits", "n_train": 300}], "archs": ["mlp"],
-         "regularizers": ["none", "l2", "dropout"],
-         "tune": {"trials": 5, "batch": 2, "tune_seeds": 2, "test_seeds": 3}},
-    ],
-}
+GRID_BLOCK = '''description = "a grid block and a tuned one"
+seeds = 2
+
+[[blocks]]
+tasks = [{name = "digits", n_train = 300}]
+archs = ["mlp"]
+regularizers = ["none", {name = "l2", strengths = [1e-3]}]
+'''
+TUNED = GRID_BLOCK + '''
+[[blocks]]
+tasks = [{name = "digits", n_train = 300}]
+archs = ["mlp"]
+regularizers = ["none", "l2", "dropout"]
+[blocks.tune]
+trials = 5
+batch = 2
+tune_seeds = 2
+test_seeds = 3
+'''
 
 
-def test_matrices_count_the_cells_of_their_studies(capsys, monkeypatch):
-    grid = {k: v for k, v in TUNED.items() if k != "blocks"} | {"blocks": TUNED["blocks"][:1]}
-    monkeypatch.setattr(matrix, "BUILTIN", {"grid-only": grid, "tuned": TUNED})
+def test_matrices_count_the_cells_of_their_studies(capsys, monkeypatch, tmp_path):
+    (tmp_path / "grid-only.toml").write_text(GRID_BLOCK)
+    (tmp_path / "tuned.toml").write_text(TUNED)
+    monkeypatch.setattr("regbench.matrix.builtin._folder", lambda: tmp_path)
     exp = matrix.get("tuned").expand()
     # 4 grid cells; per study 5 x 2 trial cells, 3 final cells, 3 baseline cells, of which
     # none's seeds 0 and 1 are grid cells already (counted once)
     assert len(exp.cells) == 4 and len(exp.studies) == 3
     assert exp.size() == 4 + 3 * (10 + 3 + 3) - 2 == 50
     lines = listed(capsys, "matrices")
-    assert lines[1].split() == ["grid-only", "4", "cells,", "2", "seeds:", "a", "grid",
+    # the known built-in names first, in their order, then the others
+    assert lines[2].split() == ["grid-only", "4", "cells,", "2", "seeds:", "a", "grid",
                                 "block", "and", "a", "tuned", "one"]
-    assert lines[2].startswith("  tuned            (3 studies, up to 50 cells), 2 seeds: "
-                               "a grid block"), lines[2]
+    assert lines[1].startswith("  tuned            (3 studies, up to 50 cells), 2 seeds: "
+                               "a grid block"), lines[1]
 
 
 def test_list_regularizers_builds_each_task_and_arch_once(capsys, monkeypatch):

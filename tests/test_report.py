@@ -211,7 +211,7 @@ def test_no_run_on_missing_or_empty_store_is_a_clear_message(
     rc = report.main(["--matrix", "smoke", "--store", str(empty), "--out", str(tmp_path / "r"),
                       "--no-run"])
     err = capsys.readouterr().err
-    assert rc == 2 and "none of the 84 cells" in err and "without --no-run" in err
+    assert rc == 2 and "none of the 94 cells" in err and "without --no-run" in err
     assert not (tmp_path / "r" / "README.md").exists()
 
 
@@ -241,8 +241,8 @@ def test_no_run_reports_missing_cells(smoke, tmp_path: Path,
                       "--no-run", "--figure-formats", "png", "--formats", "md"])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
-    assert "54 of 84 cells are missing" in captured.out
-    assert "54 missing from the store" in (tmp_path / "r" / "README.md").read_text()
+    assert "64 of 94 cells are missing" in captured.out
+    assert "64 missing from the store" in (tmp_path / "r" / "README.md").read_text()
 
 
 def test_failed_and_diverged_cells_are_counted_in_the_report(tmp_path: Path) -> None:
