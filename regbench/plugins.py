@@ -256,6 +256,18 @@ def sources() -> list[Source]:
         return list(dict.fromkeys(p.source for p in _loaded.values()))
 
 
+@dataclass(frozen=True)
+class SetupFailed:
+    """What a worker returns instead of a result when it could not load the driver's
+    plugins: the driver stops the run with this one line (no worker traceback)."""
+
+    text: str
+
+    def error(self, who: str) -> PluginError:
+        return PluginError(f"{who} could not load the plugins the run loaded (an environment "
+                           f"problem, not a cell's; no cell was run there): {self.text}")
+
+
 def worker_setup(srcs: Iterable[Source]) -> None:
     """Load in a worker (pool process, Dask worker) the plugins the driver loaded; the
     entry points given are loaded as such, nothing else is autoloaded."""

@@ -109,14 +109,19 @@ BAD = {  # regularizer -> what its cell's error says
 }
 
 
-def _run(folder: Path, regs: list[str], jobs: int, extra: str = "") -> subprocess.CompletedProcess:
+EXECUTORS = {1: ["--jobs", "1"], 2: ["--jobs", "2"],
+             "dask": ["--executor", "dask", "--workers", "1"]}
+
+
+def _run(folder: Path, regs: list[str], jobs: int | str, extra: str = ""
+         ) -> subprocess.CompletedProcess:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "hostile.py").write_text(HOSTILE)
     (folder / "m.toml").write_text(MATRIX.replace("REGS", repr(regs).replace("'", '"'))
                                    + extra)
     env = {**os.environ, "REGBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return subprocess.run([sys.executable, "-m", "regbench", "run", "--matrix", "m.toml",
-                           "--store", "s.sqlite", "--jobs", str(jobs), "--no-progress"],
+                           "--store", "s.sqlite", *EXECUTORS[jobs], "--no-progress"],
                           cwd=folder, capture_output=True, text=True, env=env, timeout=600)
 
 
@@ -130,8 +135,10 @@ def _rows(store: Path) -> dict[str, tuple]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("jobs", [1, 2, "dask"])
 def test_every_hostile_hook_fails_only_its_cell_with_one_line(tmp_path, jobs):
+    if jobs == "dask":
+        pytest.importorskip("distributed")
     regs = ["none", *BAD, "l2"]
     proc = _run(tmp_path / "run", regs, jobs)
     assert proc.returncode == 1, proc.stdout + proc.stderr

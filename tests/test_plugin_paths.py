@@ -90,11 +90,15 @@ def test_an_edited_module_beside_the_plugin_is_a_change_of_its_code(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_plugin_that_fails_only_in_workers_stops_the_run_with_one_line(tmp_path):
+@pytest.mark.parametrize("executor", [["--jobs", "2"], ["--executor", "dask", "--workers", "1"]],
+                         ids=["local", "dask"])
+def test_a_plugin_that_fails_only_in_workers_stops_the_run_with_one_line(tmp_path, executor):
+    if executor[1] == "dask":
+        pytest.importorskip("distributed")
     (tmp_path / "beside.py").write_text('''\
 import multiprocessing
 
-if multiprocessing.current_process().name == "regbench-worker":
+if multiprocessing.current_process().name != "MainProcess":
     raise ImportError("libfoo.so: cannot open shared object file")
 
 from regbench import Regularizer, register_regularizer
@@ -109,11 +113,11 @@ class Beside(Regularizer):
 ''')
     (tmp_path / "m.toml").write_text(MATRIX)
     r = _cli("python -m regbench", "run", "--matrix", "m.toml", "--plugin", "beside.py",
-             "--store", "s.sqlite", "--jobs", "2", "--no-progress", cwd=tmp_path)
+             "--store", "s.sqlite", *executor, "--no-progress", cwd=tmp_path)
     assert r.returncode == 2, r.stdout + r.stderr
-    err = r.stderr.strip().splitlines()
+    err = [x for x in r.stderr.strip().splitlines() if x.startswith("regbench")]
     assert len(err) == 1 and "Traceback" not in r.stderr, r.stderr
-    assert "a worker process could not load the plugins" in err[0]
+    assert "could not load the plugins the run loaded" in err[0]
     assert "libfoo.so: cannot open shared object file" in err[0]
     if (tmp_path / "s.sqlite").exists():
         con = sqlite3.connect(tmp_path / "s.sqlite")

@@ -43,7 +43,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from regbench.errors import RegbenchError
+from regbench.errors import PluginError, RegbenchError
 from regbench.specs import Cell, CellResult
 
 if TYPE_CHECKING:
@@ -137,7 +137,10 @@ def _run_on_worker(cell: Cell, data_dir: str | None, threads: int,
     problem = version_problem(worker.address, _worker_report(worker), expected)
     if problem:
         raise WorkerVersionError(problem)
-    plugins.worker_setup(plugin_sources)
+    try:
+        plugins.worker_setup(plugin_sources)
+    except PluginError as exc:  # loads in the driver, not here: the driver stops the run
+        return plugins.SetupFailed(str(exc))  # type: ignore[return-value]
     return run_cell(cell, data_dir, threads)
 
 
@@ -295,6 +298,8 @@ class DaskExecutor:
                         f"{exc}); committed cells are in the store, rerun to resume") from exc
                 finally:
                     fut.release()
+                if isinstance(result, plugins.SetupFailed):
+                    raise result.error("a Dask worker")
                 pending.update(fill())  # keep the workers busy while the caller commits
                 yield result
         finally:

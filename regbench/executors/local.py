@@ -22,12 +22,11 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from regbench import plugins
-from regbench.errors import PluginError, RegbenchError
+from regbench.errors import RegbenchError
 from regbench.executors.signals import interrupt, signal_name
 from regbench.specs import Cell, CellResult
 
@@ -64,14 +63,6 @@ def death_message(exitcode: int | None) -> str:
     return f"worker process died (exit code {exitcode})"
 
 
-@dataclass(frozen=True)
-class SetupFailed:
-    """What a worker sends instead of a result when it could not load the driver's plugins
-    (or run its initializer): the driver stops the run with this one line."""
-
-    text: str
-
-
 def _worker_main(conn: Connection, ppid: int, data_dir: str | None, threads: int,
                  initializer: Callable[..., object] | None, initargs: tuple[Any, ...],
                  plugin_sources: Any = ()) -> None:
@@ -87,7 +78,7 @@ def _worker_main(conn: Connection, ppid: int, data_dir: str | None, threads: int
     except BaseException as exc:  # noqa: BLE001 - reported to the driver, which stops the run
         first = (str(exc).strip().splitlines() or [""])[0]
         with contextlib.suppress(OSError):
-            conn.send(SetupFailed(f"{type(exc).__name__}: {first}" if not isinstance(
+            conn.send(plugins.SetupFailed(f"{type(exc).__name__}: {first}" if not isinstance(
                 exc, RegbenchError) else first))
         return
     from regbench.train import run_cell
@@ -238,13 +229,10 @@ class LocalExecutor:
         assert w.cell is not None
         try:
             if w.conn.poll():
-                result: CellResult | SetupFailed = w.conn.recv()
+                result: CellResult | plugins.SetupFailed = w.conn.recv()
                 w.cell = None
-                if isinstance(result, SetupFailed):
-                    raise PluginError(
-                        f"a worker process could not load the plugins the run loaded (an "
-                        f"environment problem, not a cell's; nothing was run by it): "
-                        f"{result.text}")
+                if isinstance(result, plugins.SetupFailed):
+                    raise result.error("a worker process")
                 return result
         except (EOFError, OSError):
             pass
