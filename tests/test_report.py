@@ -39,7 +39,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
          "--out", str(out), "--jobs", "2", "--no-progress"],
         capture_output=True, text=True, timeout=900)  # a loaded machine
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "84 run now (84 ok" in proc.stdout
+    assert "94 run now (94 ok" in proc.stdout
     return {"root": root, "store": store, "out": out}
 
 
@@ -63,14 +63,14 @@ def test_end_to_end_writes_every_part(smoke) -> None:
         "task", "arch", "regularizer", "strength", "n_seeds", "val_metric_mean",
         "test_metric_mean", "test_metric_ci_low", "test_metric_ci_high", "gap_metric_mean",
         "gap_metric_ci_low", "gap_metric_ci_high"]
-    assert len(tuned) == 42  # one row per (task, arch, regularizer): 18 + 21 + 3
+    assert len(tuned) == 47  # one row per (task, arch, regularizer): 19 + 25 + 3
     summary = pd.read_csv(out / "summary.csv")
     assert set(SUMMARY_COLUMNS) <= set(summary.columns)
-    assert summary.n_seeds.sum() + summary.n_diverged.sum() + summary.n_failed.sum() == 84
+    assert summary.n_seeds.sum() + summary.n_diverged.sum() + summary.n_failed.sum() == 94
     assert (summary[summary.regularizer == "none"].delta_gap_vs_none.isna()).all()
     assert summary.selected.sum() == len(tuned)
     readme = (out / "README.md").read_text()
-    assert "84 ok, 0 diverged, 0 failed" in readme and "## Provenance" in readme
+    assert "94 ok, 0 diverged, 0 failed" in readme and "## Provenance" in readme
     assert readme.count("Strengths are selected on validation") == 1
     assert readme.index("## Tuned view") < readme.index("## Per-task results, all strengths")
     # the claims section: every registered claim, direct ones evaluated, cell ones "not run"
