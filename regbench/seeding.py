@@ -22,7 +22,10 @@ scoped by the whole cell.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -52,6 +55,19 @@ def generator(stream: str, seed: int, *scope: object,
 def numpy_rng(stream: str, seed: int, *scope: object) -> np.random.Generator:
     """A fresh numpy Generator seeded from `derive`."""
     return np.random.default_rng(derive(stream, seed, *scope))
+
+
+@contextlib.contextmanager
+def kept_global_generators() -> Iterator[None]:
+    """numpy's and Python's global generators restored, whatever the block draws or seeds:
+    around a cell (which seeds them from `derive("globals", ...)`) and around a package
+    that draws from them (mnist1d's dataset maker)."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
 
 
 def from_torch_default() -> int:

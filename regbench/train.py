@@ -110,15 +110,11 @@ def weight_stats(model: nn.Module) -> dict[str, float]:
 def global_generators(cell: Cell) -> Iterator[None]:
     """numpy's and Python's global generators seeded from the cell (a plugin's
     `np.random` or `random` draws rerun bit for bit), restored afterwards."""
-    np_state, py_state = np.random.get_state(), random.getstate()
-    seed = seeding.derive("globals", cell.seed, cell.cell_id)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
-    try:
+    with seeding.kept_global_generators():
+        seed = seeding.derive("globals", cell.seed, cell.cell_id)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
         yield
-    finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@ package (no download); the dataset's own test split is the test set for every se
 
 from __future__ import annotations
 
-import random
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,12 +35,8 @@ def generate(num_samples: int, train_split: float, shuffle_seq: bool, dataset_se
     args = get_dataset_args()
     args.num_samples, args.train_split = num_samples, train_split
     args.shuffle_seq, args.seed = shuffle_seq, dataset_seed
-    np_state, py_state = np.random.get_state(), random.getstate()
-    try:
+    with seeding.kept_global_generators():  # the package seeds and draws from them
         d = make_dataset(args)
-    finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
     out = (np.asarray(d["x"], dtype=np.float64), np.asarray(d["y"], dtype=np.int64),
            np.asarray(d["x_test"], dtype=np.float64), np.asarray(d["y_test"], dtype=np.int64))
     for a in out:
