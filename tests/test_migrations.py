@@ -101,9 +101,9 @@ def test_failed_upgrade_leaves_the_original_untouched(v1, monkeypatch):
 
     monkeypatch.setitem(migrations.MIGRATIONS, 1, half_then_fail)
     before, before_digest = rows(v1), digest(v1)
-    with pytest.raises(StoreError, match=r"upgrading .* to store schema version 4 failed "
-                                         r"\(RuntimeError: disk on fire\); the store is left "
-                                         r"untouched"):
+    with pytest.raises(StoreError, match=rf"upgrading .* to store schema version "
+                                         rf"{SCHEMA_VERSION} failed \(RuntimeError: disk on "
+                                         r"fire\); the store is left untouched"):
         Store(v1)
     assert digest(v1) == before_digest and rows(v1) == before
     assert "leases" not in {r[1] for r in schema(v1)}
