@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from regbench.cli_common import (
+    ADD_REGULARIZER_HELP,
     DATA_DIR_HELP,
     DEVICE_HELP,
     add_plugin_arguments,
@@ -260,6 +261,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- archive --------------------------------------------------------------------------------
+def cmd_archive(args: argparse.Namespace) -> int:
+    from regbench.archive.build import build
+
+    return build(args)
+
+
 # -- claims ---------------------------------------------------------------------------------
 def cmd_claims(args: argparse.Namespace) -> int:
     import time
@@ -381,6 +389,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "renamed at the end)")
     p.add_argument("--force", action="store_true", help="replace --into if it exists")
     p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("archive", help="one zip with the store, its report, the matrix, the "
+                       "plugins' source and the environment, with sha256 checksums "
+                       "(python -m regbench.report --from re-renders it)")
+    p.add_argument("--out", required=True, metavar="FILE.zip", help="the archive to write")
+    p.add_argument("--store", default=str(DEFAULT_STORE), help="SQLite results store")
+    p.add_argument("--matrix", default="default",
+                   help="built-in matrix name or a .toml file: what the report covers")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_plugin_arguments(p)
+    p.add_argument("--add-regularizer", action="append", default=[], metavar="NAME",
+                   help=ADD_REGULARIZER_HELP)
+    p.set_defaults(func=cmd_archive)
 
     p = sub.add_parser("claims", help="check the seed documents' claims as experiments")
     p.add_argument("--only", help="comma-separated claim names (default: all)")
