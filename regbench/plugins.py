@@ -276,8 +276,9 @@ def worker_setup(srcs: Iterable[Source]) -> None:
 
 
 def loaded() -> list[Plugin]:
+    """The plugins loaded in this process, each once, in load order."""
     with _lock:
-        return list(dict.fromkeys(_loaded.values()))
+        return list({id(p): p for p in _loaded.values()}.values())
 
 
 # -- code identity ------------------------------------------------------------------------

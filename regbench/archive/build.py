@@ -135,8 +135,8 @@ def build(args: argparse.Namespace) -> int:
             code = plugin_files.verified(plugin_files.stored_sources(con))
         finally:
             con.close()
+        layout = plugin_files.layout(args.matrix, code)  # and the plugins the matrix loaded
         command = render_report(args, stage / STORE, stage / "report")
-        layout = plugin_files.layout(args.matrix, code)  # the plugins the report loaded too
         for arcname, data in layout.files.items():
             (stage / arcname).parent.mkdir(parents=True, exist_ok=True)
             (stage / arcname).write_bytes(data)
@@ -152,7 +152,8 @@ def build(args: argparse.Namespace) -> int:
         manifest.write(stage)
         with replacing(out, suffix=".zipping") as part:
             n = zip_folder(stage, part)
-    print(f"archive {out}: {n} files (store, report, matrix {m.name!r}, "
-          f"{len(layout.plugin_args) + len(layout.modules)} plugin(s) to load, environment); "
-          f"re-render it anywhere with `python -m regbench.report --from {out} --out DIR`")
+    sources = sum(1 for k in layout.files if k.endswith(".py"))
+    print(f"archive {out}: {n} files (the store, its report, matrix {m.name!r}, {sources} "
+          f"plugin source file(s), the environment) with sha256 checksums in MANIFEST; "
+          f"re-render it with `python -m regbench.report --from {out} --out DIR`")
     return 0

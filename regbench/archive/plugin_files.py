@@ -72,13 +72,13 @@ def verified(sources: list[StoredSource]) -> dict[str, bytes]:
             data = Path(s.path).read_bytes()
         except OSError as exc:
             raise RegbenchError(
-                f"plugin {who}: its {s.cells} stored cell(s) were made by {s.path}, which "
+                f"plugin {who}: its {s.cells} stored cell(s) were made with {s.path}, which "
                 f"cannot be read now ({exc.strerror or exc}); nothing was archived: restore "
                 f"that file, or archive a store without those cells") from None
         now = hashlib.sha256(data).hexdigest()
         if now != s.sha256:
             raise RegbenchError(
-                f"plugin {who}: its {s.cells} stored cell(s) were made by {s.path} with sha256 "
+                f"plugin {who}: its {s.cells} stored cell(s) were made with {s.path} at sha256 "
                 f"{s.sha256[:16]}..., and that file now has sha256 {now[:16]}...; nothing was "
                 f"archived: restore the file the cells were made with, or rerun them with "
                 f"--force (or give the plugin a new version) and archive again")
