@@ -1,7 +1,7 @@
 """`regbench archive` and `python -m regbench.report --from`: results that travel.
 
 An archive is one zip file holding everything needed to read, check and re-render a set of
-results on another machine:
+results on another machine::
 
     MANIFEST              sha256 and path of every other file (`sha256sum -c MANIFEST` works)
     archive.json          what made it: versions, the matrix, the plugins, the report command
