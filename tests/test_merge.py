@@ -247,3 +247,43 @@ def test_two_machines_halves_of_smoke_merged_equal_all_of_it(tmp_path, capsys):
     got, want = regbench.load(c), regbench.load(full)
     assert len(got) == len(want) > 90
     pd.testing.assert_frame_equal(got.drop(columns=TIMING), want.drop(columns=TIMING))
+
+
+def test_the_report_names_the_result_it_uses(tmp_path):
+    """A merged store's second result is named in the report's index, with the kept one."""
+    from regbench import report
+    from regbench.report.index import RunInfo
+    from regbench.specs import ArchSpec, Cell, CellResult, RegSpec, TaskSpec
+    from regbench.store import Store
+    from regbench.store.check import read_conflicts
+
+    def store(path: Path, host: str, bump: float) -> None:
+        with Store(path) as s:
+            for reg, strength in (("none", 0.0), ("l2", 1e-3)):
+                for seed in range(2):
+                    cell = Cell(TaskSpec("digits"), ArchSpec("mlp"), RegSpec(reg, strength),
+                                seed)
+                    extra = bump if (reg, seed) == ("l2", 1) else 0.0
+                    s.add(CellResult(cell, "ok", metrics={
+                        "metric_name": "accuracy", "higher_is_better": True,
+                        "train_loss": 0.1, "test_loss": 0.2, "gap_loss": 0.1,
+                        "train_metric": 0.99, "test_metric": 0.9 - strength + extra,
+                        "gap_metric": 0.09 - extra}, provenance={"hostname": host}))
+
+    store(tmp_path / "one.sqlite", "one", 0.0)
+    store(tmp_path / "two.sqlite", "two", 0.01)
+    c = tmp_path / "c.sqlite"
+    assert main(["merge", str(tmp_path / "one.sqlite"), str(tmp_path / "two.sqlite"),
+                 "--into", str(c)]) == 0
+    with Store(c, readonly=True) as s:
+        cells, conflicts = s.cells_frame(), read_conflicts(s.con)
+    assert len(cells) == 4 and len(conflicts) == 1
+    assert conflicts[0].differs == ["test_metric", "gap_metric"]
+    info = RunInfo(matrix="hand", description="", command="test", n_matrix=4,
+                   conflicts=[x.line() for x in conflicts])
+    readme = report.write_report(cells, tmp_path / "out", info, formats=["md"],
+                                 figure_formats=["png"]).readme.read_text()
+    assert "### Cells with a second result from another machine" in readme
+    assert (f"the result from {tmp_path / 'one.sqlite'} (machine one) is kept; the one from "
+            f"{tmp_path / 'two.sqlite'} (machine two) differs in test_metric, gap_metric"
+            in readme)
