@@ -287,7 +287,36 @@ def plugin_project(folder: Path) -> None:
     (folder / "m.toml").write_text(PLUGIN_MATRIX)
 
 
+def test_cells_of_plugin_code_that_changed_since_refuse_the_archive(tiny, tmp_path, capsys):
+    """The sha256 a cell recorded for its plugin's file no longer matches the file."""
+    plugin = tmp_path / "mine.py"
+    plugin.write_text("# the plugin as it is now\n")
+    store = tmp_path / "s.sqlite"
+    shutil.copy(tiny / "s.sqlite", store)
+    code = [{"kind": "regularizer", "name": "mine", "version": "1", "file": str(plugin),
+             "sha256": hashlib.sha256(b"# the plugin as it was\n").hexdigest()}]
+    con = sqlite3.connect(store)
+    with con:
+        con.execute("UPDATE cells SET plugin_code = ? WHERE regularizer = 'l2'",
+                    (json.dumps(code),))
+    con.close()
+    rc = main(["archive", "--store", str(store), "--matrix", str(tiny / "tiny.toml"),
+               "--out", str(tmp_path / "r.zip")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err
+    assert (f"plugin regularizer 'mine' version 1: its 2 stored cell(s) were made with {plugin} "
+            f"at sha256 {code[0]['sha256'][:16]}..., and that file now has sha256 "
+            f"{digest(plugin)[:16]}...; nothing was archived") in err
+    assert not (tmp_path / "r.zip").exists()
+    plugin.unlink()
+    assert main(["archive", "--store", str(store), "--matrix", str(tiny / "tiny.toml"),
+                 "--out", str(tmp_path / "r.zip")]) == 2
+    assert f"were made with {plugin}, which cannot be read now" in capsys.readouterr().err
+
+
+@pytest.mark.slow
 def test_a_plugin_whose_source_changed_is_refused(tmp_path):
+    """The same with a real plugin: a module it imports is edited after its cells ran."""
     plugin_project(tmp_path)
     r = cli("regbench", "run", "--matrix", "m.toml", "--store", "p.sqlite", "--no-progress",
             cwd=tmp_path)
