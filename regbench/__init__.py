@@ -12,6 +12,7 @@ The public API, stable across minor versions (everything a plugin needs)::
   hook declares;
 - `Param`: a declared, validated parameter; `TaskSpec`, `ArchSpec`, `RegSpec`, `Cell`,
   `CellResult`: what a cell is and what running it returns; `run_cell`: run one;
+- `load`: a store's cells as a typed pandas DataFrame (`regbench.results_frame`);
 - `SUITE_VERSION`, `__version__`.
 
 Names resolve on first use, so `import regbench` stays cheap (the CLI's `--version`).
@@ -47,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "CellResult": "regbench.specs",
     "SUITE_VERSION": "regbench.specs",
     "run_cell": "regbench.train",
+    "load": "regbench.results_frame",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

@@ -1,4 +1,5 @@
-"""The `regbench` command line: list, run, fetch, show, check, claims, bench, doctor."""
+"""The `regbench` command line: list, run, fetch, show, check, merge, archive, claims, bench,
+doctor."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from regbench.cli_common import (
+    ADD_REGULARIZER_HELP,
     DATA_DIR_HELP,
     DEVICE_HELP,
     add_plugin_arguments,
@@ -203,14 +205,42 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 # -- show -----------------------------------------------------------------------------------
 def cmd_show(args: argparse.Namespace) -> int:
     from regbench.cli_format import render
+    from regbench.out_file import check_writable, replacing
     from regbench.store import Store
 
+    out = Path(args.out) if args.out else None
+    if args.format == "parquet" and out is None:
+        raise RegbenchError("--format parquet writes a binary file: pass --out FILE")
+    if out is not None:
+        check_writable(out, "--out")
     if not Path(args.store).exists():
         raise StoreError(f"no store at {args.store}; run `regbench run` first or pass --store")
     with Store(args.store, readonly=True) as store:
-        df = store.cells_frame() if args.all_columns else store.frame()
-    sys.stdout.write(render(df, args.format))
+        if args.format == "parquet":
+            from regbench.results_frame import typed
+
+            df = typed(store.cells_frame())
+        else:
+            df = store.cells_frame() if args.all_columns else store.frame()
+    if out is None:
+        sys.stdout.write(render(df, args.format))
+        return 0
+    with replacing(out) as tmp:
+        if args.format == "parquet":
+            write_parquet(df, tmp)
+        else:
+            tmp.write_text(render(df, args.format), encoding="utf-8")
+    print(f"{len(df)} cell(s) written to {out} ({args.format})")
     return 0
+
+
+def write_parquet(df: Any, path: Path) -> None:
+    """`df` as Parquet (pyarrow), dtypes kept: `pandas.read_parquet` gives it back."""
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        raise RegbenchError("--format parquet needs pyarrow: pip install pyarrow") from None
+    df.to_parquet(path, index=False, engine="pyarrow")
 
 
 # -- check ----------------------------------------------------------------------------------
@@ -220,6 +250,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     report = check_store(args.store, repair=args.repair)
     print("\n".join(report.lines()))
     return 1 if report.problems() else 0
+
+
+# -- merge ----------------------------------------------------------------------------------
+def cmd_merge(args: argparse.Namespace) -> int:
+    from regbench.store.merge import merge
+
+    summary = merge(args.stores, args.into, force=args.force)
+    print("\n".join(summary.lines()))
+    return 0
+
+
+# -- archive --------------------------------------------------------------------------------
+def cmd_archive(args: argparse.Namespace) -> int:
+    from regbench.archive.build import build
+
+    return build(args)
 
 
 # -- claims ---------------------------------------------------------------------------------
@@ -271,7 +317,7 @@ def _version_line() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from regbench.cli_format import FORMATS
+    from regbench.cli_format import FORMATS, SHOW_FORMATS
     from regbench.store import DEFAULT_STORE
 
     parser = argparse.ArgumentParser(
@@ -315,9 +361,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", help="print the stored cells, one row per cell")
     p.add_argument("--store", default=str(DEFAULT_STORE))
-    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--format", choices=SHOW_FORMATS, default="table",
+                   help="table, csv or json; parquet (with --out) writes every column, typed, "
+                        "as regbench.load returns them")
     p.add_argument("--all-columns", action="store_true",
                    help="every stored column (parameters, provenance, errors)")
+    p.add_argument("--out", metavar="FILE",
+                   help="write to FILE (replaced if it exists) instead of the terminal")
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("check", help="check a store: integrity, orphans, suite versions, "
@@ -327,6 +377,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="remove orphan curve/artifact rows and stale leases (nothing else)")
     add_plugin_arguments(p)
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("merge", help="combine the stores of several machines into a new store "
+                       "(a cell with another result in a later store keeps both; check lists "
+                       "them)")
+    p.add_argument("stores", nargs="+", metavar="STORE",
+                   help="stores to merge, in order: of a cell with two results, the first "
+                        "store's is the one the report uses")
+    p.add_argument("--into", required=True, metavar="PATH",
+                   help="the merged store, a new file (built in a temporary file beside it and "
+                        "renamed at the end)")
+    p.add_argument("--force", action="store_true", help="replace --into if it exists")
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("archive", help="one zip with the store, its report, the matrix, the "
+                       "plugins' source and the environment, with sha256 checksums "
+                       "(python -m regbench.report --from re-renders it)")
+    p.add_argument("--out", required=True, metavar="FILE.zip", help="the archive to write")
+    p.add_argument("--store", default=str(DEFAULT_STORE), help="SQLite results store")
+    p.add_argument("--matrix", default="default",
+                   help="built-in matrix name or a .toml file: what the report covers")
+    p.add_argument("--force", action="store_true", help="replace --out if it exists")
+    add_plugin_arguments(p)
+    p.add_argument("--add-regularizer", action="append", default=[], metavar="NAME",
+                   help=ADD_REGULARIZER_HELP)
+    p.set_defaults(func=cmd_archive)
 
     p = sub.add_parser("claims", help="check the seed documents' claims as experiments")
     p.add_argument("--only", help="comma-separated claim names (default: all)")

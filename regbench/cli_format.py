@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 FORMATS = ("table", "csv", "json")
+SHOW_FORMATS = (*FORMATS, "parquet")  # parquet: `regbench.load`'s typed frame, to a file
 
 
 def render(df: pd.DataFrame, fmt: str) -> str:

@@ -276,8 +276,9 @@ def worker_setup(srcs: Iterable[Source]) -> None:
 
 
 def loaded() -> list[Plugin]:
+    """The plugins loaded in this process, each once, in load order."""
     with _lock:
-        return list(dict.fromkeys(_loaded.values()))
+        return list({id(p): p for p in _loaded.values()}.values())
 
 
 # -- code identity ------------------------------------------------------------------------
@@ -374,10 +375,17 @@ def changed_code(plugin_codes: Iterable[str | None]) -> list[ChangedCode]:
         current = now[(kind, name)]
         if (current is not None and current["version"] == e.get("version")
                 and (current["sha256"] != e.get("sha256")
-                     or current.get("imports", {}) != e.get("imports", {}))):
+                     or _import_hashes(current) != _import_hashes(e))):
             key = (kind, name, str(e.get("version")))
             counts[key] = counts.get(key, 0) + 1
     return [ChangedCode(k, n, v, c) for (k, n, v), c in sorted(counts.items())]
+
+
+def _import_hashes(code: dict[str, Any]) -> list[str]:
+    """The sha256 of each module a plugin imports from its folder, without their paths: the
+    same code copied elsewhere (an archive unpacked on another machine) is the same code."""
+    imports = code.get("imports")
+    return sorted(str(v) for v in imports.values()) if isinstance(imports, dict) else []
 
 
 def not_loaded(plugin_codes: Iterable[str | None]) -> dict[str, int]:

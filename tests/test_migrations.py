@@ -101,9 +101,9 @@ def test_failed_upgrade_leaves_the_original_untouched(v1, monkeypatch):
 
     monkeypatch.setitem(migrations.MIGRATIONS, 1, half_then_fail)
     before, before_digest = rows(v1), digest(v1)
-    with pytest.raises(StoreError, match=r"upgrading .* to store schema version 4 failed "
-                                         r"\(RuntimeError: disk on fire\); the store is left "
-                                         r"untouched"):
+    with pytest.raises(StoreError, match=rf"upgrading .* to store schema version "
+                                         rf"{SCHEMA_VERSION} failed \(RuntimeError: disk on "
+                                         r"fire\); the store is left untouched"):
         Store(v1)
     assert digest(v1) == before_digest and rows(v1) == before
     assert "leases" not in {r[1] for r in schema(v1)}
@@ -149,3 +149,23 @@ def test_cli_says_it_upgraded(v1):
     assert f"regbench: upgraded store {v1} from schema version 1 to {SCHEMA_VERSION}" \
         in proc.stderr
     assert len(proc.stdout.strip().splitlines()) == 3  # header + 2 cells
+
+
+def test_schema_4_store_gains_the_conflicts_table(tmp_path):
+    """Schema 5 adds `conflicts` (a cell's second result, kept by `regbench merge`)."""
+    v4 = tmp_path / "v4.sqlite"
+    Store(v4).close()
+    con = sqlite3.connect(v4)
+    with con:
+        con.execute("DROP TABLE conflicts")
+        con.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    con.close()
+    said: list[str] = []
+    with Store(v4, log=said.append) as s:
+        assert s.con.execute("SELECT COUNT(*) FROM conflicts").fetchone()[0] == 0
+    bak = v4.with_name("v4.sqlite.v4.bak")
+    assert said == [f"upgraded store {v4} from schema version 4 to {SCHEMA_VERSION} "
+                    f"(backup of the old file: {bak})"]
+    assert "conflicts" not in {r[1] for r in schema(bak)}
+    Store(tmp_path / "fresh.sqlite").close()
+    assert schema(v4) == schema(tmp_path / "fresh.sqlite")

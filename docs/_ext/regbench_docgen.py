@@ -268,6 +268,7 @@ def store_schema_page(srcdir: Path) -> str:
     from regbench.store.schema import (
         BENCH_COLUMNS,
         CELL_COLUMNS,
+        CONFLICT_COLUMNS,
         DDL,
         LEASE_COLUMNS,
         PUBLIC_COLUMNS,
@@ -281,7 +282,7 @@ def store_schema_page(srcdir: Path) -> str:
                              f"{missing} of `regbench show`")
     lines = [f"Schema version {SCHEMA_VERSION}.", ""]
     for table, cols in (("cells", CELL_COLUMNS), ("bench", BENCH_COLUMNS),
-                        ("leases", LEASE_COLUMNS)):
+                        ("leases", LEASE_COLUMNS), ("conflicts", CONFLICT_COLUMNS)):
         lines += [f"`{table}`:", "", "| column | SQL type |", "|---|---|"]
         lines += [f"| `{k}` | {_md_escape(v)} |" for k, v in cols.items()] + [""]
     lines += ["Every statement that creates a fresh store:", "", "```sql"]

@@ -2,6 +2,7 @@
 
     python -m regbench.report [--matrix NAME_OR_TOML] [--store PATH] [--out DIR] [--no-run]
                               [--formats md,tex,csv] [--figure-formats png,pdf] [--jobs N]
+    python -m regbench.report --from results.zip [--out DIR]
 
 The report (in `--out`, default `reports/`) is described in `regbench.report.write`.
 """
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render from what is stored; say how many cells are missing")
     p.add_argument("--formats", default="md,tex,csv", help="table formats (md,tex,csv)")
     p.add_argument("--figure-formats", default="png,pdf", help="figure formats (png,pdf)")
+    p.add_argument("--from", dest="from_archive", metavar="ARCHIVE.zip",
+                   help="render from an archive of `regbench archive` (its store, matrix and "
+                        "plugins, checksums verified first); implies --no-run")
     add_run_arguments(
         p, jobs=max(1, min(os.cpu_count() or 1, 8)),
         jobs_help="worker processes for missing cells (default: CPU count, at most 8)",
@@ -62,13 +66,32 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m regbench.report ARGS`: the exit status (0 ok, 1 a cell failed in this
     run, 2 a usage, data or store error, 128 + N after signal N)."""
     args = build_parser().parse_args(argv)
-    return run_command("regbench.report", run, args, interrupted=" (no report written)")
+    func = run
+    if args.from_archive:
+        from regbench.archive.render import run_from
+
+        func = run_from
+    return run_command("regbench.report", func, args, interrupted=" (no report written)")
+
+
+def report_command(args: argparse.Namespace) -> str:
+    """The command line the report says made it (an archive's re-render keeps the one
+    recorded when the archive was made: `args.report_command`)."""
+    recorded = getattr(args, "report_command", None)
+    if recorded:
+        return recorded
+    return ("python -m regbench.report"
+            + "".join(f" --plugin {p}" for p in getattr(args, "plugin", []))
+            + " --matrix " + str(args.matrix)
+            + "".join(f" --add-regularizer {r}" for r in getattr(args, "add_regularizer", []))
+            + ("" if args.device == "cpu" else f" --device {args.device}"))
 
 
 def run(args: argparse.Namespace) -> int:
     from regbench import matrix, plugins
     from regbench.claims import claims_frame
     from regbench.store import Store
+    from regbench.store.check import read_conflicts
 
     formats = _list(args.formats, FORMATS, "--formats")
     fig_formats = _list(args.figure_formats, FIGURE_FORMATS, "--figure-formats")
@@ -132,18 +155,19 @@ def run(args: argparse.Namespace) -> int:
         bench = store.bench_frame()
         claims = claims_frame(store, data_dir=data_dir(args),
                               device=device)
+        conflicts = [c.line() for c in read_conflicts(store.con) if c.cell_id in ids]
+    if conflicts:
+        print(f"report: {len(conflicts)} cell(s) have a second result from another machine; "
+              f"the report uses the first store's (regbench check --store {store_path} lists "
+              f"them)")
     changed = [c.line() for c in plugins.changed_code(cells.plugin_code)]
     for line in changed:
         print(f"warning: {line}", file=sys.stderr)
     info = index.RunInfo(
         matrix=m.name, description=m.description, n_matrix=len(ids),
-        command="python -m regbench.report"
-        + "".join(f" --plugin {p}" for p in getattr(args, "plugin", []))
-        + " --matrix " + str(args.matrix)
-        + "".join(f" --add-regularizer {r}" for r in getattr(args, "add_regularizer", []))
-        + ("" if device == "cpu" else f" --device {args.device}"),
+        command=report_command(args),
         skipped=[f"{s.task} x {s.arch} x {s.regularizer} ({s.reason})" for s in exp.skipped],
-        plugins=_plugin_lines(cells.plugin_code), changed_code=changed)
+        plugins=_plugin_lines(cells.plugin_code), changed_code=changed, conflicts=conflicts)
     from regbench.report.budget import StudyInfo
 
     report = write_report(cells, Path(args.out), info, curves=curves, artifacts=artifacts,

@@ -44,6 +44,7 @@ class RunInfo:
     skipped: list[str] = field(default_factory=list)
     plugins: list[str] = field(default_factory=list)  # the plugin code the report's cells name
     changed_code: list[str] = field(default_factory=list)  # cells made by other plugin code
+    conflicts: list[str] = field(default_factory=list)  # cells with a second result (merge)
 
 
 def _values(series: pd.Series) -> str:
@@ -260,6 +261,11 @@ def render(info: RunInfo, cells: pd.DataFrame, sections: list[Section],
     if info.changed_code:
         lines += ["### Cells made by other plugin code than is loaded now", "",
                   *(f"- {line}" for line in info.changed_code), ""]
+    if info.conflicts:
+        lines += ["### Cells with a second result from another machine", "",
+                  "`regbench merge` found another result of these cells in a later store; this "
+                  "report uses the one named kept (`regbench check` lists them all).", "",
+                  *(f"- {line}" for line in info.conflicts), ""]
     problems = problem_lines(cells)
     if problems:
         lines += ["### Cells that did not finish ok", "", *problems, ""]

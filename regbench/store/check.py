@@ -4,7 +4,8 @@ Reports SQLite's integrity check, curve and artifact rows whose cell is gone
 (orphans), cells of other suite versions (counted, never deleted), failed cells,
 stale leases (their driver died: executors/leases.py), and cells a plugin entry made
 with other source code than the plugin loaded now under the same version (counted,
-never deleted). Healthy means none of these.
+never deleted). Healthy means none of these. Conflicts (a cell's second result from
+another machine, kept by `regbench merge`) are listed; they are results, not damage.
 `repair` deletes orphans and stale leases only, in one transaction, and then checks
 again; a store that fails the integrity check is never written to.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from regbench.errors import StoreError
 from regbench.plugins import ChangedCode
 from regbench.store.db import Store, connect_ro, empty_file, inspect, wal_file
+from regbench.store.merge import Conflict, describe
 from regbench.store.schema import SCHEMA_VERSION
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -28,7 +30,10 @@ MAX_INTEGRITY_LINES = 10
 _ORPHANS = {
     "curve": "FROM curves WHERE cell_id NOT IN (SELECT cell_id FROM cells)",
     "artifact": "FROM artifacts WHERE cell_id NOT IN (SELECT cell_id FROM cells)",
+    "conflict": "FROM conflicts WHERE cell_id NOT IN (SELECT cell_id FROM cells)",
 }
+_ORPHAN_TABLES = {"curve": "curves", "artifact": "artifacts", "conflict": "conflicts"}
+MAX_CONFLICT_LINES = 10
 
 
 @dataclass
@@ -58,6 +63,7 @@ class CheckReport:
     wal_bytes: int = 0  # size of the -wal file beside the store when checked
     changed_plugins: list[ChangedCode] = field(default_factory=list)
     unloaded_plugins: dict[str, int] = field(default_factory=dict)
+    conflicts: list[Conflict] = field(default_factory=list)  # second results (merge)
 
     @property
     def intact(self) -> bool:
@@ -121,21 +127,56 @@ class CheckReport:
         for entry, n in self.unloaded_plugins.items():
             out.append(f"  plugin {entry} is not loaded: {n} stored cell(s) not compared with "
                        f"its code (pass --plugin)")
+        out += self.conflict_lines()
         out += [f"  repaired: {r}" for r in self.repaired]
         problems = self.problems()
         out.append("not healthy: " + "; ".join(problems) if problems else "healthy")
         return out
+
+    def conflict_lines(self) -> list[str]:
+        """The cells `regbench merge` found a second result of (listed, not a problem)."""
+        if not self.conflicts:
+            return []
+        out = [f"  conflicts: {len(self.conflicts)} second result(s) from other machines, kept "
+               f"beside the first (the report uses the first)"]
+        out += [f"    {c.line()}" for c in self.conflicts[:MAX_CONFLICT_LINES]]
+        if len(self.conflicts) > MAX_CONFLICT_LINES:
+            out.append(f"    ... and {len(self.conflicts) - MAX_CONFLICT_LINES} more")
+        return out
+
+
+def read_conflicts(con: sqlite3.Connection) -> list[Conflict]:
+    """The `conflicts` rows with their kept cell (none in a store before schema 5)."""
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "conflicts" not in tables:
+        return []
+    out = []
+    for row in con.execute(
+            "SELECT c.cell_id, c.source, c.kept_source, c.hostname, c.cpu_model, c.differs, "
+            "k.hostname, k.cpu_model, k.cell_json, k.task, k.regularizer "
+            "FROM conflicts c JOIN cells k USING (cell_id) ORDER BY c.rowid"):
+        cid, source, kept_source, host, cpu, differs, khost, kcpu, cell_json, task, reg = row
+        out.append(Conflict(
+            cid, describe({"cell_json": cell_json, "task": task, "regularizer": reg}),
+            kept_source, _host(khost, kcpu), source, _host(host, cpu), differs.split(", ")))
+    return out
+
+
+def _host(host: str | None, cpu: str | None) -> str:
+    return f"{host or '?'} ({cpu})" if cpu else (host or "?")
 
 
 def _read(con: sqlite3.Connection, report: CheckReport) -> None:
     from regbench.executors.leases import is_stale
 
     report.statuses = dict(con.execute("SELECT status, COUNT(*) FROM cells GROUP BY status"))
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     for table, where in _ORPHANS.items():
-        report.orphans[table] = con.execute(f"SELECT COUNT(*) {where}").fetchone()[0]
+        if _ORPHAN_TABLES[table] in tables:
+            report.orphans[table] = con.execute(f"SELECT COUNT(*) {where}").fetchone()[0]
     held = con.execute("SELECT suite_version, COUNT(*) FROM cells GROUP BY suite_version")
     report.other_suites = {v: n for v, n in held if v != report.suite_version}
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    report.conflicts = read_conflicts(con)
     columns = {r[1] for r in con.execute("PRAGMA table_info(cells)")}
     if "plugin_code" in columns:  # schema 3
         from regbench import plugins
@@ -207,7 +248,7 @@ def _repair(path: Path, stale: list[StaleLease]) -> list[str]:
     """Delete orphans and the stale leases seen (unless renewed since) in one transaction."""
     done = []
     with Store(path) as store, store.transaction():
-        for table, where in _ORPHANS.items():
+        for table, where in _ORPHANS.items():  # the store is current: every table exists
             n = store.con.execute(f"DELETE {where}").rowcount
             if n:
                 done.append(f"removed {n} orphan {table} row(s)")

@@ -13,7 +13,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from regbench.errors import StoreError
-from regbench.store.schema import CELL_COLUMNS, LEASES_DDL, SCHEMA_VERSION, V3_COLUMNS, V4_COLUMNS
+from regbench.store.schema import (
+    CELL_COLUMNS,
+    CONFLICTS_DDL,
+    LEASES_DDL,
+    SCHEMA_VERSION,
+    V3_COLUMNS,
+    V4_COLUMNS,
+)
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -36,7 +43,13 @@ def _v3_to_v4(con: sqlite3.Connection) -> None:
         con.execute(f"ALTER TABLE cells ADD COLUMN {col} {CELL_COLUMNS[col]}")
 
 
-MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(con: sqlite3.Connection) -> None:
+    """Schema 5 adds the conflicts table (a cell's second result, kept by `regbench merge`);
+    an older store has none."""
+    con.execute(CONFLICTS_DDL)
+
+
+MIGRATIONS: dict[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
 
 def stored_version(con: sqlite3.Connection) -> int:

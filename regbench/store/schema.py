@@ -10,8 +10,9 @@ from pathlib import Path
 
 # 1: meta, cells, curves, artifacts, bench; 2: + leases; 3: + cells.base, cells.addons (a
 # cell's regularizer stack) and cells.plugin_code (what plugin code made the number); 4: +
-# cells.tune (a tuning study's cell: study, trial, role)
-SCHEMA_VERSION = 4
+# cells.tune (a tuning study's cell: study, trial, role); 5: + conflicts (a cell's second
+# result, from another machine, kept by `regbench merge`)
+SCHEMA_VERSION = 5
 APPLICATION = "regbench"
 DEFAULT_STORE = Path(".regbench") / "results.sqlite"
 
@@ -53,6 +54,35 @@ CELL_COLUMNS: dict[str, str] = {
 V3_COLUMNS = ("base", "addons", "plugin_code")
 V4_COLUMNS = ("tune",)
 
+# What a cell computed. `regbench merge` compares these, with the cell's curves and
+# artifacts, to tell one result from two; the other columns are the cell's identity (equal
+# for equal ids), its timing and its provenance (which differ from machine to machine).
+RESULT_COLUMNS = (
+    "status", "diverged_step", "epochs", "best_epoch", "n_train", "train_loss", "val_loss",
+    "test_loss", "gap_loss", "train_metric", "val_metric", "test_metric", "gap_metric",
+    "metric_name", "higher_is_better",
+)
+
+# A second result of a stored cell that `regbench merge` found in another store: the same
+# cell id, other numbers (another CPU's bits). The `cells` row keeps the first store's
+# result (the report uses it); each other result is kept here, whole, once per digest.
+CONFLICT_COLUMNS: dict[str, str] = {
+    "cell_id": "TEXT NOT NULL REFERENCES cells(cell_id) ON DELETE CASCADE",
+    "digest": "TEXT NOT NULL",  # sha256 of its RESULT_COLUMNS, curves and artifacts
+    "source": "TEXT NOT NULL",  # the store it came from, as given to `regbench merge`
+    "kept_source": "TEXT NOT NULL",  # the store the `cells` row came from
+    "hostname": "TEXT", "cpu_model": "TEXT",  # the machine that computed it
+    "differs": "TEXT NOT NULL",  # what differs from the kept result: columns, curves, artifacts
+    "row_json": "TEXT NOT NULL",  # its `cells` row, every column
+    "curves_json": "TEXT NOT NULL",  # its curve rows
+    "artifacts_json": "TEXT NOT NULL",  # its artifacts, name -> stored JSON text
+    "merged_at": "TEXT NOT NULL",
+}
+
+CONFLICTS_DDL = ("CREATE TABLE IF NOT EXISTS conflicts ("
+                 + ", ".join(f"{k} {v}" for k, v in CONFLICT_COLUMNS.items())
+                 + ", PRIMARY KEY (cell_id, digest))")
+
 BENCH_COLUMNS: dict[str, str] = {
     "run_id": "TEXT NOT NULL", "op": "TEXT NOT NULL", "impl": "TEXT NOT NULL",
     "baseline": "TEXT", "backend": "TEXT", "dtype": "TEXT", "numel": "INTEGER",
@@ -87,4 +117,5 @@ DDL = [
     + ", ".join(f"{k} {v}" for k, v in BENCH_COLUMNS.items()) + ")",
     "CREATE INDEX IF NOT EXISTS cells_axes ON cells (suite_version, task, regularizer)",
     LEASES_DDL,
+    CONFLICTS_DDL,
 ]
