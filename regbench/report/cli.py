@@ -43,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports", help="report folder (default reports)")
     p.add_argument("--no-run", action="store_true",
                    help="render from what is stored; say how many cells are missing")
-    p.add_argument("--formats", default="md,tex,csv", help="table formats (md,tex,csv)")
+    p.add_argument("--formats", default=",".join(FORMATS),
+                   help="table formats and the interactive page (md,tex,csv,html)")
     p.add_argument("--figure-formats", default="png,pdf", help="figure formats (png,pdf)")
     p.add_argument("--jobs", type=int, default=max(1, min(os.cpu_count() or 1, 8)),
                    help="worker processes for missing cells (default: CPU count, at most 8)")
@@ -158,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
                      for name in ("predictions", "params_before", "params_after",
                                   "data_source")}
         artifacts["model"] = store.artifacts("model", set(dd_cells.cell_id))
-        curves = store.curves(list(artifacts["predictions"]))
+        curves = store.curves(ids)  # the seed-004 figures and report.html's cell view
         bench = store.bench_frame()
         claims = claims_frame(store, data_dir=str(args.data_dir) if args.data_dir else None,
                               device=device)

@@ -1,0 +1,99 @@
+"""Time `report.html` to interactive in headless Chromium, offline, and optionally screenshot it.
+
+Loads the page from its file URL with every request that is not `file:`, `data:` or `blob:`
+aborted, waits until the page marks itself ready (every table and chart drawn:
+`window.regbenchReady`, the time since navigation start in ms), and prints that time, the
+wall time from `goto` to ready, and any console error or blocked request. Needs pip's
+`playwright` and Debian's `chromium` (`--chromium PATH` for another binary).
+
+    python tools/report_html_timing.py reports/report.html --repeat 3
+    python tools/report_html_timing.py reports/report.html --screenshot shot.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+LOCAL = ("file:", "data:", "blob:")
+
+
+def measure(page_path: Path, chromium: str, repeat: int = 1, screenshot: Path | None = None,
+            width: int = 1400, height: int = 1000) -> dict:
+    """Load the page `repeat` times (a fresh browser context each); the times and problems."""
+    from playwright.sync_api import sync_playwright
+
+    url = page_path.resolve().as_uri()
+    ready, wall, errors, blocked, marks = [], [], [], [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        try:
+            for i in range(repeat):
+                ctx = browser.new_context(viewport={"width": width, "height": height})
+                ctx.route("**/*", lambda route: route.continue_()
+                          if route.request.url.startswith(LOCAL)
+                          else (blocked.append(route.request.url), route.abort()))
+                page = ctx.new_page()
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+                        else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                t0 = time.perf_counter()
+                page.goto(url, wait_until="commit")
+                page.wait_for_function("document.documentElement.dataset.ready", timeout=120_000)
+                wall.append(time.perf_counter() - t0)
+                if page.evaluate("document.documentElement.dataset.ready") != "true":
+                    errors.append("the page did not finish drawing")
+                ready.append(page.evaluate("window.regbenchReady") / 1000.0)
+                marks.append(page.evaluate(
+                    "performance.getEntriesByType('mark').map(m => [m.name, m.startTime])"
+                    ".concat(performance.getEntriesByType('measure')"
+                    ".map(m => [m.name + ' (took)', m.duration]))"))
+                if screenshot is not None and i == repeat - 1:
+                    page.screenshot(path=str(screenshot), full_page=False)
+                ctx.close()
+        finally:
+            browser.close()
+    return {"ready_s": ready, "wall_s": wall, "errors": errors, "blocked": blocked,
+            "marks": marks}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("page", type=Path, help="a report.html")
+    ap.add_argument("--repeat", type=int, default=3, help="loads (default 3)")
+    ap.add_argument("--chromium", default=shutil.which("chromium")
+                    or shutil.which("chromium-browser"), help="Chromium binary")
+    ap.add_argument("--screenshot", type=Path, help="PNG of the last load's first screen")
+    ap.add_argument("--width", type=int, default=1400)
+    ap.add_argument("--height", type=int, default=1000)
+    args = ap.parse_args(argv)
+    if not args.chromium:
+        print("no chromium found (Debian: apt-get install -y chromium)", file=sys.stderr)
+        return 2
+    r = measure(args.page, args.chromium, args.repeat, args.screenshot, args.width,
+                args.height)
+    size = args.page.stat().st_size / 2**20
+    print(f"{args.page} ({size:.1f} MiB): ready after "
+          + ", ".join(f"{t:.2f}" for t in r["ready_s"])
+          + f" s (median {statistics.median(r['ready_s']):.2f} s since navigation start); "
+          f"goto to ready {statistics.median(r['wall_s']):.2f} s (median)")
+    stages = {}
+    for load in r["marks"]:
+        for name, t in load:
+            stages.setdefault(name, []).append(t / 1000.0)
+    if stages:
+        print("stages (median s since navigation start): " + ", ".join(
+            f"{k.removeprefix('rb-')} {statistics.median(v):.2f}" for k, v in stages.items()))
+    for e in r["errors"]:
+        print(f"console error: {e}")
+    for u in r["blocked"]:
+        print(f"blocked request: {u}")
+    return 1 if r["errors"] or r["blocked"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
