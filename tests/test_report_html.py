@@ -195,8 +195,9 @@ class Loaded:
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("requestfailed", lambda r: self.failed.append(r.url))
         self.page.goto(path.resolve().as_uri())
-        self.page.wait_for_function("document.documentElement.dataset.ready",
-                                    timeout=120_000)
+        for stage in ("ready", "complete"):  # first screen, then every chart and table
+            self.page.wait_for_function(f"document.documentElement.dataset.{stage}",
+                                        timeout=120_000)
 
     def _route(self, route) -> None:  # noqa: ANN001
         if route.request.url.startswith(LOCAL):
@@ -227,10 +228,11 @@ def loaded(request, browser, tmp_path_factory):  # noqa: ANN001, ANN201
 @needs_chromium
 def test_loads_offline_without_errors(loaded) -> None:
     assert loaded.js("document.documentElement.dataset.ready") == "true"
+    assert loaded.js("document.documentElement.dataset.complete") == "true"
     assert loaded.blocked == [], "the page tried to reach the network"
     assert loaded.failed == [] and loaded.errors == []
     assert loaded.js("typeof Plotly") == "object"
-    assert loaded.js("window.regbenchReady") > 0
+    assert 0 < loaded.js("window.regbenchReady") <= loaded.js("window.regbenchComplete")
 
 
 @needs_chromium

@@ -1,9 +1,11 @@
 """Time `report.html` to interactive in headless Chromium, offline, and optionally screenshot it.
 
 Loads the page from its file URL with every request that is not `file:`, `data:` or `blob:`
-aborted, waits until the page marks itself ready (every table and chart drawn:
-`window.regbenchReady`, the time since navigation start in ms), and prints that time, the
-wall time from `goto` to ready, and any console error or blocked request. Needs pip's
+aborted, waits until the page marks itself interactive (its first screen drawn:
+`window.regbenchReady`, the time since navigation start in ms) and then complete (every
+chart and table drawn: `window.regbenchComplete`), and prints both times, the wall time
+from `goto` to interactive, the page's stages (its performance marks) and any console
+error or blocked request. Needs pip's
 `playwright` and Debian's `chromium` (`--chromium PATH` for another binary).
 
     python tools/report_html_timing.py reports/report.html --repeat 3
@@ -28,7 +30,7 @@ def measure(page_path: Path, chromium: str, repeat: int = 1, screenshot: Path | 
     from playwright.sync_api import sync_playwright
 
     url = page_path.resolve().as_uri()
-    ready, wall, errors, blocked, marks = [], [], [], [], []
+    ready, wall, complete, errors, blocked, marks = [], [], [], [], [], []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         try:
@@ -45,6 +47,9 @@ def measure(page_path: Path, chromium: str, repeat: int = 1, screenshot: Path | 
                 page.goto(url, wait_until="commit")
                 page.wait_for_function("document.documentElement.dataset.ready", timeout=120_000)
                 wall.append(time.perf_counter() - t0)
+                page.wait_for_function("document.documentElement.dataset.complete",
+                                       timeout=120_000)
+                complete.append(page.evaluate("window.regbenchComplete") / 1000.0)
                 if page.evaluate("document.documentElement.dataset.ready") != "true":
                     errors.append("the page did not finish drawing")
                 ready.append(page.evaluate("window.regbenchReady") / 1000.0)
@@ -57,8 +62,8 @@ def measure(page_path: Path, chromium: str, repeat: int = 1, screenshot: Path | 
                 ctx.close()
         finally:
             browser.close()
-    return {"ready_s": ready, "wall_s": wall, "errors": errors, "blocked": blocked,
-            "marks": marks}
+    return {"ready_s": ready, "wall_s": wall, "complete_s": complete, "errors": errors,
+            "blocked": blocked, "marks": marks}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -77,10 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     r = measure(args.page, args.chromium, args.repeat, args.screenshot, args.width,
                 args.height)
     size = args.page.stat().st_size / 2**20
-    print(f"{args.page} ({size:.1f} MiB): ready after "
+    print(f"{args.page} ({size:.1f} MiB): interactive (first screen drawn) after "
           + ", ".join(f"{t:.2f}" for t in r["ready_s"])
-          + f" s (median {statistics.median(r['ready_s']):.2f} s since navigation start); "
-          f"goto to ready {statistics.median(r['wall_s']):.2f} s (median)")
+          + f" s (median {statistics.median(r['ready_s']):.2f} s since navigation start; "
+          f"goto to ready {statistics.median(r['wall_s']):.2f} s); every chart and table "
+          "drawn after " + ", ".join(f"{t:.2f}" for t in r["complete_s"])
+          + f" s (median {statistics.median(r['complete_s']):.2f} s)")
     stages = {}
     for load in r["marks"]:
         for name, t in load:

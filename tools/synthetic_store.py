@@ -5,11 +5,14 @@ its studies ask for and their final cells, planned by `regbench.tuning` as a rea
 would) gets plausible made-up metrics and per-epoch curves, seeded from the cell id, so the
 same command gives the same store. A small share of cells is `diverged` or `failed`; ok
 cells carry a `weight_stats` artifact (what the claims read).
-With `--bench`, kernel benchmark rows are added too. It is for measuring what reads a
-store at a matrix's size (the report, `report.html`) without the hours of training:
+With `--bench`, kernel benchmark rows are added too. With `--report DIR` the report of the
+store is then written to DIR (`python -m regbench.report --no-run` in this process, without
+the claims table: the claims read artifacts, such as predictions, that made-up cells lack).
+It is for measuring what reads a store at a matrix's size (the report, `report.html`)
+without the hours of training:
 
-    python tools/synthetic_store.py --matrix full --store /tmp/full.sqlite --bench
-    python -m regbench.report --matrix full --store /tmp/full.sqlite --no-run --out /tmp/r
+    python tools/synthetic_store.py --matrix full --store /tmp/full.sqlite --bench \
+        --report /tmp/full-report
 """
 
 from __future__ import annotations
@@ -169,10 +172,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", type=Path, required=True, help="store to create or fill")
     p.add_argument("--seed", type=int, default=0, help="seed of the made-up numbers")
     p.add_argument("--bench", action="store_true", help="add kernel benchmark rows too")
+    p.add_argument("--report", type=Path, metavar="DIR",
+                   help="then write the store's report (no claims table) to DIR")
+    p.add_argument("--figure-formats", default="png", help="the report's (default png)")
     args = p.parse_args(argv)
     n = build(args.matrix, args.store, args.seed, args.bench)
     print(f"{args.store}: {n} synthetic cells added (matrix {args.matrix})")
-    return 0
+    if args.report is None:
+        return 0
+    import pandas as pd
+
+    from regbench import claims, report
+
+    claims.claims_frame = lambda *a, **k: pd.DataFrame()  # made-up cells prove nothing
+    return report.main(["--matrix", args.matrix, "--store", str(args.store), "--out",
+                        str(args.report), "--no-run", "--figure-formats",
+                        args.figure_formats])
 
 
 if __name__ == "__main__":

@@ -233,7 +233,9 @@
   // -- gap and test against strength -------------------------------------------------------
   // One axes for every regularizer of a setting: a group of positions per regularizer (none
   // first), one position per strength, the seeds' points jittered around it, the mean and
-  // its 95% t-CI (from the summary) on it, and none's mean and CI as a band across.
+  // its 95% t-CI (from the summary) on it, and none's mean and CI as a band across. Two
+  // traces in all (points; means with their bars), so a setting of many regularizers
+  // draws as fast as one of few.
   function strengthChart(id, which, setting) {
     const none = L.reg.indexOf("none");
     const ok = L.status.indexOf("ok");
@@ -242,11 +244,12 @@
     const lines = DATA.lines.filter((l) => l[0] === setting.task && l[1] === setting.arch);
     const col = which === "gap" ? 4 : 7;
     const metric = L.metric[C.metric[setting.cells[0]]] || "metric";
-    const traces = [];
     const shapes = [];
     const annotations = [];
     const tickvals = [];
     const ticktext = [];
+    const pts = {x: [], y: [], c: [], idx: []};
+    const mean = {x: [], y: [], c: [], up: [], down: [], text: []};
     let pos = 0;
     regs.forEach((r, k) => {
       const color = r === none ? "#555" : PALETTE[k % PALETTE.length];
@@ -258,30 +261,28 @@
       strengths.forEach((x) => { tickvals.push(at.get(x)); ticktext.push(fmt(x, 3)); });
       const idx = mine.filter((i) => C.status[i] === ok);
       const seeds = unique(idx.map((i) => C.seed[i])).sort((p, q) => p - q);
-      const jitter = (i) => seeds.length < 2 ? 0 :
-        0.5 * (seeds.indexOf(C.seed[i]) / (seeds.length - 1) - 0.5);
-      traces.push({type: "scatter", mode: "markers", customdata: idx, text: idx.map(cellHover),
-                   x: idx.map((i) => at.get(C.strength[i]) + jitter(i)),
-                   y: idx.map((i) => which === "gap" ? C.gap_metric[i] : C.test_metric[i]),
-                   hovertemplate: "%{text}<extra></extra>", name: L.reg[r] + " (seeds)",
-                   marker: {size: 6, color: color, opacity: 0.65,
-                            line: {width: 0.5, color: "white"}}});
-      const mean = lines.filter((l) => l[2] === r && l[col] !== null && at.has(l[3]))
-        .sort((p, q) => p[3] - q[3]);
-      if (mean.length) {
-        const y = mean.map((l) => l[col]);
-        traces.push({type: "scatter", mode: "lines+markers", x: mean.map((l) => at.get(l[3])),
-                     y: y, name: L.reg[r] + " (mean)",
-                     line: {color: color, width: 1.5}, marker: {symbol: "line-ew-open", size: 14,
-                                                               color: color},
-                     error_y: {type: "data", symmetric: false, color: color, thickness: 1.5,
-                               array: mean.map((l) => (l[col + 2] ?? l[col]) - l[col]),
-                               arrayminus: mean.map((l) => l[col] - (l[col + 1] ?? l[col]))},
-                     text: mean.map((l) => `${L.reg[r]} at ${fmt(l[3])}: mean ` +
-                       `${fmt(l[col])} [${fmt(l[col + 1])}, ${fmt(l[col + 2])}]` +
-                       (l[10] ? `, ${l[10]} diverged/failed` : "")),
-                     hovertemplate: "%{text}<extra></extra>"});
+      for (const i of idx) {
+        const jitter = seeds.length < 2 ? 0 :
+          0.5 * (seeds.indexOf(C.seed[i]) / (seeds.length - 1) - 0.5);
+        pts.x.push(at.get(C.strength[i]) + jitter);
+        pts.y.push(which === "gap" ? C.gap_metric[i] : C.test_metric[i]);
+        pts.c.push(color);
+        pts.idx.push(i);
       }
+      const rows = lines.filter((l) => l[2] === r && l[col] !== null && at.has(l[3]))
+        .sort((p, q) => p[3] - q[3]);
+      for (const l of rows) {
+        mean.x.push(at.get(l[3]));
+        mean.y.push(l[col]);
+        mean.c.push(color);
+        mean.up.push((l[col + 2] ?? l[col]) - l[col]);
+        mean.down.push(l[col] - (l[col + 1] ?? l[col]));
+        mean.text.push(`${L.reg[r]} at ${fmt(l[3])}: mean ${fmt(l[col])} ` +
+          `[${fmt(l[col + 1])}, ${fmt(l[col + 2])}]` +
+          (l[10] ? `, ${l[10]} diverged/failed` : ""));
+      }
+      for (const a of [mean.x, mean.y, mean.up, mean.down, mean.text]) a.push(null);
+      mean.c.push(color);
       const bad = lines.filter((l) => l[2] === r).reduce((n, l) => n + l[10], 0);
       if (k % 2 === 1) {
         shapes.push({type: "rect", xref: "x", yref: "paper", x0: start - 0.5, x1: pos - 0.5,
@@ -293,6 +294,17 @@
                         textangle: regs.length > 6 ? -40 : 0, font: {size: 10, color: color}});
       pos += 1;  // a gap between regularizers
     });
+    const traces = [
+      {type: "scatter", mode: "markers", x: pts.x, y: pts.y, customdata: pts.idx,
+       text: pts.idx.map(cellHover), hovertemplate: "%{text}<extra></extra>", name: "seeds",
+       marker: {size: 6, color: pts.c, opacity: 0.65, line: {width: 0.5, color: "white"}}},
+      {type: "scatter", mode: "lines+markers", x: mean.x, y: mean.y, text: mean.text,
+       name: "mean", connectgaps: false, hovertemplate: "%{text}<extra></extra>",
+       line: {color: "#444", width: 1}, marker: {symbol: "line-ew-open", size: 14,
+                                                 color: mean.c, line: {width: 2}},
+       error_y: {type: "data", symmetric: false, array: mean.up, arrayminus: mean.down,
+                 color: "#444", thickness: 1.2, width: 4}},
+    ];
     const base = lines.find((l) => l[2] === none && l[col] !== null);
     if (base) {
       if (base[col + 1] !== null) {
@@ -328,14 +340,17 @@
     });
   }
 
+  function fillCellSelect() {
+    const s = document.getElementById("cell-select");
+    s.replaceChildren(...state.setting.cells.map((i) => el("option", {
+      value: String(i), text: `${L.reg[C.reg[i]]} ${fmt(C.strength[i])} seed ${C.seed[i]} ` +
+        `(${C.id[i]})`})));
+    if (state.cell !== null) s.value = String(state.cell);
+  }
+
   function drawSetting(k) {
     state.setting = SETTINGS[k];
-    const s = document.getElementById("cell-select");
-    if (s) {
-      s.replaceChildren(...state.setting.cells.map((i) => el("option", {
-        value: String(i), text: `${L.reg[C.reg[i]]} ${fmt(C.strength[i])} seed ${C.seed[i]} ` +
-          `(${C.id[i]})`})));
-    }
+    fillCellSelect();
     return Promise.all([strengthChart("chart-gap", "gap", state.setting),
                         strengthChart("chart-test", "test", state.setting)]);
   }
@@ -488,6 +503,10 @@
 
   // -- kernel throughput --------------------------------------------------------------------
   function throughputCharts(config) {
+    return Promise.all([gbpsChart(config), speedupChart(config)]);
+  }
+
+  function gbpsChart(config) {
     const b = DATA.bench;
     const rows = b.gbps.filter((r) => r[0] === config);
     const ops = unique(rows.map((r) => r[1])).filter((o) => o !== "copy");
@@ -518,7 +537,11 @@
     layout.showlegend = false;
     layout.title = {text: `Achieved bandwidth (${config}): ours solid, native dashed, ` +
       "copy_ dotted (hover for names)", font: {size: 13}};
-    const speed = b.speedup.filter((r) => r[0] === config);
+    return plot("chart-gbps", traces, layout, "kernel_bandwidth");
+  }
+
+  function speedupChart(config) {
+    const speed = DATA.bench.speedup.filter((r) => r[0] === config);
     const sops = unique(speed.map((r) => r[1]));
     const straces = sops.map((op, k) => {
       const r = speed.filter((x) => x[1] === op).sort((p, q) => p[2] - q[2]);
@@ -527,16 +550,14 @@
               line: {color: PALETTE[k % PALETTE.length]},
               hovertemplate: op + " (%{text}): %{y:.2f}x at %{x} elements<extra></extra>"};
     });
-    return Promise.all([
-      plot("chart-gbps", traces, layout, "kernel_bandwidth"),
-      plot("chart-speedup", straces, {
+    return plot("chart-speedup", straces, {
         height: 400, title: {text: `Speed-up over the fastest native baseline (${config}; ` +
           "above 1: ours faster)", font: {size: 13}},
         xaxis: {title: {text: "elements"}, type: "log", gridcolor: "#eee"},
         yaxis: {title: {text: "native time / ours"}, type: "log", gridcolor: "#eee"},
         shapes: [{type: "line", xref: "paper", x0: 0, x1: 1, y0: 1, y1: 1,
                   line: {color: "#555", dash: "dash", width: 1}}],
-      }, "kernel_speedup")]);
+      }, "kernel_speedup");
   }
 
   // -- the page -----------------------------------------------------------------------------
@@ -565,76 +586,109 @@
       "camera (PNG) and disk (SVG) buttons download a chart.";
   }
 
+  // Drawing on demand: a chart or table is drawn when it comes near the viewport, and after
+  // the first screen is ready the rest are drawn one per task (the page answers input in
+  // between). <html data-ready="true"> and window.regbenchReady: the first screen is drawn
+  // and the page is interactive; data-complete="true" and window.regbenchComplete: every
+  // chart and table is drawn.
+  const lazy = {items: new Map(), observer: null};
+
+  function later(node, draw) {
+    const item = {draw: draw, promise: null};
+    lazy.items.set(node, item);
+    lazy.observer.observe(node);
+  }
+
+  function run(node) {
+    const item = lazy.items.get(node);
+    if (!item.promise) {
+      lazy.observer.unobserve(node);
+      item.promise = Promise.resolve().then(item.draw);
+    }
+    return item.promise;
+  }
+
+  async function drawTheRest() {
+    for (const node of lazy.items.keys()) {
+      await run(node);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
+
   async function main() {
     performance.mark("rb-data");
     summaryLine();
-    const DTPromise = loadDataTables();
+    const DTPromise = loadDataTables().then((DT) => {
+      performance.mark("rb-datatables");
+      DT.ext.search.push((settings, _search, index, row) => {
+        const col = settings.nTable.dataset.keyColumn;
+        return col === undefined ? true : keep(row[Number(col)]);
+      });
+      return DT;
+    });
+    lazy.observer = new IntersectionObserver((entries) => {
+      for (const e of entries) if (e.isIntersecting) run(e.target);
+    }, {rootMargin: "100px"});
     document.getElementById("rb-loading").remove();
     const byId = Object.fromEntries(DATA.tables.map((t) => [t.id, t]));
-    const pending = [];
-    const later = [];  // tables, once DataTables is loaded
-    // a table's place is kept in its section now; the table fills it once DataTables loads
+    // a table's place is kept in its section; the table fills it when drawn
     const table = (spec, parent, onRow) => {
       const slot = el("div", {class: "rb-slot"});
       parent.append(slot);
-      later.push((DT) => makeTable(DT, spec, slot, onRow));
+      later(slot, async () => makeTable(await DTPromise, typeof spec === "function" ? spec() :
+        spec, slot, onRow));
+    };
+    const chart = (parent, id, draw) => {
+      const fig = chartDiv(id);
+      parent.append(fig);
+      later(fig.querySelector(".rb-chart"), draw);
     };
 
-    const filters = filterBar();
-    document.getElementById("rb-main").append(filters);
-
-    if (byId.tuned) {
-      const s = section("sec-tuned", "Tuned view");
-      table(byId.tuned, s);
-    }
+    document.getElementById("rb-main").append(filterBar());
+    if (byId.tuned) table(byId.tuned, section("sec-tuned", "Tuned view"));
     if (SETTINGS.length) {
       const s = section("sec-strength", "Gap and test metric against strength",
         select("setting-select", "setting", SETTINGS.map((st, k) =>
           [String(k), `${L.task[st.task]} / ${L.arch[st.arch]}`]),
-        (v) => drawSetting(Number(v))),
-        chartDiv("chart-gap"), chartDiv("chart-test"));
+        (v) => drawSetting(Number(v))));
       s.classList.add("rb-charts");
+      state.setting = SETTINGS[0];
+      chart(s, "chart-gap", () => strengthChart("chart-gap", "gap", state.setting));
+      chart(s, "chart-test", () => strengthChart("chart-test", "test", state.setting));
       const cv = section("sec-cell", "Cell view",
         el("p", {text: "Choose a cell here, click a point of the charts above or a row of " +
                  "the cells table: its learning curves (per epoch, from the store; val " +
                  "metric on the right axis; dashed: best epoch) and its numbers."}),
         el("label", {class: "rb-select"}, "cell ",
            el("select", {id: "cell-select",
-                         onchange: (e) => selectCell(Number(e.target.value))})),
-        el("div", {class: "rb-cell"}, el("dl", {id: "cell-info"}), chartDiv("chart-curves")));
+                         onchange: (e) => selectCell(Number(e.target.value))})));
       cv.classList.add("rb-charts");
-      pending.push(drawSetting(0));
-      pending.push(selectCell(SETTINGS[0].cells[0]));
+      const box = el("div", {class: "rb-cell"}, el("dl", {id: "cell-info"}));
+      cv.append(box);
+      fillCellSelect();
+      chart(box, "chart-curves", () => state.cell === null ?
+        selectCell(SETTINGS[0].cells[0]) : undefined);
     }
     if (byId.across || byId.ranking || DATA.cd || DATA.aggregates.length) {
       const s = section("sec-across", "Across tasks");
       if (byId.across) table(byId.across, s);
       if (DATA.cd) s.append(cdFigure(DATA.cd));
       if (DATA.aggregates.some((r) => r[2] !== null)) {
-        s.append(chartDiv("chart-aggregates"));
-        pending.push(aggregatesChart("chart-aggregates"));
+        chart(s, "chart-aggregates", () => aggregatesChart("chart-aggregates"));
       }
       if (byId.ranking) {
         s.append(el("h3", {text: byId.ranking.title}));
         table(byId.ranking, s);
       }
     }
-    if (byId.strengths) {
-      const s = section("sec-strengths", "Every strength");
-      table(byId.strengths, s);
-    }
+    if (byId.strengths) table(byId.strengths, section("sec-strengths", "Every strength"));
     if (N) {
-      const s = section("sec-cells", "Every cell");
-      const spec = cellsSpec();
-      table(spec, s, (row) => {
+      table(cellsSpec, section("sec-cells", "Every cell"), (row) => {
         selectCell(row[row.length - 1]);
         document.getElementById("sec-cell").scrollIntoView();
       });
     }
-    if (byId.variants) {
-      const s = section("sec-variants", "Implementation variants");
-      table(byId.variants, s);
-    }
+    if (byId.variants) table(byId.variants, section("sec-variants", "Implementation variants"));
     if (DATA.budget) {
       const b = DATA.budget;
       const settings = unique(b.evp.map((r) => r[0]));
@@ -646,45 +700,45 @@
       }
       if (settings.length) {
         s.append(select("budget-setting", "setting", settings.map((x) => [x, x]),
-                        (v) => evpChart("chart-evp", v)), chartDiv("chart-evp"));
-        pending.push(evpChart("chart-evp", settings[0]));
+                        (v) => evpChart("chart-evp", v)));
+        chart(s, "chart-evp", () => evpChart("chart-evp", settings[0]));
       }
-      if (b.ranks.length) {
-        s.append(chartDiv("chart-rank-budget"));
-        pending.push(rankBudgetChart("chart-rank-budget"));
-      }
+      if (b.ranks.length) chart(s, "chart-rank-budget", () => rankBudgetChart("chart-rank-budget"));
     }
     if (DATA.bench) {
       const configs = unique(DATA.bench.gbps.map((r) => r[0]));
       const s = section("sec-bench", "Kernel throughput");
       if (configs.length) {
+        state.bench = configs[0];
         s.append(select("bench-config", "configuration", configs.map((x) => [x, x]),
-                        (v) => throughputCharts(v)),
-                 chartDiv("chart-gbps"), chartDiv("chart-speedup"));
-        pending.push(throughputCharts(configs[0]));
+                        (v) => { state.bench = v; return throughputCharts(v); }));
+        chart(s, "chart-gbps", () => gbpsChart(state.bench));
+        chart(s, "chart-speedup", () => speedupChart(state.bench));
       }
       if (byId.bench) table(byId.bench, s);
     }
-
-    performance.mark("rb-sync");
-    const DT = await DTPromise;
-    performance.mark("rb-datatables");
-    DT.ext.search.push((settings, _search, index, row) => {
-      const col = settings.nTable.dataset.keyColumn;
-      return col === undefined ? true : keep(row[Number(col)]);
-    });
-    for (const make of later) make(DT);
-    performance.mark("rb-tables");
-    await Promise.all(pending);
-    performance.mark("rb-charts");
     // for the console (and the tests): the DataTables by table id, and the cell view
     window.regbench = {tables: state.byId, selectCell: selectCell, data: DATA};
+    performance.mark("rb-sync");
+
+    await DTPromise;
+    // the observer has had a frame to report what is in view: those items make the first
+    // screen
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+    const first = Array.from(lazy.items.values()).filter((i) => i.promise);
+    await Promise.all(first.map((i) => i.promise));
+    performance.mark("rb-first-screen");
     window.regbenchReady = performance.now();
     document.documentElement.dataset.ready = "true";
+    await drawTheRest();
+    performance.mark("rb-complete");
+    window.regbenchComplete = performance.now();
+    document.documentElement.dataset.complete = "true";
   }
 
   main().catch((err) => {
     console.error("report.html:", err);
     document.documentElement.dataset.ready = "error";
+    document.documentElement.dataset.complete = "error";
   });
 })();
