@@ -9,7 +9,12 @@ error or blocked request. Needs pip's
 `playwright` and Debian's `chromium` (`--chromium PATH` for another binary).
 
     python tools/report_html_timing.py reports/report.html --repeat 3
-    python tools/report_html_timing.py reports/report.html --screenshot shot.png
+    python tools/report_html_timing.py reports/report.html --screenshots docs/screenshots
+
+`--screenshots DIR` writes, from the last load, `report-html.png` (the first screen),
+`report-html-strength.png` (the gap chart, one seed's point hovered) and
+`report-html-cell.png` (the cell view of that point's cell, as a click on it shows it),
+as 256-colour PNGs.
 """
 
 from __future__ import annotations
@@ -24,8 +29,43 @@ from pathlib import Path
 LOCAL = ("file:", "data:", "blob:")
 
 
+def screenshots(page, out: Path) -> list[Path]:  # noqa: ANN001 - a playwright Page
+    """The three documentation screenshots of a loaded, complete page."""
+    out.mkdir(parents=True, exist_ok=True)
+    shots = [out / "report-html.png", out / "report-html-strength.png",
+             out / "report-html-cell.png"]
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(shots[0]))
+    point = page.evaluate("""() => {
+        const gd = document.getElementById('chart-gap');
+        gd.scrollIntoView();
+        window.scrollBy(0, -100);
+        const pts = gd.data[0];
+        const k = Math.floor(pts.x.length * 0.12);
+        Plotly.Fx.hover(gd, [{curveNumber: 0, pointNumber: k}]);
+        return pts.customdata[k];
+    }""")
+    page.wait_for_timeout(300)
+    page.locator("#chart-gap").screenshot(path=str(shots[1]))
+    page.evaluate("""i => {
+        const gd = document.getElementById('chart-gap');
+        Plotly.Fx.unhover(gd);
+        gd.emit('plotly_click', {points: [{customdata: i}]});
+        document.getElementById('sec-cell').scrollIntoView();
+    }""", point)
+    page.wait_for_timeout(500)
+    page.locator("#sec-cell").screenshot(path=str(shots[2]))
+    from PIL import Image
+
+    for shot in shots:
+        with Image.open(shot) as im:
+            small = im.convert("RGB").quantize(colors=256, dither=Image.Dither.NONE)
+        small.save(shot, optimize=True)
+    return shots
+
+
 def measure(page_path: Path, chromium: str, repeat: int = 1, screenshot: Path | None = None,
-            width: int = 1400, height: int = 1000) -> dict:
+            width: int = 1400, height: int = 1000, shots: Path | None = None) -> dict:
     """Load the page `repeat` times (a fresh browser context each); the times and problems."""
     from playwright.sync_api import sync_playwright
 
@@ -59,6 +99,8 @@ def measure(page_path: Path, chromium: str, repeat: int = 1, screenshot: Path | 
                     ".map(m => [m.name + ' (took)', m.duration]))"))
                 if screenshot is not None and i == repeat - 1:
                     page.screenshot(path=str(screenshot), full_page=False)
+                if shots is not None and i == repeat - 1:
+                    screenshots(page, shots)
                 ctx.close()
         finally:
             browser.close()
@@ -73,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chromium", default=shutil.which("chromium")
                     or shutil.which("chromium-browser"), help="Chromium binary")
     ap.add_argument("--screenshot", type=Path, help="PNG of the last load's first screen")
+    ap.add_argument("--screenshots", type=Path, metavar="DIR",
+                    help="the documentation's three screenshots, into DIR")
     ap.add_argument("--width", type=int, default=1400)
     ap.add_argument("--height", type=int, default=1000)
     args = ap.parse_args(argv)
@@ -80,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         print("no chromium found (Debian: apt-get install -y chromium)", file=sys.stderr)
         return 2
     r = measure(args.page, args.chromium, args.repeat, args.screenshot, args.width,
-                args.height)
+                args.height, args.screenshots)
     size = args.page.stat().st_size / 2**20
     print(f"{args.page} ({size:.1f} MiB): interactive (first screen drawn) after "
           + ", ".join(f"{t:.2f}" for t in r["ready_s"])

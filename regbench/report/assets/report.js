@@ -315,7 +315,7 @@
       shapes.push({type: "line", xref: "paper", yref: "y", x0: 0, x1: 1, y0: base[col],
                    y1: base[col], line: {color: "#555", dash: "dash", width: 1}});
     }
-    const top = regs.length > 6 ? 40 + 6 * Math.max(...regs.map((r) => L.reg[r].length)) : 60;
+    const top = regs.length > 6 ? 30 + 4.2 * Math.max(...regs.map((r) => L.reg[r].length)) : 60;
     const layout = {
       height: 380 + top, showlegend: false, shapes: shapes, annotations: annotations,
       margin: {l: 60, r: 20, t: top + 30, b: 60},
@@ -392,12 +392,15 @@
                    yaxis: "y2", line: {color: PALETTE[2], dash: "dot"}});
     }
     const layout = {
-      height: 380, showlegend: true, legend: {orientation: "h", y: -0.2},
+      height: 400, showlegend: true, legend: {orientation: "h", y: -0.2},
+      margin: {l: 60, r: 70, t: 70, b: 50},
       title: {text: c.length ? `Learning curves of ${C.id[i]}: ${cellTitle(i)}` :
-        `No curves stored for ${C.id[i]}`, font: {size: 12}},
+        `No curves stored for ${C.id[i]}`, font: {size: 12}, x: 0, xanchor: "left",
+              y: 0.98, yanchor: "top"},
       xaxis: {title: {text: "epoch"}, gridcolor: "#eee"},
       yaxis: {title: {text: "loss"}, gridcolor: "#eee"},
-      yaxis2: {title: {text: `val ${m}`}, overlaying: "y", side: "right", showgrid: false},
+      yaxis2: {title: {text: `val ${m}`}, overlaying: "y", side: "right", showgrid: false,
+               automargin: true, tickmode: "auto"},
       shapes: C.best_epoch[i] ? [{type: "line", xref: "x", yref: "paper", x0: C.best_epoch[i],
                                   x1: C.best_epoch[i], y0: 0, y1: 1,
                                   line: {color: "#777", dash: "dash", width: 1}}] : [],
