@@ -41,7 +41,7 @@ def screenshots(page, out: Path) -> list[Path]:  # noqa: ANN001 - a playwright P
         gd.scrollIntoView();
         window.scrollBy(0, -100);
         const pts = gd.data[0];
-        const k = Math.floor(pts.x.length * 0.12);
+        const k = Math.floor(pts.x.length * 0.8);
         Plotly.Fx.hover(gd, [{curveNumber: 0, pointNumber: k}]);
         return pts.customdata[k];
     }""")
