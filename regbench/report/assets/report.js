@@ -572,6 +572,7 @@
     const url = URL.createObjectURL(new Blob([bytes], {type: "text/javascript"}));
     try {
       const mod = await import(url);
+      performance.mark("rb-datatables-imported");
       return mod.DataTable || mod.default;
     } finally {
       URL.revokeObjectURL(url);
@@ -606,7 +607,11 @@
     const item = lazy.items.get(node);
     if (!item.promise) {
       lazy.observer.unobserve(node);
-      item.promise = Promise.resolve().then(item.draw);
+      const name = node.id || (node.closest("section") || {}).id || "item";
+      item.promise = Promise.resolve().then(item.draw).then((r) => {
+        performance.mark("rb-drawn-" + name);
+        return r;
+      });
     }
     return item.promise;
   }
