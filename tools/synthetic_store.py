@@ -152,15 +152,17 @@ def build(name: str, store_path: Path, seed: int = 0, bench: bool = False,
     added = 0
     with Store(store_path) as store:
         done = store.done_ids()
-        todo = list(exp.cells)
-        while todo:
+        while True:  # the grid, then round after round of the studies' planned cells
+            todo = [c for c in [*exp.cells, *(c for p in plans(exp.studies, store)
+                                              for c in p.known())]
+                    if c.cell_id not in done]
+            if not todo:
+                break
             for cell in todo:
                 if cell.cell_id not in done:
                     store.add(result(cell, seed, diverged, failed))
                     done.add(cell.cell_id)
                     added += 1
-            todo = [c for p in plans(exp.studies, store) for c in p.known()
-                    if c.cell_id not in done]
         if bench:
             store.add_bench(bench_rows(seed))
     return added

@@ -49,7 +49,7 @@ class Frames:
     summary: pd.DataFrame  # stats.summarize + tuned.mark_selected
     view: pd.DataFrame  # tuned.tuned
     rank: pd.DataFrame  # stats.ranking
-    across: pd.DataFrame  # across.across_frame ('' when no aggregates)
+    across: pd.DataFrame  # across.across_frame (empty without aggregates)
     aggregates: pd.DataFrame  # across.aggregates
     tests: Any  # across.RankTests
     checks: pd.DataFrame  # tuned.variant_checks
