@@ -3,6 +3,8 @@ in their official formats, a table CSV, an OpenML cache)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,3 +41,16 @@ def bikes_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     cache.configure(None)
 
 
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One end-to-end run of the smoke matrix in a subprocess (runs the cells, then reports),
+    shared by the report's tests (test_report.py, test_report_html.py)."""
+    root = tmp_path_factory.mktemp("report")
+    store, out = root / "store.sqlite", root / "r1"
+    proc = subprocess.run(
+        [sys.executable, "-m", "regbench.report", "--matrix", "smoke", "--store", str(store),
+         "--out", str(out), "--jobs", "2", "--no-progress"],
+        capture_output=True, text=True, timeout=900)  # a loaded machine
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "94 run now (94 ok" in proc.stdout
+    return {"root": root, "store": store, "out": out}

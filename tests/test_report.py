@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,20 +26,6 @@ SUMMARY_COLUMNS = [
     "gap_loss_mean", "gap_loss_ci_low", "gap_loss_ci_high", "delta_gap_vs_none",
     "p_value_holm", "n_diverged", "n_failed",
 ]
-
-
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One end-to-end run of the smoke matrix in a subprocess (runs the cells, then reports)."""
-    root = tmp_path_factory.mktemp("report")
-    store, out = root / "store.sqlite", root / "r1"
-    proc = subprocess.run(
-        [sys.executable, "-m", "regbench.report", "--matrix", "smoke", "--store", str(store),
-         "--out", str(out), "--jobs", "2", "--no-progress"],
-        capture_output=True, text=True, timeout=900)  # a loaded machine
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "94 run now (94 ok" in proc.stdout
-    return {"root": root, "store": store, "out": out}
 
 
 def _files(folder: Path, patterns: tuple[str, ...]) -> dict[str, bytes]:

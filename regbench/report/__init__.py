@@ -16,6 +16,9 @@ One module per job:
 - `kernels`: benchmark rows reduced to speed-up over native and fraction of copy bandwidth.
 - `tables`, `latex`, `index`: display tables, their Markdown and LaTeX, and README.md.
 - `plotting` and `fig_*`: the figures.
+- `html_data` and `html`: `report.html`, the same frames as one interactive page that works
+  offline (the JSON it embeds; the page, with plotly.js and DataTables inlined from their
+  Python packages and its own script and style from `assets/`).
 
 `main` and `write_report` are importable from here; the submodules load on first use (the
 claims package imports `regbench.report.stats`, and the report imports the claims).

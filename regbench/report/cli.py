@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="reports", help="report folder (default reports)")
     p.add_argument("--no-run", action="store_true",
                    help="render from what is stored; say how many cells are missing")
-    p.add_argument("--formats", default="md,tex,csv", help="table formats (md,tex,csv)")
+    p.add_argument("--formats", default=",".join(FORMATS),
+                   help="table formats and the interactive page (md,tex,csv,html)")
     p.add_argument("--figure-formats", default="png,pdf", help="figure formats (png,pdf)")
     p.add_argument("--from", dest="from_archive", metavar="ARCHIVE.zip",
                    help="render from an archive of `regbench archive` (its store, matrix and "
@@ -151,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
                      for name in ("predictions", "params_before", "params_after",
                                   "data_source")}
         artifacts["model"] = store.artifacts("model", set(dd_cells.cell_id))
-        curves = store.curves(list(artifacts["predictions"]))
+        curves = store.curves(ids)  # the seed-004 figures and report.html's cell view
         bench = store.bench_frame()
         claims = claims_frame(store, data_dir=data_dir(args),
                               device=device)

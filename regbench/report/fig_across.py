@@ -22,33 +22,44 @@ def critical_difference(tests: RankTests, out_dir: Path, formats: list[str],
                         score: str = "tuned test score") -> list[Figure]:
     """`<name>.png|pdf` when at least two regularizers run in two settings; `view` names
     whose configurations are ranked (the grid's tuned view, or a budget's final cells)."""
-    import scikit_posthocs as sp
-
     if not tests.usable:
         return []
     with style():
-        fig, ax = plt.subplots(figsize=(8.5, 0.9 + 0.28 * len(tests.regularizers)))
-        sp.critical_difference_diagram(tests.mean_ranks, tests.pvalues.astype(float),
-                                       alpha=ALPHA, ax=ax,
-                                       label_props={"fontsize": 9})
-        pw = power(tests)
-        reach = (f"smallest reachable Wilcoxon p {pw.wilcoxon_p:.3g} (Holm: {pw.holm_p:.3g})"
-                 + ("" if pw.reachable else f": no pair can differ at {ALPHA:g}"))
-        ax.set_title(f"Mean rank over {len(tests.settings)} settings (1 = best {score}); "
-                     f"bars: no Holm-corrected Wilcoxon difference at {ALPHA:g}\n"
-                     f"{reach}", fontsize=9, pad=16)
-        files = save(fig, out_dir, name, formats, check_series=False)
+        files = save(cd_figure(tests, score), out_dir, name, formats, check_series=False)
+    return [Figure(name, f"Critical-difference diagram ({view})", cd_note(tests), files)]
+
+
+def cd_figure(tests: RankTests, score: str = "tuned test score") -> plt.Figure:
+    """The critical-difference diagram of usable `tests` (scikit-posthocs), not yet saved;
+    draw it inside `plotting.style()`."""
+    import scikit_posthocs as sp
+
+    fig, ax = plt.subplots(figsize=(8.5, 0.9 + 0.28 * len(tests.regularizers)))
+    sp.critical_difference_diagram(tests.mean_ranks, tests.pvalues.astype(float),
+                                   alpha=ALPHA, ax=ax,
+                                   label_props={"fontsize": 9})
+    pw = power(tests)
+    reach = (f"smallest reachable Wilcoxon p {pw.wilcoxon_p:.3g} (Holm: {pw.holm_p:.3g})"
+             + ("" if pw.reachable else f": no pair can differ at {ALPHA:g}"))
+    ax.set_title(f"Mean rank over {len(tests.settings)} settings (1 = best {score}); "
+                 f"bars: no Holm-corrected Wilcoxon difference at {ALPHA:g}\n"
+                 f"{reach}", fontsize=9, pad=16)
+    return fig
+
+
+def cd_note(tests: RankTests) -> str:
+    """The diagram's data-driven line: best mean rank, Friedman, significant pairs, power
+    and what the complete block leaves out."""
     best = tests.mean_ranks.idxmin()
     p = tests.pvalues.to_numpy(dtype=float)
     sig = int(np.sum(np.triu(p < ALPHA, 1)))
     pairs = len(tests.regularizers) * (len(tests.regularizers) - 1) // 2
     fried = (f"Friedman p = {tests.friedman_p:.3g}" if math.isfinite(tests.friedman_p)
              else "Friedman test needs three regularizers")
-    note = (f"Best mean rank: {best} ({tests.mean_ranks[best]:.2f}); {fried}; {sig} of {pairs} "
+    return (f"Best mean rank: {best} ({tests.mean_ranks[best]:.2f}); {fried}; {sig} of {pairs} "
             f"pairs differ at {ALPHA:g} after Holm. " + power_line(tests)
             + (" One bar joining every regularizer says no more than that."
                if not power(tests).reachable else "") + " " + left_out_line(tests))
-    return [Figure(name, f"Critical-difference diagram ({view})", note, files)]
 
 
 def aggregates(agg: pd.DataFrame, out_dir: Path, formats: list[str]) -> list[Figure]:

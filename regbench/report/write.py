@@ -3,7 +3,9 @@
 Files (in `out_dir`): `README.md`; `tuned.csv` (the headline view), `summary.csv` (every
 strength), `across.csv`, `variants.csv`, `ranking.csv`, `bench.csv` (raw kernel rows);
 `tables/*.md|tex` (the .tex files are bare booktabs tabulars to `\\input`); `tables.tex`
-(compiles standalone); `figures/*.png|pdf`. Same store in, byte-identical tables out.
+(compiles standalone); `figures/*.png|pdf`; `report.html` (format `html`: the same
+frames as one interactive page, `regbench.report.html`). Same store in, byte-identical
+tables out.
 
 The grid views see only grid cells (empty `tune`). A tuning study's trial and final cells
 go to the equal-budget section alone (`budget`, `fig_budget`: `budget*.csv`,
@@ -31,12 +33,14 @@ from regbench.report import (
     index,
     latex,
 )
+from regbench.report import html as rh
+from regbench.report import html_data as hd
 from regbench.report import kernels as kb
 from regbench.report import stats as rs
 from regbench.report import tables as rt
 from regbench.report import tuned as tv
 
-FORMATS = ("md", "tex", "csv")
+FORMATS = ("md", "tex", "csv", "html")
 FIGURE_FORMATS = ("png", "pdf")
 # Files the report writes under tables/ and figures/ start with one of these; a rerun
 # removes stale ones (and nothing else) so the folder matches the index.
@@ -55,6 +59,7 @@ class Report:
     tables: list[Path] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
     readme: Path | None = None
+    html: Path | None = None
 
 
 def _clean(folder: Path) -> None:
@@ -152,31 +157,42 @@ def write_report(cells: pd.DataFrame, out_dir: Path, info: index.RunInfo, *,
             (out_dir / name).unlink()
 
     fig_formats = list(figure_formats)
-    figures = fig_training.seed004(
-        prepared, curves if curves is not None else pd.DataFrame(
-            columns=["cell_id", "epoch", "train_loss"]), artifacts.get("predictions", {}),
-        artifacts.get("params_before", {}), artifacts.get("params_after", {}), fig_dir,
-        fig_formats)
-    figures += fig_across.critical_difference(tests, fig_dir, fig_formats)
-    if not agg.empty:
-        figures += fig_across.aggregates(agg, fig_dir, fig_formats)
-    if not summary.empty:  # empty: a store of tuning studies only
-        figures += fig_training.gap_vs_strength(summary, fig_dir, fig_formats)
-        figures += fig_training.learning_curve(summary, fig_dir, fig_formats)
-    if dd_cells is not None and not dd_cells.empty:
-        figures += fig_double_descent.double_descent(rs.prepare(dd_cells), fig_dir, fig_formats,
-                                                     artifacts.get("model", {}))
-    if not latest.empty:
-        figures += fig_kernels.kernel_figures(latest, fig_dir, fig_formats)
-    budget_figures = (fig_across.critical_difference(
-        budget.tests, fig_dir, fig_formats, name="budget_critical_difference",
-        view=budget.words, score="test score at the budget")
-        + fig_budget.evp(budget.curves, fig_dir, fig_formats)
-                      + fig_budget.rank_budget(budget.ranks, fig_dir, fig_formats)
-                      if budget else [])
+    figures, budget_figures = [], []
+    if fig_formats:  # none (an API caller's choice): no figure is drawn
+        figures = fig_training.seed004(
+            prepared, curves if curves is not None else pd.DataFrame(
+                columns=["cell_id", "epoch", "train_loss"]), artifacts.get("predictions", {}),
+            artifacts.get("params_before", {}), artifacts.get("params_after", {}), fig_dir,
+            fig_formats)
+        figures += fig_across.critical_difference(tests, fig_dir, fig_formats)
+        if not agg.empty:
+            figures += fig_across.aggregates(agg, fig_dir, fig_formats)
+        if not summary.empty:  # empty: a store of tuning studies only
+            figures += fig_training.gap_vs_strength(summary, fig_dir, fig_formats)
+            figures += fig_training.learning_curve(summary, fig_dir, fig_formats)
+        if dd_cells is not None and not dd_cells.empty:
+            figures += fig_double_descent.double_descent(rs.prepare(dd_cells), fig_dir, fig_formats,
+                                                         artifacts.get("model", {}))
+        if not latest.empty:
+            figures += fig_kernels.kernel_figures(latest, fig_dir, fig_formats)
+        budget_figures = (fig_across.critical_difference(
+            budget.tests, fig_dir, fig_formats, name="budget_critical_difference",
+            view=budget.words, score="test score at the budget")
+            + fig_budget.evp(budget.curves, fig_dir, fig_formats)
+            + fig_budget.rank_budget(budget.ranks, fig_dir, fig_formats)
+            if budget else [])
     report.figures = [p for f in figures + budget_figures for p in f.files]
 
+    page = out_dir / rh.PAGE
+    if "html" in formats:
+        report.html = rh.write_page(page, hd.Frames(
+            prepared=prepared, summary=summary, view=view, rank=rank, across=across,
+            aggregates=agg, tests=tests, checks=checks, curves=curves, budget=budget,
+            bench=latest, pivot=pivot), info)
+    elif page.is_file():  # a page of an earlier render would not match these tables
+        page.unlink()
     files = [p.relative_to(out_dir).as_posix() for p in report.tables]
+    files += [rh.PAGE] if report.html else []
     sections = _sections(summary, view, rank, tests, checks, cells, tuned_pairs, task_pairs,
                          across_pair, variants_pair, rank_pair, bench_pair, claims_pair, claims)
     if budget:
@@ -274,6 +290,11 @@ def _file_notes(files: list[str]) -> list[str]:
                            "expected validation performance.",
     }
     notes += [f"`{f}`: {d}" for f, d in described.items() if f in files]
+    if "report.html" in files:
+        notes.append("`report.html`: the tables and charts of this report in one interactive "
+                     "page that opens offline: filter and sort the tables, hover a point of a "
+                     "gap or test chart for its cell, click it for the cell's learning curves, "
+                     "download any chart (SVG, PNG) or table (CSV).")
     if any(f.endswith(".tex") for f in files):
         notes.append("`tables/*.tex`: booktabs tabulars to `\\input` into a paper "
                      "(needs `\\usepackage{booktabs}`); `tables.tex` compiles them standalone "
