@@ -5,6 +5,9 @@ most MAX_SERIES series on any axes (`plotting.save` refuses more, checked here t
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -209,3 +212,30 @@ def test_across_figures(tmp_path: Path) -> None:
     _valid(agg)
     one = ax.rank_tests(scores[scores.setting == "t0"])
     assert fig_across.critical_difference(one, tmp_path, ["png"]) == []
+
+
+CD_SCRIPT = """
+import sys
+from pathlib import Path
+import numpy as np, pandas as pd
+from regbench.report import across, fig_across
+rng = np.random.default_rng(0)
+regs = sys.argv[2].split(",")
+scores = pd.DataFrame([{"setting": f"t{k}", "regularizer": r, "seed": s,
+                        "score": float(rng.random())}
+                       for k in range(4) for r in regs for s in range(3)])
+fig_across.critical_difference(across.rank_tests(scores), Path(sys.argv[1]), ["png", "pdf"])
+"""
+
+
+def test_critical_difference_bytes_do_not_depend_on_string_hashing(tmp_path: Path) -> None:
+    """A bar's regularizers come from a set, whose order follows PYTHONHASHSEED; the files
+    must not (they are embedded in report.html and compared across machines)."""
+    files = []
+    for seed in ("1", "2", "3"):
+        out = tmp_path / seed
+        subprocess.run([sys.executable, "-c", CD_SCRIPT, str(out), ",".join(REGS[:8])],
+                       check=True, env={**os.environ, "PYTHONHASHSEED": seed})
+        files.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert set(files[0]) == {"critical_difference.png", "critical_difference.pdf"}
+    assert files[0] == files[1] == files[2]

@@ -6,8 +6,10 @@ The page is loaded from its file URL with every request that is not `file:`, `da
 chart must be drawn, a filter must leave the expected rows, sorting must order a column,
 choosing a cell must draw its curves, and the CSV and SVG buttons must download. The page
 comes from a small synthetic store (tools/synthetic_store.py: a grid block, a tuned block
-and kernel rows, so every section is there) and, in the slow run, from the real `smoke`
-report (the `smoke` fixture of conftest.py).
+and kernel rows, so every section is there), from the report of the committed example
+store (examples/results/smoke.sqlite: real cells of the `smoke` matrix, rendered without
+running anything) and, in the slow run, from the `smoke` report made end to end (the
+`smoke` fixture of conftest.py).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ archs = ["mlp"]
 regularizers = ["none", "l2"]
 tune = {trials = 4, batch = 2, tune_seeds = 1, test_seeds = 2}
 """
+EXAMPLE_STORE = ROOT / "examples" / "results" / "smoke.sqlite"
 LOCAL = ("file:", "data:", "blob:")
 CHARTS = ("chart-gap", "chart-test", "chart-curves", "chart-aggregates", "chart-evp",
           "chart-rank-budget", "chart-gbps", "chart-speedup")
@@ -83,6 +86,27 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict:
     calls: list = []
     out = _render(matrix, store, root / "out", calls)
     return {"matrix": matrix, "store": store, "out": out, "call": calls[0]}
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The committed example store's report (a copy of the store: nothing runs, nothing in
+    the repository is touched)."""
+    root = tmp_path_factory.mktemp("example")
+    store = root / "store.sqlite"
+    shutil.copyfile(EXAMPLE_STORE, store)
+    out = _render("smoke", store, root / "out")
+    return {"store": store, "out": out}
+
+
+def test_the_example_store_is_the_whole_smoke_matrix(example) -> None:
+    """The example report holds every smoke cell, all ok, at one clean commit."""
+    text = (example["out"] / "README.md").read_text()
+    assert re.search(r"Cells: (\d+) in the matrix, \1 in this report \(\1 ok, 0 diverged, "
+                     r"0 failed\)", text), text[:600]
+    with Store(EXAMPLE_STORE, readonly=True) as s:
+        commits = set(s.frame(["git_commit"])["git_commit"])
+    assert len(commits) == 1 and re.fullmatch(r"[0-9a-f]{40}", commits.pop())
 
 
 # -- the page as a file ---------------------------------------------------------------------
@@ -213,10 +237,10 @@ class Loaded:
         return self.js(f"regbench.tables[{table!r}].page.info().recordsDisplay")
 
 
-@pytest.fixture(scope="module", params=["synthetic", pytest.param("smoke",
-                                                                  marks=pytest.mark.slow)])
+@pytest.fixture(scope="module", params=["synthetic", "example",
+                                        pytest.param("smoke", marks=pytest.mark.slow)])
 def loaded(request, browser, tmp_path_factory):  # noqa: ANN001, ANN201
-    """The synthetic store's page, and (slow) the real smoke report's."""
+    """The synthetic store's page, the example store's, and (slow) the smoke report's."""
     page = request.getfixturevalue(request.param)["out"] / "report.html"
     lp = Loaded(browser, page, tmp_path_factory.mktemp("downloads"))
     lp.kind = request.param

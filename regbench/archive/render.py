@@ -4,7 +4,8 @@ The archive is unpacked into a temporary folder and every file checked against i
 before anything is loaded or rendered (a file that fails is one line, exit 2); then the
 report is rendered with `--no-run` from the archived store, matrix file and plugin sources,
 under the command line recorded when the archive was made. The tables come out byte for
-byte as the archive's own.
+byte as the archive's own, and the figures and report.html too under the same plotting
+packages' versions.
 """
 
 from __future__ import annotations

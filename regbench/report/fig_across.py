@@ -35,9 +35,11 @@ def cd_figure(tests: RankTests, score: str = "tuned test score") -> plt.Figure:
     import scikit_posthocs as sp
 
     fig, ax = plt.subplots(figsize=(8.5, 0.9 + 0.28 * len(tests.regularizers)))
-    sp.critical_difference_diagram(tests.mean_ranks, tests.pvalues.astype(float),
-                                   alpha=ALPHA, ax=ax,
-                                   label_props={"fontsize": 9})
+    drawn = sp.critical_difference_diagram(tests.mean_ranks, tests.pvalues.astype(float),
+                                           alpha=ALPHA, ax=ax, label_props={"fontsize": 9})
+    for bar in drawn.get("crossbars", []):  # a bar's points come from a set: string-hash order
+        for line in bar:
+            line.set_xdata(sorted(line.get_xdata()))
     pw = power(tests)
     reach = (f"smallest reachable Wilcoxon p {pw.wilcoxon_p:.3g} (Holm: {pw.holm_p:.3g})"
              + ("" if pw.reachable else f": no pair can differ at {ALPHA:g}"))
