@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from regbench.cli_common import (
-    ADD_REGULARIZER_HELP,
     DATA_DIR_HELP,
     DEVICE_HELP,
+    add_matrix_extension_arguments,
     add_plugin_arguments,
     add_run_arguments,
     check_before_creating,
@@ -398,9 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--matrix", default="default",
                    help="built-in matrix name or a .toml file: what the report covers")
     p.add_argument("--force", action="store_true", help="replace --out if it exists")
-    add_plugin_arguments(p)
-    p.add_argument("--add-regularizer", action="append", default=[], metavar="NAME",
-                   help=ADD_REGULARIZER_HELP)
+    add_matrix_extension_arguments(p)
     p.set_defaults(func=cmd_archive)
 
     p = sub.add_parser("claims", help="check the seed documents' claims as experiments")

@@ -41,6 +41,14 @@ def add_plugin_arguments(p: argparse.ArgumentParser) -> None:
                    help=PLUGIN_HELP)
 
 
+def add_matrix_extension_arguments(p: argparse.ArgumentParser) -> None:
+    """`--plugin` and `--add-regularizer NAME` (both repeatable): what a command that builds
+    the matrix of a report or a run adds to it."""
+    add_plugin_arguments(p)
+    p.add_argument("--add-regularizer", action="append", default=[], metavar="NAME",
+                   help=ADD_REGULARIZER_HELP)
+
+
 def add_run_arguments(p: argparse.ArgumentParser, jobs: int = 1,
                       jobs_help: str = "worker processes (default 1)",
                       device_help: str = DEVICE_HELP) -> None:
@@ -56,9 +64,7 @@ def add_run_arguments(p: argparse.ArgumentParser, jobs: int = 1,
     p.add_argument("--retry-failed", action="store_true",
                    help="rerun stored cells whose status is failed (replacing them)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_plugin_arguments(p)
-    p.add_argument("--add-regularizer", action="append", default=[], metavar="NAME",
-                   help=ADD_REGULARIZER_HELP)
+    add_matrix_extension_arguments(p)
 
 
 def data_dir(args: argparse.Namespace) -> str | None:
