@@ -18,8 +18,16 @@ from pathlib import Path
 
 from regbench.errors import StoreError
 from regbench.plugins import ChangedCode
-from regbench.store.db import Store, connect_ro, empty_file, inspect, wal_file
-from regbench.store.merge import Conflict, describe
+from regbench.store.db import (
+    Store,
+    connect_ro,
+    empty_file,
+    inspect,
+    suite_version_counts,
+    table_names,
+    wal_file,
+)
+from regbench.store.merge import Conflict, describe, machine
 from regbench.store.schema import SCHEMA_VERSION
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -27,12 +35,10 @@ MAX_INTEGRITY_LINES = 10
 
 # table -> rows whose cell is gone (ON DELETE CASCADE prevents them unless a connection
 # without foreign keys, e.g. the sqlite3 shell, deleted cells, or the file was patched)
-_ORPHANS = {
-    "curve": "FROM curves WHERE cell_id NOT IN (SELECT cell_id FROM cells)",
-    "artifact": "FROM artifacts WHERE cell_id NOT IN (SELECT cell_id FROM cells)",
-    "conflict": "FROM conflicts WHERE cell_id NOT IN (SELECT cell_id FROM cells)",
-}
+# the rows, by kind, whose cell is gone, and the table each kind is in
 _ORPHAN_TABLES = {"curve": "curves", "artifact": "artifacts", "conflict": "conflicts"}
+_ORPHANS = {kind: f"FROM {table} WHERE cell_id NOT IN (SELECT cell_id FROM cells)"
+            for kind, table in _ORPHAN_TABLES.items()}
 MAX_CONFLICT_LINES = 10
 
 
@@ -147,8 +153,7 @@ class CheckReport:
 
 def read_conflicts(con: sqlite3.Connection) -> list[Conflict]:
     """The `conflicts` rows with their kept cell (none in a store before schema 5)."""
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if "conflicts" not in tables:
+    if "conflicts" not in table_names(con):
         return []
     out = []
     for row in con.execute(
@@ -158,24 +163,20 @@ def read_conflicts(con: sqlite3.Connection) -> list[Conflict]:
         cid, source, kept_source, host, cpu, differs, khost, kcpu, cell_json, task, reg = row
         out.append(Conflict(
             cid, describe({"cell_json": cell_json, "task": task, "regularizer": reg}),
-            kept_source, _host(khost, kcpu), source, _host(host, cpu), differs.split(", ")))
+            kept_source, machine(khost, kcpu), source, machine(host, cpu), differs.split(", ")))
     return out
-
-
-def _host(host: str | None, cpu: str | None) -> str:
-    return f"{host or '?'} ({cpu})" if cpu else (host or "?")
 
 
 def _read(con: sqlite3.Connection, report: CheckReport) -> None:
     from regbench.executors.leases import is_stale
 
     report.statuses = dict(con.execute("SELECT status, COUNT(*) FROM cells GROUP BY status"))
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    for table, where in _ORPHANS.items():
-        if _ORPHAN_TABLES[table] in tables:
-            report.orphans[table] = con.execute(f"SELECT COUNT(*) {where}").fetchone()[0]
-    held = con.execute("SELECT suite_version, COUNT(*) FROM cells GROUP BY suite_version")
-    report.other_suites = {v: n for v, n in held if v != report.suite_version}
+    tables = table_names(con)
+    for kind, where in _ORPHANS.items():
+        if _ORPHAN_TABLES[kind] in tables:
+            report.orphans[kind] = con.execute(f"SELECT COUNT(*) {where}").fetchone()[0]
+    report.other_suites = {v: n for v, n in suite_version_counts(con).items()
+                           if v != report.suite_version}
     report.conflicts = read_conflicts(con)
     columns = {r[1] for r in con.execute("PRAGMA table_info(cells)")}
     if "plugin_code" in columns:  # schema 3

@@ -115,6 +115,22 @@ def empty_file(path: str | Path) -> str:
             f"(`regbench run --store {path}` makes it one)")
 
 
+def table_names(con: sqlite3.Connection) -> set[str]:
+    """The tables of the database `con` is open on (an older schema lacks some)."""
+    return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+def suite_version_counts(con: sqlite3.Connection) -> dict[str, int]:
+    """{suite version: stored cells of it}."""
+    return dict(con.execute("SELECT suite_version, COUNT(*) FROM cells GROUP BY suite_version"))
+
+
+def insert_sql(table: str, columns: Iterable[str]) -> str:
+    """`INSERT INTO table (a, b) VALUES (?, ?)` for `columns`, in their order."""
+    cols = list(columns)
+    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})"
+
+
 def inspect(path: Path, verify: bool = True) -> int | None:
     """The schema version of the store at `path` (None: an empty SQLite file), read
     without writing anything; a file that is not a regbench store is refused, and with
@@ -125,8 +141,7 @@ def inspect(path: Path, verify: bool = True) -> int | None:
             problems = quick_check(con) if verify else []
             if problems:
                 raise StoreError(damaged(path, problems))
-            query = "SELECT name FROM sqlite_master WHERE type='table'"
-            tables = {r[0] for r in con.execute(query)}
+            tables = table_names(con)
             if not tables:
                 return None  # an empty SQLite file: fine to initialise
             if "meta" not in tables:
@@ -282,8 +297,7 @@ class Store:
     def check_suite_versions(self, versions: Iterable[str]) -> None:
         """Refuse to add cells of `versions` to a store that holds cells of another version."""
         wanted = set(versions)
-        held = dict(self.con.execute(
-            "SELECT suite_version, COUNT(*) FROM cells GROUP BY suite_version"))
+        held = suite_version_counts(self.con)
         other = {v: n for v, n in held.items() if v not in wanted}
         if other:
             have = ", ".join(f"{n} cells of suite version {v!r}" for v, n in sorted(other.items()))
@@ -340,9 +354,8 @@ class Store:
         defaults = {"suite_version": SUITE_VERSION, "git_commit": git_commit(), "created_at": now()}
         cols = list(BENCH_COLUMNS)
         with self.transaction():
-            self.con.executemany(
-                f"INSERT INTO bench ({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-                [[_sql({**defaults, **r}.get(c)) for c in cols] for r in rows])
+            self.con.executemany(insert_sql("bench", cols),
+                                 [[_sql({**defaults, **r}.get(c)) for c in cols] for r in rows])
         return len(rows)
 
     def bench_frame(self) -> pd.DataFrame:

@@ -31,7 +31,17 @@ from typing import Any
 
 from regbench.errors import StoreError
 from regbench.out_file import check_writable, replacing
-from regbench.store.db import Store, connect_ro, empty_file, inspect, shm_file, wal_file
+from regbench.store.db import (
+    Store,
+    connect_ro,
+    empty_file,
+    insert_sql,
+    inspect,
+    shm_file,
+    suite_version_counts,
+    table_names,
+    wal_file,
+)
 from regbench.store.faults import sqlite_line
 from regbench.store.schema import (
     BENCH_COLUMNS,
@@ -121,8 +131,7 @@ def check_inputs(sources: list[Path], into: Path, force: bool) -> None:
             raise StoreError(f"{src} is an empty SQLite file, not a regbench store; nothing "
                              f"was merged")
         with _reading(src) as con:
-            held = dict(con.execute(
-                "SELECT suite_version, COUNT(*) FROM cells GROUP BY suite_version"))
+            held = suite_version_counts(con)
         other = {v: n for v, n in held.items() if v != SUITE_VERSION}
         if other:
             have = ", ".join(f"{n} cell(s) of suite version {v!r}"
@@ -199,8 +208,12 @@ class _Cell:
 
     @property
     def host(self) -> str:
-        host, cpu = self.row.get("hostname") or "?", self.row.get("cpu_model")
-        return f"{host} ({cpu})" if cpu else host
+        return machine(self.row.get("hostname"), self.row.get("cpu_model"))
+
+
+def machine(host: str | None, cpu: str | None) -> str:
+    """A result's machine in words: `host (cpu model)`, `?` for an unknown host."""
+    return f"{host or '?'} ({cpu})" if cpu else (host or "?")
 
 
 def describe(row: dict[str, Any]) -> str:
@@ -234,8 +247,7 @@ def _cells(con: sqlite3.Connection, source: str) -> Iterator[_Cell]:
 
 def _stored_conflicts(con: sqlite3.Connection) -> list[dict[str, Any]]:
     """An input's own conflicts (a store that is itself a merge); none before schema 5."""
-    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    if "conflicts" not in tables:
+    if "conflicts" not in table_names(con):
         return []
     cols = list(CONFLICT_COLUMNS)
     return [dict(zip(cols, r)) for r in con.execute(
@@ -250,21 +262,19 @@ class _Target:
         self.con = store.con
         self.summary = summary
         self.kept: dict[str, _Cell] = {}
-        self.digests: dict[str, str] = {}
         self.conflict_keys: set[tuple[str, str]] = set()
         self.bench_rows: set[tuple] = set()
 
     def insert(self, cell: _Cell) -> None:
-        cols = list(CELL_COLUMNS)
-        self.con.execute(f"INSERT INTO cells ({', '.join(cols)}) VALUES "
-                         f"({', '.join('?' for _ in cols)})", [cell.row.get(c) for c in cols])
+        self.con.execute(insert_sql("cells", CELL_COLUMNS),
+                         [cell.row.get(c) for c in CELL_COLUMNS])
         cid = cell.row["cell_id"]
         self.con.executemany("INSERT INTO curves (cell_id, epoch, train_loss, val_loss, "
                              "val_metric) VALUES (?, ?, ?, ?, ?)",
                              [(cid, *r) for r in cell.curves])
         self.con.executemany("INSERT INTO artifacts (cell_id, name, value) VALUES (?, ?, ?)",
                              [(cid, *a) for a in cell.artifacts])
-        self.kept[cid], self.digests[cid] = cell, cell.digest
+        self.kept[cid] = cell
 
     def add(self, cell: _Cell) -> None:
         cid = cell.row["cell_id"]
@@ -280,7 +290,7 @@ class _Target:
             self.summary.failed_replaced += 1
         elif cell.failed:
             self.summary.failed_dropped += 1
-        elif cell.digest == self.digests[cid]:
+        elif cell.digest == kept.digest:
             self.summary.identical += 1
         else:
             self.conflict(cell, kept)
@@ -307,24 +317,21 @@ class _Target:
                                                cell.source, cell.host, differs))
 
     def _insert_conflict(self, values: dict[str, Any]) -> None:
-        cols = list(CONFLICT_COLUMNS)
-        self.con.execute(f"INSERT INTO conflicts ({', '.join(cols)}) VALUES "
-                         f"({', '.join('?' for _ in cols)})", [values[c] for c in cols])
+        self.con.execute(insert_sql("conflicts", CONFLICT_COLUMNS),
+                         [values[c] for c in CONFLICT_COLUMNS])
         self.conflict_keys.add((values["cell_id"], values["digest"]))
 
     def carry_conflict(self, values: dict[str, Any]) -> None:
         """An input's own conflict: kept unless it is the result kept now, or known."""
         key = (values["cell_id"], values["digest"])
-        if values["cell_id"] not in self.kept or self.digests[values["cell_id"]] == key[1] \
-                or key in self.conflict_keys:
+        kept = self.kept.get(values["cell_id"])
+        if kept is None or kept.digest == key[1] or key in self.conflict_keys:
             return
         self._insert_conflict(values)
         row = json.loads(values["row_json"])
-        other = _Cell(row, [], [], values["source"])
-        kept = self.kept[values["cell_id"]]
         self.summary.conflicts.append(Conflict(
             values["cell_id"], describe(row), kept.source, kept.host, values["source"],
-            other.host, values["differs"].split(", ")))
+            machine(row.get("hostname"), row.get("cpu_model")), values["differs"].split(", ")))
 
     def bench(self, con: sqlite3.Connection) -> None:
         have = [r[1] for r in con.execute("PRAGMA table_info(bench)") if r[1] in BENCH_COLUMNS]
@@ -335,8 +342,7 @@ class _Target:
             if key in self.bench_rows:
                 continue
             self.bench_rows.add(key)
-            self.con.execute(f"INSERT INTO bench ({', '.join(cols)}) VALUES "
-                             f"({', '.join('?' for _ in cols)})", [row.get(c) for c in cols])
+            self.con.execute(insert_sql("bench", cols), [row.get(c) for c in cols])
             self.summary.bench += 1
 
 
