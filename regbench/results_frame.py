@@ -55,7 +55,7 @@ def typed(cells: pd.DataFrame) -> pd.DataFrame:
         if col in DROPPED:
             continue
         if col in EXPANDED:
-            columns.update(_expand(cells[col], EXPANDED[col], n))
+            columns.update(_expand(cells[col], EXPANDED[col]))
             if col == "reg_params":  # the stack follows the regularizer's own parameters
                 columns.update(_stack(cells, n))
             continue
@@ -91,13 +91,12 @@ def _loads(blob: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _expand(blobs: pd.Series, prefix: str, n: int) -> dict[str, Any]:
+def _expand(blobs: pd.Series, prefix: str) -> dict[str, Any]:
     """One typed column `prefix.<key>` per key of the JSON objects `blobs`."""
-    dicts = [_loads(b) for b in blobs]
-    return _keyed(dicts, prefix, n)
+    return _keyed([_loads(b) for b in blobs], prefix)
 
 
-def _keyed(dicts: list[dict[str, Any]], prefix: str, n: int) -> dict[str, Any]:
+def _keyed(dicts: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
     keys = list(dict.fromkeys(k for d in dicts for k in d))
     return {f"{prefix}.{k}": _infer([d.get(k) for d in dicts]) for k in sorted(keys)}
 
@@ -135,6 +134,6 @@ def _stack(cells: pd.DataFrame, n: int) -> dict[str, Any]:
             strengths.append({m["name"]: float(m["strength"]) for m in members})
             params.append({f"{m['name']}.{k}": v for m in members
                            for k, v in (m.get("params") or [])})
-        member_cols = {**_keyed(strengths, label_col, n), **_keyed(params, label_col, n)}
+        member_cols = {**_keyed(strengths, label_col), **_keyed(params, label_col)}
         out.update({k: member_cols[k] for k in sorted(member_cols)})
     return out

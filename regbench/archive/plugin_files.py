@@ -149,7 +149,7 @@ def layout(matrix_arg: str, code: dict[str, bytes]) -> Layout:
         return code.get(str(path))
 
     loaded = plugins.loaded()
-    if matrix_arg.endswith(".toml") or Path(matrix_arg).is_file():
+    if matrix.is_file(matrix_arg):
         toml = Path(matrix_arg).resolve()
         named = set(_toml_plugin_paths(toml))
         group = [toml]

@@ -28,6 +28,7 @@ from regbench.matrix.builtin import (
     STEP_REGULARIZERS,
     add_regularizers,
     get,
+    is_file,
     names,
     text,
 )
@@ -39,5 +40,5 @@ __all__ = [
     "ALL_REGULARIZERS", "BATCHNORM_LRS", "BLOCK_KEYS", "DEFAULT_TASKS", "FIELD_REGULARIZERS",
     "MATRIX_KEYS", "MAX_CELLS", "MAX_SEEDS", "OUTPUT_REGULARIZERS", "STEP_REGULARIZERS",
     "STRENGTH_SETS", "Expansion", "Matrix", "Skip", "add_regularizers", "check_composable",
-    "get", "names", "text",
+    "get", "is_file", "names", "text",
 ]

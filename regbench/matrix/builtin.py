@@ -52,9 +52,14 @@ def text(name: str) -> str:
     return (_folder() / f"{name}.toml").read_text(encoding="utf-8")
 
 
+def is_file(name_or_path: str) -> bool:
+    """Whether `--matrix name_or_path` names a matrix file (else a built-in's name)."""
+    return name_or_path.endswith(".toml") or Path(name_or_path).is_file()
+
+
 def get(name_or_path: str) -> Matrix:
     """A built-in matrix by name, or a matrix from a .toml file."""
-    if name_or_path.endswith(".toml") or Path(name_or_path).is_file():
+    if is_file(name_or_path):
         return Matrix.from_toml(name_or_path)
     if name_or_path not in names():
         raise UnknownNameError("matrix (or a .toml file)", name_or_path, names())

@@ -152,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
                      for name in ("predictions", "params_before", "params_after",
                                   "data_source")}
         artifacts["model"] = store.artifacts("model", set(dd_cells.cell_id))
-        curves = store.curves(ids)  # the seed-004 figures and report.html's cell view
+        # the seed-004 figures read their cells' curves; report.html's cell view every cell's
+        curves = store.curves(ids if "html" in formats else list(artifacts["predictions"]))
         bench = store.bench_frame()
         claims = claims_frame(store, data_dir=data_dir(args),
                               device=device)

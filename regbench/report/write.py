@@ -290,8 +290,8 @@ def _file_notes(files: list[str]) -> list[str]:
                            "expected validation performance.",
     }
     notes += [f"`{f}`: {d}" for f, d in described.items() if f in files]
-    if "report.html" in files:
-        notes.append("`report.html`: the tables and charts of this report in one interactive "
+    if rh.PAGE in files:
+        notes.append(f"`{rh.PAGE}`: the tables and charts of this report in one interactive "
                      "page that opens offline: filter and sort the tables, hover a point of a "
                      "gap or test chart for its cell, click it for the cell's learning curves, "
                      "download any chart (SVG, PNG) or table (CSV).")
